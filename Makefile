@@ -1,0 +1,40 @@
+# STAR-1 notebook suite. Two commands from a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= demo
+RUN_DIR ?= runs/$(PROFILE)
+# Offline, CPU-friendly defaults; users with a network can override them.
+export OMP_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export STAR1_DATA_MIRROR ?= $(if $(wildcard ../shared/star1/reference_prompts.json),$(abspath ../shared),)
+
+.PHONY: setup demo test lab clean-notebooks clean
+
+# The stamp is newer than pyproject.toml once the install succeeded, so a second `make demo`
+# reuses the venv and installs nothing.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch pinned in the same command: unpinned, transformers/trl/accelerate pull a CUDA build.
+	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (STAR-1 .venv)" >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(PY) -m star1_utils run --profile $(PROFILE) --run-dir $(RUN_DIR)
+
+test: setup
+	$(PY) -m pytest -q
+
+lab: setup
+	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,lab]"
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-notebooks: setup
+	$(PY) -m star1_utils clean-notebooks notebooks/
+
+clean:
+	rm -rf runs/

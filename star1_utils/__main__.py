@@ -1,0 +1,55 @@
+"""Command line: ``python -m star1_utils run ...`` and ``python -m star1_utils clean-notebooks``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m star1_utils", description="STAR-1 notebook suite")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute the notebooks in order with papermill")
+    run.add_argument("--profile", default="demo", help="profile name (profiles/<name>.yaml) or a YAML path")
+    run.add_argument("--notebooks", default=None, help="comma-separated stage numbers, e.g. 00,01 (default: all)")
+    run.add_argument("--run-dir", default="", help="run folder (default: runs/<profile>)")
+    run.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                     help="notebook parameter passed to every notebook (repeatable)")
+    run.add_argument("--resume", action="store_true", help="skip stages whose manifest is current")
+
+    clean = sub.add_parser("clean-notebooks", help="strip outputs and metadata from notebooks")
+    clean.add_argument("paths", nargs="*", default=["notebooks"])
+    clean.add_argument("--check", action="store_true", help="only report problems; exit 1 if any")
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from .runner import main as run_main
+
+        return run_main(args)
+    if args.command == "clean-notebooks":
+        from .hygiene import check_notebook, clean_notebook
+
+        files = []
+        for p in args.paths:
+            p = Path(p)
+            files.extend(sorted(p.glob("*.ipynb")) if p.is_dir() else [p])
+        bad = 0
+        for f in files:
+            if args.check:
+                for problem in check_notebook(f):
+                    print(problem)
+                    bad += 1
+            elif clean_notebook(f):
+                print(f"cleaned {f}")
+            problems = [] if args.check else check_notebook(f)
+            for problem in problems:
+                print(f"still wrong: {problem}")
+                bad += 1
+        return 1 if bad else 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

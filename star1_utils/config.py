@@ -1,0 +1,276 @@
+"""Profiles: every knob of a run, one YAML file per profile, loaded into typed configuration.
+
+``profiles/demo.yaml`` (offline, CPU, minutes) and ``profiles/full.yaml`` (the paper's scale) are
+read into :class:`Profile`. An unknown key or a value of the wrong type is a one-line
+:class:`ProfileError` naming the file and the key. Notebook parameters override profile values:
+``<role>_base_url`` / ``_model`` / ``_api_key_env`` / ``_concurrency`` for the LLM roles,
+``limit``, and any dotted key through ``overrides`` (``{"selection.target_size": 50}``).
+
+Secrets never live here: a role names the environment variable that holds its key
+(``api_key_env``), never the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import project_root
+
+ROLES = ("classifier", "teacher", "scorer", "rewriter", "judge", "refusal_judge", "student")
+ROLE_FIELDS = ("base_url", "model", "api_key_env", "concurrency")
+
+
+class ProfileError(ValueError):
+    """A profile file or override is invalid. The message is one line naming file and key."""
+
+
+class _Section(BaseModel):
+    # extra="forbid": a misspelt key is an error, not a silently ignored setting.
+    # strict: "8" is not an int, 1 is not a bool (ints are still accepted for floats).
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class RoleConfig(_Section):
+    """One LLM role reached over the OpenAI chat-completions protocol.
+
+    ``base_url`` ``"inprocess"`` means the offline stand-in app, reached through an httpx ASGI
+    transport (no port, no network).
+    """
+
+    base_url: str = "inprocess"
+    model: str = ""
+    api_key_env: str = ""  # name of the environment variable holding the key; "" = no key
+    concurrency: int = Field(default=8, ge=1)
+    requests_per_minute: int = Field(default=0, ge=0)  # 0 = unlimited
+    tokens_per_minute: int = Field(default=0, ge=0)  # 0 = unlimited
+    timeout_s: float = Field(default=300.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    # Prices in USD per million tokens, for cost accounting in manifests (0 = unknown/free).
+    price_in_per_mtok: float = Field(default=0.0, ge=0)
+    price_out_per_mtok: float = Field(default=0.0, ge=0)
+    extra_body: dict[str, Any] = Field(default_factory=dict)  # e.g. vLLM's repetition_penalty
+
+
+class Roles(_Section):
+    """One endpoint per LLM role. A role left out of the profile uses the defaults above."""
+
+    classifier: RoleConfig = Field(default_factory=RoleConfig)
+    teacher: RoleConfig = Field(default_factory=RoleConfig)
+    scorer: RoleConfig = Field(default_factory=RoleConfig)
+    rewriter: RoleConfig = Field(default_factory=RoleConfig)
+    judge: RoleConfig = Field(default_factory=RoleConfig)
+    refusal_judge: RoleConfig = Field(default_factory=RoleConfig)
+    student: RoleConfig = Field(default_factory=RoleConfig)
+
+
+class CollectionConfig(_Section):
+    """Section 2.1: sources, decontamination and deduplication (notebook 01)."""
+
+    corpus: str = "demo"  # "demo" (our small built-in corpus) or "paper" (the 18 public sources)
+    tfidf_threshold: float = 0.6
+    embedding_threshold: float = 0.7
+    test_ngram: int = 8
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    block_size: int = Field(default=4096, ge=1)
+    reference_compat: bool = False  # replay the reference's set-order behaviour where feasible
+
+
+class ClassificationConfig(_Section):
+    """Section 2.2: safety-category classification (notebook 02)."""
+
+    max_completion_tokens: int = 1024
+
+
+class ReasoningConfig(_Section):
+    """Section 2.2: deliberative reasoning generation (notebook 03)."""
+
+    temperature: float = 0.6
+    top_p: float = 0.7
+    max_tokens: int = 8000
+
+
+class SelectionConfig(_Section):
+    """Section 2.3: scoring and selection of the 1K (notebook 04)."""
+
+    target_size: int = Field(default=1000, ge=1)
+    max_completion_tokens: int = 1024
+
+
+class TrainingConfig(_Section):
+    """Section 3.1: SFT (notebook 05)."""
+
+    base_model: str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    run_name: str = "star1"
+    think_flag: int = 1
+    base_flag: int = 0
+    learning_rate: float = 1e-5
+    epochs: int = 5
+    effective_batch_size: int = 128
+    max_length: int = 8192
+    seed: int = 2002
+    backend: str = "accelerate"  # "accelerate" (DeepSpeed ZeRO-3 launch) or "inprocess" (CPU demo)
+    num_gpus: int = 8
+    lora: bool = False
+
+
+class SafetyEvalConfig(_Section):
+    """Section 3.1: safety evaluation (notebook 06)."""
+
+    benchmarks: list[str] = Field(default_factory=lambda: ["strongreject", "jbb", "wildchat", "wildjailbreak"])
+    max_tokens: int = 8000
+    repetition_penalty: float = 1.2
+    backend: str = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
+
+
+class ReasoningEvalConfig(_Section):
+    """Section 3.1: reasoning evaluation (notebook 07)."""
+
+    benchmarks: list[str] = Field(default_factory=lambda: ["aime2024", "math500", "gpqa_diamond", "humaneval", "mmlu_pro"])
+    max_examples: int = 0  # 0 = all
+
+
+class OverrefusalConfig(_Section):
+    """Section 4.3: the over-refusal ablation (notebook 08)."""
+
+    benign_counts: list[int] = Field(default_factory=lambda: [0, 915])
+
+
+class FiguresConfig(_Section):
+    """Figures and the paper comparison (notebook 09)."""
+
+    formats: list[str] = Field(default_factory=lambda: ["png", "pdf"])
+
+
+class Profile(_Section):
+    """A whole run: global settings, one endpoint per LLM role, one section per stage."""
+
+    name: str
+    description: str = ""
+    hardware: str = ""  # expected hardware and runtime, shown by the notebooks
+    limit: int = Field(default=0, ge=0)  # 0 = no limit; otherwise stages process at most this many items
+    seed: int = 0
+    roles: Roles = Field(default_factory=Roles)
+    collection: CollectionConfig = Field(default_factory=CollectionConfig)
+    classification: ClassificationConfig = Field(default_factory=ClassificationConfig)
+    reasoning: ReasoningConfig = Field(default_factory=ReasoningConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    safety_eval: SafetyEvalConfig = Field(default_factory=SafetyEvalConfig)
+    reasoning_eval: ReasoningEvalConfig = Field(default_factory=ReasoningEvalConfig)
+    overrefusal: OverrefusalConfig = Field(default_factory=OverrefusalConfig)
+    figures: FiguresConfig = Field(default_factory=FiguresConfig)
+
+    def role(self, name: str) -> RoleConfig:
+        """The endpoint settings of one LLM role (see ``ROLES``)."""
+        if name not in ROLES:
+            raise KeyError(f"unknown LLM role {name!r}; roles are {', '.join(ROLES)}")
+        return getattr(self.roles, name)
+
+    def section_sha256(self, *sections: str) -> str:
+        """Hash of the global settings plus the named sections: a stage's configuration identity.
+
+        Sections may be dotted (``"roles.teacher"``). Changing another stage's settings does not
+        change this hash, so it does not force this stage to run again.
+        """
+        data = self.model_dump(mode="json")
+        picked = {k: data[k] for k in ("name", "limit", "seed")}
+        for s in sections:
+            node = data
+            for part in s.split("."):
+                node = node[part]
+            picked[s] = node
+        return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()
+
+
+def profiles_dir() -> Path:
+    return project_root() / "profiles"
+
+
+def profile_path(profile: str | Path) -> Path:
+    """``"demo"`` -> ``profiles/demo.yaml``; a path to a YAML file is used as is."""
+    p = Path(profile)
+    if p.suffix in {".yaml", ".yml"}:
+        return p.resolve()
+    path = profiles_dir() / f"{profile}.yaml"
+    if not path.is_file():
+        known = sorted(x.stem for x in profiles_dir().glob("*.yaml"))
+        raise ProfileError(f"no profile {str(profile)!r}: {path} does not exist (known: {', '.join(known)})")
+    return path
+
+
+def _error_line(path: Path | str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(x) for x in first["loc"]) or "(top level)"
+    kind = first["type"]
+    more = f" (+{len(err.errors()) - 1} more problems)" if len(err.errors()) > 1 else ""
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key '{key}'{more}"
+    if kind == "missing":
+        return f"{path}: missing key '{key}'{more}"
+    return f"{path}: key '{key}' has invalid value {first.get('input')!r} ({first['msg']}){more}"
+
+
+def _set_dotted(data: dict, dotted: str, value: Any, source: str) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ProfileError(f"{source}: cannot set '{dotted}': '{part}' is not a section")
+    node[parts[-1]] = value
+
+
+def role_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """Turn notebook parameters like ``teacher_base_url="http://..."`` into dotted overrides.
+
+    Empty strings and zeros mean "use the profile's value", so notebooks can carry every role
+    parameter with a neutral default.
+    """
+    out: dict[str, Any] = {}
+    for role in ROLES:
+        for field in ROLE_FIELDS:
+            key = f"{role}_{field}"
+            if key in params and params[key] not in ("", 0, None):
+                out[f"roles.{role}.{field}"] = params[key]
+    return out
+
+
+def load_profile(profile: str | Path = "demo", overrides: dict[str, Any] | None = None, **params: Any) -> Profile:
+    """Load a profile and apply overrides; errors are one line naming the file and the key.
+
+    ``overrides`` holds dotted keys (``{"selection.target_size": 50}``); ``params`` are notebook
+    parameters (``limit``, ``<role>_<field>``) where "" / 0 keep the profile's value.
+    """
+    path = profile_path(profile)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from e
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: a profile must be a mapping of keys to values")
+    base = Profile.model_validate  # validate the file alone first, so its own errors name it
+    try:
+        base(data)
+    except ValidationError as e:
+        raise ProfileError(_error_line(path, e)) from None
+    merged: dict[str, Any] = dict(overrides or {})
+    if params.get("limit") not in (None, 0, ""):
+        merged["limit"] = params["limit"]
+    merged.update(role_overrides(params))
+    for key, value in merged.items():
+        _set_dotted(data, key, value, "overrides")
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as e:
+        raise ProfileError(_error_line(f"{path} + overrides {sorted(merged)}", e)) from None
+
+
+def profile_sha256(profile: str | Path) -> str:
+    """SHA-256 of the profile file's bytes."""
+    return hashlib.sha256(profile_path(profile).read_bytes()).hexdigest()

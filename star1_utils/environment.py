@@ -1,0 +1,32 @@
+"""What the machine offers: library versions, CPU, GPU, data mirror. Reported by notebook 00."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from .artifacts import library_versions
+from .resources import MIRROR_ENV, mirror_root, offline
+
+
+def report() -> dict:
+    """A dictionary describing the environment a run happens in."""
+    info: dict = {
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu_count": os.cpu_count(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "(unset)"),
+        "data_mirror": str(mirror_root()) if mirror_root() else f"(unset: {MIRROR_ENV})",
+        "offline": offline(),
+        "versions": library_versions(),
+    }
+    try:
+        import torch
+
+        info["gpu_available"] = bool(torch.cuda.is_available())
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except Exception as e:  # torch missing or broken: say so, do not crash the overview
+        info["gpu_available"] = False
+        info["gpus"] = []
+        info["torch_error"] = f"{type(e).__name__}: {e}"
+    return info

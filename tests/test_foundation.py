@@ -1,0 +1,293 @@
+"""Foundation: profiles, artifacts, manifests, resources, policies, runner, notebook hygiene."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from star1_utils import artifacts, config, hygiene, policies, resources
+from star1_utils.stages import STAGES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- profiles
+
+def test_profiles_load():
+    demo = config.load_profile("demo")
+    full = config.load_profile("full")
+    assert demo.name == "demo" and full.name == "full"
+    assert demo.role("teacher").base_url == "inprocess"
+    assert full.role("classifier").api_key_env == "OPENAI_API_KEY"
+
+
+def test_misspelt_key_is_one_line_naming_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "profiles/demo.yaml").read_text().replace("target_size", "target_sise"))
+    with pytest.raises(config.ProfileError) as e:
+        config.load_profile(bad)
+    msg = str(e.value)
+    assert "\n" not in msg and str(bad) in msg and "selection.target_sise" in msg
+
+
+def test_wrong_type_names_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "profiles/demo.yaml").read_text().replace("target_size: 60", "target_size: sixty"))
+    with pytest.raises(config.ProfileError, match=r"bad.yaml: key 'selection.target_size' has invalid value"):
+        config.load_profile(bad)
+
+
+def test_unknown_role_is_an_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nroles:\n  techer: {model: m}\n")
+    with pytest.raises(config.ProfileError, match="unknown key 'roles.techer'"):
+        config.load_profile(bad)
+
+
+def test_parameters_override_profile():
+    cfg = config.load_profile("demo", overrides={"selection.target_size": 7}, limit=3,
+                              teacher_base_url="http://127.0.0.1:9/v1", teacher_concurrency=0)
+    assert cfg.selection.target_size == 7 and cfg.limit == 3
+    assert cfg.role("teacher").base_url == "http://127.0.0.1:9/v1"
+    assert cfg.role("teacher").concurrency == config.load_profile("demo").role("teacher").concurrency
+
+
+def test_section_hash_ignores_other_sections():
+    a = config.load_profile("demo")
+    b = config.load_profile("demo", overrides={"training.epochs": 9})
+    assert a.section_sha256("collection") == b.section_sha256("collection")
+    assert a.section_sha256("training") != b.section_sha256("training")
+
+
+def test_profiles_hold_no_secrets():
+    for path in (ROOT / "profiles").glob("*.yaml"):
+        text = path.read_text()
+        assert "sk-" not in text and "nvapi-" not in text, path
+
+
+# ---------------------------------------------------------------- artifacts
+
+def test_jsonl_roundtrip_and_atomicity(tmp_path):
+    p = tmp_path / "a.jsonl"
+    rows = [{"id": "0", "question": "héllo"}, {"id": "1", "question": "x"}]
+    assert artifacts.write_jsonl(p, rows) == 2
+    assert artifacts.read_jsonl(p, required=["id", "question"]) == rows
+
+    def boom():
+        yield {"id": "2"}
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        artifacts.write_jsonl(p, boom())
+    assert artifacts.read_jsonl(p) == rows  # the old file is intact
+    assert not [f for f in tmp_path.iterdir() if f.name.endswith(".tmp")]
+
+
+def test_jsonl_errors_name_file_and_line(tmp_path):
+    p = tmp_path / "b.jsonl"
+    p.write_text('{"id": "0"}\n{"id": \n')
+    with pytest.raises(artifacts.ArtifactError, match=r"b.jsonl:2: not valid JSON"):
+        artifacts.read_jsonl(p)
+    p.write_text('{"id": "0"}\n{"question": "q"}\n')
+    with pytest.raises(artifacts.ArtifactError, match=r"b.jsonl: row 2: missing field 'id'"):
+        artifacts.read_jsonl(p, required=["id"])
+    p.write_text('[1, 2]\n')
+    with pytest.raises(artifacts.ArtifactError, match="expected a JSON object"):
+        artifacts.read_jsonl(p)
+
+
+def test_manifest_current_check(tmp_path):
+    src = tmp_path / "01_collection" / "collected.jsonl"
+    artifacts.write_jsonl(src, [{"id": "0"}])
+    stage = artifacts.Stage(tmp_path, "02_classification", config_sha256="abc")
+    out = stage.path("classified.jsonl")
+    artifacts.write_jsonl(out, [{"id": "0", "category": ["Other"]}])
+    assert not stage.is_current() and stage.why_not_current() == "no manifest"
+    stage.finish(inputs=[src], outputs=[out], counts={"in": 1, "out": 1})
+    m = artifacts.read_manifest(stage.dir)
+    assert m["inputs"] == {"01_collection/collected.jsonl": resources.sha256_file(src)}
+    assert m["counts"] == {"in": 1, "out": 1} and "torch" in m["versions"] and m["duration_s"] >= 0
+    assert stage.is_current()
+    assert not artifacts.Stage(tmp_path, "02_classification", config_sha256="other").is_current()
+    artifacts.write_jsonl(src, [{"id": "0"}, {"id": "1"}])  # upstream changed
+    assert stage.why_not_current() == "input 01_collection/collected.jsonl changed"
+    artifacts.write_jsonl(src, [{"id": "0"}])
+    assert stage.is_current()
+    out.unlink()
+    assert "missing" in stage.why_not_current()
+
+
+# ---------------------------------------------------------------- resources and policies
+
+def test_policy_texts_match_their_sha256(mirror):
+    texts = policies.load_texts()
+    assert set(texts) == set(policies.TEXT_SHA256)
+    for name, text in texts.items():
+        assert hashlib.sha256(text.encode()).hexdigest() == policies.TEXT_SHA256[name], name
+
+
+def test_categories_and_policy_assembly(mirror):
+    assert len(policies.CATEGORIES) == 8
+    for c in policies.CATEGORIES:
+        assert c in policies.template("CLASSIFICATION_PROMPT_TEMPLATE")
+    block = policies.policies_for(["Self-Harm", "Intellectual Property"])
+    assert block == policies.policy("Self-Harm") + "\n---\n" + policies.policy("Intellectual Property")
+    with pytest.raises(KeyError):
+        policies.policies_for(["Other"])
+    assert set(policies.POLICY_BY_CATEGORY) == set(policies.CATEGORIES)
+    assert "COT_PROMPT_TEMPLATE" in policies.TEMPLATES
+    assert "{instruction}" in policies.template("COT_PROMPT_TEMPLATE")
+
+
+def test_corrupted_mirror_file_names_resource_and_both_hashes(mirror, tmp_path, monkeypatch):
+    bad_root = tmp_path / "mirror"
+    target = bad_root / policies.PROMPTS_BUNDLE.mirror_path
+    target.parent.mkdir(parents=True)
+    data = bytearray((mirror / policies.PROMPTS_BUNDLE.mirror_path).read_bytes())
+    data[100] = (data[100] + 1) % 256  # one byte changed
+    target.write_bytes(bytes(data))
+    monkeypatch.setenv("STAR1_DATA_MIRROR", str(bad_root))
+    with pytest.raises(resources.ResourceError) as e:
+        resources.fetch(policies.PROMPTS_BUNDLE)
+    msg = str(e.value)
+    assert "reference_prompts" in msg and policies.PROMPTS_BUNDLE.sha256 in msg
+    assert hashlib.sha256(bytes(data)).hexdigest() in msg
+
+
+def test_offline_without_mirror_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("STAR1_DATA_MIRROR", str(tmp_path / "empty"))
+    monkeypatch.setenv("STAR1_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(resources.ResourceError, match="not available offline"):
+        resources.fetch(policies.PROMPTS_BUNDLE)
+
+
+def test_texts_extracted_from_source_without_running_it():
+    src = 'A = "x"\nB = ("y"\n     "z")\nC = A + "w"\nA = "second"\nimport os\nD = os.getcwd()\n'
+    got = policies._module_strings(src, "prompt.py")
+    assert got == {"A": "second", "B": "yz", "C": "xw"}
+
+
+# ---------------------------------------------------------------- environment, notebooks, runner
+
+def _pins_from_pyproject() -> dict[str, str]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    reqs = list(data["project"]["dependencies"])
+    for extra in ("dev", "lab"):
+        reqs += data["project"]["optional-dependencies"][extra]
+    return dict(r.split("==") for r in reqs)
+
+
+def test_environment_yml_matches_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert dict(r.split("==") for r in pip) == _pins_from_pyproject()
+    assert _pins_from_pyproject()["torch"] == "2.13.0"
+
+
+def test_gpu_extra_is_not_in_the_cpu_stack():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    gpu = data["project"]["optional-dependencies"]["gpu"]
+    assert any(r.startswith("vllm") for r in gpu)
+    assert not any(r.startswith("vllm") for r in data["project"]["dependencies"])
+
+
+def notebooks():
+    return sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
+def test_notebook_is_clean(path):
+    assert hygiene.check_notebook(path) == []
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
+def test_parameters_cell_holds_only_commented_literals(path):
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    for line in cell.source.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        assert "#" in line, f"{path.name}: parameter without a comment: {line!r}"
+        code, comment = line.split("#", 1)
+        assert '"' not in comment and "'" not in comment, f"{path.name}: quotes in a comment confuse papermill: {line!r}"
+        node = ast.parse(code).body[0]
+        assert isinstance(node, ast.Assign)
+        ast.literal_eval(node.value)  # a plain literal
+
+
+def test_notebooks_follow_the_stage_table():
+    names = {p.stem for p in notebooks()}
+    known = {s.notebook for s in STAGES}
+    assert names <= known, names - known
+    assert "00_overview" in names
+
+
+def test_clean_notebooks_strips_outputs(tmp_path):
+    import nbformat
+
+    src = ROOT / "notebooks" / "00_overview.ipynb"
+    dirty = tmp_path / "dirty.ipynb"
+    nb = nbformat.read(str(src), as_version=4)
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="hi")]
+    nb.cells[2].execution_count = 3
+    nb.metadata["widgets"] = {}
+    nbformat.write(nb, str(dirty))
+    assert len(hygiene.check_notebook(dirty)) == 3
+    assert hygiene.clean_notebook(dirty)
+    assert hygiene.check_notebook(dirty) == []
+
+
+def test_runner_reports_failing_cell(tmp_path, monkeypatch):
+    import nbformat
+
+    from star1_utils import runner
+
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    shutil.copy(ROOT / "notebooks" / "00_overview.ipynb", nbdir / "00_overview.ipynb")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('profile = "demo"  # p', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('broken on purpose')"),
+    ], metadata={"kernelspec": hygiene.KERNELSPEC})
+    nbformat.write(nb, str(nbdir / "01_data_collection.ipynb"))
+    monkeypatch.setattr(runner, "notebooks_dir", lambda: nbdir)
+    lines: list[str] = []
+    results = runner.run(profile="demo", run_dir=str(tmp_path / "run"), echo=lines.append)
+    assert [r.status for r in results] == ["ok", "FAILED"]
+    text = "\n".join(lines)
+    assert "FAILED: notebook 01_data_collection.ipynb, cell 2" in text and "ValueError: broken on purpose" in text
+    # --resume skips the finished overview and re-runs only the failed stage
+    lines.clear()
+    results = runner.run(profile="demo", run_dir=str(tmp_path / "run"), resume=True, echo=lines.append)
+    assert [r.status for r in results] == ["skipped (current)", "FAILED"]
+
+
+def test_cli_rejects_bad_profile(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nlimt: 3\n")
+    proc = subprocess.run([sys.executable, "-m", "star1_utils", "run", "--profile", str(bad), "--notebooks", "00"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stdout.strip() == f"error: {bad}: unknown key 'limt'"
+
+
+def test_demo_run_overview(demo_run):
+    assert (demo_run / "notebooks" / "00_overview.ipynb").is_file()
+    env = json.loads((demo_run / "00_overview" / "environment.json").read_text())
+    assert "torch" in env["versions"]
+    m = artifacts.read_manifest(demo_run / "00_overview")
+    assert m["status"] == "complete"
