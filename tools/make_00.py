@@ -150,10 +150,12 @@ print(f"data mirror: {env['data_mirror']}; downloads {'forbidden (offline)' if e
 pd.Series(env["versions"], name="version").to_frame()
 '''),
 code('''
+from star1_utils.artifacts import manifest_is_current
+
 plan = []
 for s in STAGES[1:]:
-    current, why = ctx.stage.__class__(ctx.run_dir, s.stage_dir, config_sha256=cfg.section_sha256(*s.sections)).is_current(), ""
-    plan.append({"stage": s.notebook, "writes": s.produces, "already current": current})
+    current, why = manifest_is_current(ctx.run_dir / s.stage_dir, cfg.section_sha256(*s.sections))
+    plan.append({"stage": s.notebook, "writes": s.produces, "status": "current, will be skipped with --resume" if current else f"to run ({why})"})
 print(f"Profile {cfg.name!r}: {cfg.description}. Expected: {cfg.hardware}")
 if cfg.name == "full" and not env["gpu_available"]:
     print("Note: the full profile trains on GPUs; this machine has none, so run notebook 05 on a GPU node.")
