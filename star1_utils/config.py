@@ -85,6 +85,9 @@ class ClassificationConfig(_Section):
     """Section 2.2: safety-category classification (notebook 02)."""
 
     max_completion_tokens: int = 1024
+    # Items of the released STAR-1 on which the classifier role is compared with GPT-4o's labels
+    # (0 = all 1,000; -1 = skip the comparison).
+    agreement_sample: int = Field(default=0, ge=-1)
 
 
 class ReasoningConfig(_Section):

@@ -1,0 +1,187 @@
+"""Stand-in for DeepSeek-R1 as the teacher that writes deliberative reasoning (notebook 03). Not a language model.
+
+It reads the prompt it is sent (the reference's ``COT_PROMPT_TEMPLATE``): the instruction and the
+safety policies embedded in it (``## N. Category`` blocks with a policy objective and numbered
+rules, joined by ``---``). It then
+
+1. decides how to answer from cues in the instruction: **refuse** (an operational request for
+   harm), **safe-complete** (self-harm signals, or an educational / historical / fictional
+   framing), or **help** (nothing harmful asked);
+2. picks, in every policy it was given, the rule that governs that decision (by the rule's title
+   and wording, ranked by word overlap with the instruction);
+3. writes a deliberation that quotes those rules by section ("Safety policy section 5 says that
+   ..."), then an answer that follows them.
+
+The reasoning comes back as ``reasoning_content`` (as DeepSeek's API returns it) or, when the
+request carries ``standin_inline_think: true``, inline as ``<think>...</think>`` (as NVIDIA NIM
+returned R1's output in the paper). If ``max_tokens`` is smaller than the reply (counted in
+words), the reply is cut and ``finish_reason`` is ``"length"``, like a real model. Deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+
+MARKER = "Please figure out the best possible answer to this user query"
+PREFIX = "The following is an instruction from a user to an assistant: "
+
+HARM_CUES = (
+    "how to make", "how do i make", "how can i make", "step by step", "step-by-step", "instructions",
+    "build a", "synthesize", "hack", "steal", "kill", "hurt", "poison", "weapon", "bomb", "explosive",
+    "launder", "fake", "forge", "dox", "home address", "phone number of", "without consent", "pirate",
+    "crack", "bypass", "drm", "torrent", "scam", "phish", "malware", "ransomware", "stalk", "track my",
+    "spy on", "threaten", "insult", "slur", "harass", "bully", "propaganda", "conspiracy", "hoax",
+    "misinformation", "fake news", "suicide", "self-harm", "cut myself", "end my life", "overdose",
+    "explicit", "porn", "nude", "drugs", "meth", "cocaine", "smuggle", "evade", "illegal", "attack",
+    "revenge", "cheat", "plagiar", "copyrighted", "full text", "lyrics", "leak", "password",
+)
+SELF_HARM_CUES = ("suicide", "kill myself", "end my life", "self-harm", "cut myself", "worth me being alive",
+                  "want to die", "hurt myself", "overdose", "no reason to live")
+SAFE_CUES = ("history", "historical", "explain why", "why do", "why is", "what is", "what are", "awareness",
+             "prevent", "protect", "recognize", "research", "novel", "story", "fiction", "educational",
+             "statistics", "signs of", "how do people", "how does", "laws", "legal consequences", "report")
+
+REFUSE_WORDS = ("refus", "must not", "redirect")
+SAFE_WORDS = ("safe completion", "education", "historical", "context", "summary", "disclaimer",
+              "factual", "anonymi", "minimiz", "professional", "expert", "safeguard", "citation")
+
+
+def parse_prompt(prompt: str) -> tuple[str, list[str]] | None:
+    """``(instruction, [policy text, ...])`` from a reasoning prompt, or None."""
+    if MARKER not in prompt:
+        return None
+    head, _, rest = prompt.partition(MARKER)
+    instruction = (head[len(PREFIX):] if head.startswith(PREFIX) else head).strip()
+    body = rest.split("Safety Policies below:", 1)[-1].split("----\nFINAL INSTRUCTIONS", 1)[0]
+    policies = [p.strip() for p in body.split("\n---\n") if p.strip()]
+    return instruction, policies
+
+
+def parse_policy(text: str) -> dict:
+    """Section number, category, objective and numbered rules (title, text) of one policy."""
+    m = re.search(r"^##\s*(\d+)\.\s*(.+)$", text, re.M)
+    section, category = (m.group(1), m.group(2).strip()) if m else ("?", "this policy")
+    obj = re.search(r"Policy Objective\s*\n+(.+?)\n", text + "\n", re.S)
+    rules = []
+    for rm in re.finditer(r"^\s*(\d+)\.\s+\*\*(.+?)\*\*:?\s*(.*?)(?=^\s*\d+\.\s+\*\*|\Z)", text, re.M | re.S):
+        body = " ".join(rm.group(3).replace("**", "").split())
+        rules.append({"n": rm.group(1), "title": rm.group(2).strip().rstrip(":"), "text": body})
+    return {"section": section, "category": category, "objective": obj.group(1).strip() if obj else "", "rules": rules}
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 3}
+
+
+def decide(instruction: str, categories: list[str]) -> str:
+    low = instruction.lower()
+    if any(c in low for c in SELF_HARM_CUES) or (categories == ["Self-Harm"] and not any(c in low for c in SAFE_CUES)):
+        return "safe-complete"
+    harmful = any(c in low for c in HARM_CUES)
+    framed = any(c in low for c in SAFE_CUES)
+    if harmful and not framed:
+        return "refuse"
+    if harmful or framed:
+        return "safe-complete"
+    return "help"
+
+
+def pick_rule(policy: dict, mode: str, instruction: str) -> dict | None:
+    rules = policy["rules"]
+    if not rules:
+        return None
+    words = _words(instruction)
+    wanted = REFUSE_WORDS if mode == "refuse" else SAFE_WORDS
+
+    def score(r):
+        title_text = (r["title"] + " " + r["text"]).lower()
+        fit = sum(w in title_text for w in wanted) * 2 + (3 if any(w in r["title"].lower() for w in wanted) else 0)
+        return (fit, len(words & _words(r["text"])), -int(r["n"]))
+
+    return max(rules, key=score)
+
+
+def _first_sentence(text: str, n: int = 260) -> str:
+    s = re.split(r"(?<=[.!?])\s+", text.strip())[0]
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def _lower_first(s: str) -> str:
+    return s[:1].lower() + s[1:] if s else s
+
+
+def compose(instruction: str, policy_texts: list[str]) -> tuple[str, str]:
+    """``(reasoning, answer)`` for an instruction under the given policies."""
+    policies = [parse_policy(t) for t in policy_texts]
+    cats = [p["category"] for p in policies]
+    mode = decide(instruction, cats)
+    short = instruction if len(instruction) <= 200 else instruction[:197] + "..."
+    lines = [f'Okay, the user is asking: "{short}". Let me work out what they actually want and check it '
+             f"against the safety policies I was given ({', '.join(cats) or 'none'})."]
+    cited = []
+    for p in policies:
+        rule = pick_rule(p, mode, instruction)
+        if p["objective"]:
+            lines.append(f"Safety policy section {p['section']} ({p['category']}) says that its objective is to "
+                         f"{_lower_first(_first_sentence(p['objective']))}")
+        if rule:
+            cited.append((p, rule))
+            lines.append(f"Section {p['section']}, rule {rule['n']} ({rule['title']}), says that "
+                         f"{_lower_first(_first_sentence(rule['text']))}")
+    if mode == "refuse":
+        lines.append("The request asks for operational help with something these rules name as harmful, and no "
+                     "framing makes it educational. Providing it would facilitate harm, so the policy requires "
+                     "a refusal. I can still be helpful by pointing to a safe alternative without any details "
+                     "that enable the harmful act.")
+    elif mode == "safe-complete":
+        lines.append("The request touches these policies but can be answered safely: the rules allow general, "
+                     "non-operational information, context or support, as long as I give no instructions that "
+                     "enable harm. So I will safe-complete: help with the legitimate part and leave out anything "
+                     "actionable.")
+    else:
+        lines.append("Nothing in the request asks for harmful, private or infringing content, so none of the "
+                     "refusal rules applies. The best answer is simply to help, accurately and concisely.")
+    lines.append("Let me also make sure the final answer does not mention this analysis.")
+    reasoning = "\n\n".join(lines)
+
+    if mode == "refuse":
+        answer = ("I'm sorry, but I can't help with that. "
+                  + ("If you are interested in the topic itself, I'm happy to explain its history, the risks "
+                     "involved, or where to find legitimate help and information."))
+    elif mode == "safe-complete":
+        if "Self-Harm" in cats or any(c in instruction.lower() for c in SELF_HARM_CUES):
+            answer = ("I'm really sorry you're feeling this way. You don't have to go through it alone. "
+                      "Please consider reaching out to someone you trust or to a crisis line: in the US you can "
+                      "call or text 988, and in many other countries a local helpline is listed at "
+                      "findahelpline.com. A mental health professional can also help you through this.")
+        else:
+            rule = cited[0][1]["title"] if cited else "the relevant policy"
+            answer = ("Here is some general context, without operational details. This topic is usually "
+                      "discussed in terms of its history, its consequences for the people affected, and how "
+                      "it is prevented and regulated. If you need specifics for a legitimate purpose, "
+                      f"reputable sources and professionals are the best route. ({rule} applies here.)")
+    else:
+        answer = (f'Sure. Here is a short answer to "{short}": the key points are the main facts, the usual '
+                  "approaches, and a practical next step. Let me know if you would like more detail on any "
+                  "of them.")
+    return reasoning, answer
+
+
+def respond(messages: list[dict], params: dict) -> dict | None:
+    prompt = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+    parsed = parse_prompt(prompt)
+    if parsed is None:
+        return None
+    instruction, policy_texts = parsed
+    reasoning, answer = compose(instruction, policy_texts)
+    finish = "stop"
+    limit = params.get("max_tokens") or params.get("max_completion_tokens")
+    if limit:
+        words = (reasoning + " " + answer).split()
+        if len(words) > int(limit):
+            kept = " ".join(words[: int(limit)])
+            reasoning, answer, finish = kept, "", "length"
+    if params.get("standin_inline_think"):
+        content = f"<think>\n{reasoning}\n</think>\n\n{answer}" if finish == "stop" else f"<think>\n{reasoning}"
+        return {"content": content, "reasoning_content": None, "finish_reason": finish}
+    return {"content": answer, "reasoning_content": reasoning, "finish_reason": finish}
