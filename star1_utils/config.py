@@ -141,7 +141,17 @@ class ReasoningEvalConfig(_Section):
 class OverrefusalConfig(_Section):
     """Section 4.3: the over-refusal ablation (notebook 08)."""
 
-    benign_counts: list[int] = Field(default_factory=lambda: [0, 915])
+    # Benign rows joined to the 1K per curve point; -1 means all rows that survived the all-5 filter.
+    benign_counts: list[int] = Field(default_factory=lambda: [0, -1])
+    rewrite_max_completion_tokens: int = Field(default=1024, ge=1)  # rewriter.py: max_completion_tokens
+    scorer_max_completion_tokens: int = Field(default=1024, ge=1)  # over-refusal scorer
+    judge_input: str = "answer"  # what the refusal judge sees: "answer" (final answer) or "full" (with <think>)
+    xstest_limit: int = Field(default=0, ge=0)  # safe XSTest prompts evaluated; 0 = all 250
+    xstest_unsafe_limit: int = Field(default=0, ge=0)  # unsafe contrast prompts; 0 = all 200
+    include_unsafe: bool = True  # also evaluate the 200 unsafe contrast prompts, for context
+    curve_limit: int = Field(default=0, ge=0)  # limit passed to the sub-run notebooks 05-07; 0 = none
+    curve_overrides: dict[str, Any] = Field(default_factory=dict)  # extra dotted overrides for the sub runs
+    reuse_main_run: bool = True  # the 0-benign point reuses this run 05/06/07 results when they match
 
 
 class FiguresConfig(_Section):

@@ -39,7 +39,8 @@ from starlette.routing import Route
 #: Model name -> handlers tried in order ("module:function").
 STANDINS: dict[str, list[str]] = {
     "standin-classifier": ["star1_utils.standins.classifier:respond"],
-    "standin-teacher": ["star1_utils.standins.teacher:respond"],
+    "standin-teacher": ["star1_utils.standins.teacher:respond",
+                        "star1_utils.standins.benign_teacher:respond"],  # bare questions (08)
     "standin-scorer": ["star1_utils.standins.scorer:respond",
                        "star1_utils.standins.overrefusal_scorer:respond"],
     "standin-llama-guard": ["star1_utils.standins.judge:respond"],
