@@ -1,0 +1,232 @@
+from nbbuild import code, md, save
+
+cells = [
+md("""
+# 02 · Safety-category classification
+
+> Wang et al. 2025, *STAR-1*, Section 2.2: every collected instruction is labelled by GPT-4o with the
+> safety categories it touches, so that notebook 03 can show the teacher only the relevant policies.
+
+**What you will learn here**
+
+- the exact prompt the paper sends to GPT-4o (shown whole once) and the 8 categories plus "Other";
+- how the answers are parsed safely (the reference runs Python `eval` on model output) and validated;
+- how a long labelling run is made resumable: cache, back-off, failure records instead of crashes;
+- the category distribution of the labelled data (multi-label counts);
+- how well the demo's stand-in classifier agrees with GPT-4o's labels on the released STAR-1.
+
+**Expected runtime and hardware**
+
+| profile | classifier | hardware | time |
+|---|---|---|---|
+| demo | stand-in (MiniLM embeddings, in-process) | any CPU | under 45 s |
+| full | GPT-4o (or any OpenAI-compatible endpoint) | CPU + network, API key | about 41K requests: 30-60 min at concurrency 32 (the reference ran them one by one: 15-25 h) |
+
+**Content note:** the instructions being classified include requests for harmful content. Only short
+excerpts of instructions are shown here; no model output is harmful.
+"""),
+md("""
+## Parameters
+
+Standard parameters, then the endpoint of the `classifier` role. A key is never a parameter: name the
+environment variable that holds it.
+"""),
+code('''
+profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
+run_dir = ""  # run folder; empty means runs/<profile>
+limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
+overrides = {}  # dotted profile keys to override, e.g. {classification.agreement_sample: 100} as a dict
+classifier_base_url = ""  # OpenAI-compatible endpoint of the classifier role; empty keeps the profile value
+classifier_model = ""  # model id at that endpoint; empty keeps the profile value
+classifier_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
+classifier_concurrency = 0  # parallel requests; 0 keeps the profile value
+''', parameters=True),
+md("Derived values: the resolved profile, the run folder and this stage's folder."),
+code('''
+import random
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from star1_utils import classification, llm, policies, viz
+from star1_utils.artifacts import read_jsonl, write_jsonl
+from star1_utils.notebook import start
+from star1_utils.resources import ResourceError
+
+ctx = start("02", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
+            classifier_base_url=classifier_base_url, classifier_model=classifier_model,
+            classifier_api_key_env=classifier_api_key_env, classifier_concurrency=classifier_concurrency)
+cfg = ctx.cfg
+role = cfg.role("classifier")
+cache_path = ctx.run_dir / "cache" / "llm.sqlite"
+viz.set_style()
+print(f"classifier: {role.model} at {role.base_url} (concurrency {role.concurrency})")
+if role.model.startswith("standin-"):
+    print("This is the demo STAND-IN: a MiniLM embedding classifier, not a language model.")
+'''),
+md("""
+## 1. The input: notebook 01's collection
+
+One row per instruction (`id`, `question`, `source`).
+"""),
+code('''
+collected_path = ctx.stage_dir("01") / "collected.jsonl"
+items = read_jsonl(collected_path, required=["id", "question"])
+if cfg.limit:
+    items = items[: cfg.limit]
+print(f"{len(items)} instructions from {collected_path}")
+pd.DataFrame(items).head(5).assign(question=lambda d: d.question.str.slice(0, 80))
+'''),
+md("""
+## 2. The prompt
+
+The reference formats `CLASSIFICATION_PROMPT_TEMPLATE` with the instruction and the category
+definitions, and sends it as a single user message (content: one text part), no system prompt,
+`max_completion_tokens=1024`, default temperature. Both texts come from the paper's repository and
+are verified by SHA-256 (the typo "whithin" is the paper's). Here it is, whole, for the first item:
+"""),
+code('''
+print(classification.build_prompt(items[0]["question"]))
+'''),
+md("""
+## 3. Reading the answer without `eval`
+
+The reference runs `eval()` on GPT-4o's reply, which executes whatever the model writes and fails on
+a reply wrapped in a code fence. Here the reply is parsed as JSON or as a Python *literal*
+(`ast.literal_eval`, nothing runs); fences, a `<think>` block and stray prose are tolerated; each
+name must be one of the 8 categories or "Other". An invalid reply raises `InvalidAnswer`: the engine
+asks again, and after `max_attempts` records the item as a failure (it is retried on the next run).
+"""),
+code('''
+examples = ['["Self-Harm"]', '```json\\n["Privacy / Personal Data", "Illicit / Criminal Behavior"]\\n```',
+            "Categories: ['sexual/adult',] (that is all)", '["Weapons"]', '__import__("os").system("ls")']
+rows = []
+for text in examples:
+    try:
+        rows.append({"reply": text, "parsed": classification.parse_categories(text)})
+    except llm.InvalidAnswer as e:
+        rows.append({"reply": text, "parsed": f"InvalidAnswer: {e}"})
+pd.DataFrame(rows)
+'''),
+md("""
+## 4. The run
+
+`llm.run_batch` sends one request per item with bounded concurrency, backs off on 429/5xx/timeouts
+(honouring `retry-after`), and commits each answer to an SQLite cache as it arrives: stop the run at
+any point and the next one sends only what is missing. Identical requests are sent once.
+"""),
+code('''
+outcome = classification.classify(cfg, items, cache_path)
+labelled = classification.labelled_rows(items, outcome)
+classified_path = ctx.stage.path("classified.jsonl")
+write_jsonl(classified_path, labelled)
+failures_path = ctx.stage.record_failures(outcome.failures)
+print(f"labelled {len(labelled)} of {len(items)}; failures: {len(outcome.failures)}")
+print("usage:", outcome.usage)
+'''),
+md("""
+A few labelled items. In the demo the labels come from the **stand-in classifier**: it embeds the
+instruction and each category definition parsed from the prompt with MiniLM and keeps the
+categories within a calibrated margin of the best match. It is not a language model.
+"""),
+code('''
+pd.DataFrame([{"id": r["id"], "question": r["question"][:70], "category": r["category"]} for r in labelled[:8]])
+'''),
+md("""
+## 5. Category distribution
+
+Multi-label counts: an instruction in two categories counts once in each. Items labelled "Other"
+stay in `classified.jsonl`, as in the reference, but are excluded before reasoning generation
+(notebook 03): there is no policy for them, and the reference crashes on them (`KeyError`).
+"""),
+code('''
+counts = classification.category_counts(labelled)
+n_multi = sum(len(r["category"]) > 1 for r in labelled)
+dist = pd.DataFrame({"category": list(counts), "items": list(counts.values())})
+fig, ax = plt.subplots(figsize=(10, 5))
+sns.barplot(data=dist, y="category", x="items", ax=ax, color=sns.color_palette()[0])
+ax.set_title(f"Category distribution ({len(labelled)} items, {n_multi} with several labels)")
+ax.set_ylabel("")
+viz.save_figure(fig, ctx.figures_dir() / "02_category_distribution")
+plt.show()
+print(f"{n_multi} of {len(labelled)} items have more than one label; {counts['Other']} are Other")
+'''),
+md("""
+## 6. Agreement with GPT-4o on the released STAR-1
+
+The released STAR-1 (1,000 items) carries GPT-4o's labels. Sending its instructions to the
+classifier role shows how close it comes to them. GPT-4o's labels are themselves model output, not
+ground truth, and STAR-1 has no "Other" items (they were dropped at selection), so this measures
+agreement on harmful instructions only. The profile's `classification.agreement_sample` sets how many
+items are compared (demo: a fixed random sample, to stay within its time budget).
+"""),
+code('''
+agreement = confusion = None
+n_compare = cfg.classification.agreement_sample
+try:
+    release = classification.load_release() if n_compare >= 0 else []
+except ResourceError as e:
+    release = []
+    print("The released STAR-1 is not available (offline, no mirror):", e)
+if release:
+    sample = release if n_compare == 0 else random.Random(cfg.seed).sample(release, min(n_compare, len(release)))
+    star = [{"id": f"star1-{r['id']}", "question": r["question"]} for r in sample]
+    gold = {f"star1-{r['id']}": r["category"] for r in sample}
+    out_star = classification.classify(cfg, star, cache_path, desc="STAR-1 agreement")
+    pred = {i: res.parsed for i, res in out_star.results.items()}
+    agreement = classification.agreement(gold, pred)
+    confusion = classification.confusion(gold, pred)
+    agreement.to_csv(ctx.stage.path("agreement.csv"))
+    print(f"{agreement.attrs['n_items']} items compared; exact label-set match {agreement.attrs['exact_match']:.1%}")
+    display(agreement.round(3))
+'''),
+md("""
+The heat map: each row is one of GPT-4o's categories; each cell is the share of that row's items
+the classifier gave the column's label (rows can sum to more than 1: labels are multi-label).
+"""),
+code('''
+if confusion is not None:
+    fig, ax = plt.subplots(figsize=(11, 7))
+    short = {**policies.SHORT_NAMES, "Other": "Other"}
+    sns.heatmap(confusion.rename(index=short, columns=short), annot=True, fmt=".2f", cmap="Blues",
+                vmin=0, vmax=1, ax=ax, cbar_kws={"label": "share of row items"})
+    ax.set_xlabel(f"{role.model} label")
+    ax.set_ylabel("GPT-4o label (released STAR-1)")
+    ax.set_title("Classifier vs GPT-4o")
+    viz.save_figure(fig, ctx.figures_dir() / "02_agreement_confusion")
+    plt.show()
+'''),
+md("## 7. What was produced"),
+code('''
+outputs = [classified_path, failures_path] + ([ctx.stage.path("agreement.csv")] if agreement is not None else [])
+ctx.stage.finish(
+    inputs=[collected_path], outputs=outputs,
+    counts={"in": len(items), "labelled": len(labelled), "failed": len(outcome.failures),
+            "other": counts["Other"], "multi_label": n_multi,
+            **({"agreement_items": agreement.attrs["n_items"],
+                "agreement_micro_f1": round(float(agreement.loc["micro", "f1"]), 4)} if agreement is not None else {})},
+    models={"classifier": role.model}, usage={"classifier": outcome.usage},
+)
+for p in outputs + [ctx.stage.path("manifest.json")]:
+    print(p)
+'''),
+code('''
+check = read_jsonl(classified_path, required=["id", "question", "category"])
+assert len(check) + len(outcome.failures) == len(items)
+assert all(r["category"] and set(r["category"]) <= set(classification.ALLOWED) for r in check)
+assert len({r["id"] for r in check}) == len(check)
+print("checks passed")
+'''),
+md("""
+## Summary
+
+Every instruction now carries a validated list of safety categories in `02_classification/classified.jsonl`
+(items that failed their retries are in `failures.jsonl` and are retried on the next run). The
+labelling is resumable and safe to parse. In the demo, the labels come from a MiniLM stand-in whose
+agreement with GPT-4o is shown above; a paper-scale run points the `classifier` role at GPT-4o.
+Next: notebook 03 writes a policy-grounded reasoning trace for each non-"Other" item.
+"""),
+]
+
+save("notebooks/02_category_classification.ipynb", cells)
