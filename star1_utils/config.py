@@ -103,6 +103,9 @@ class SelectionConfig(_Section):
 
     target_size: int = Field(default=1000, ge=1)
     max_completion_tokens: int = 1024
+    # notebook 04 also runs the direct port of the reference loop and asserts the same selection
+    # when the all-10 pool has at most this many items (the port is O(n^2)); 0 = never
+    verify_max_items: int = Field(default=3000, ge=0)
 
 
 class TrainingConfig(_Section):
@@ -129,6 +132,13 @@ class SafetyEvalConfig(_Section):
     max_tokens: int = 8000
     repetition_penalty: float = 1.2
     backend: str = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
+    eval_set: str = "reference"  # "reference" (the four benchmarks) or "demo" (our small mild sets)
+    student_model: str = ""  # vllm/transformers: model folder or Hub id; "" = this run's trained model
+    wildchat_repo: str = "yuntian-deng/WildChat-1M-Full-with-parameters-internal"  # gated; see 06
+    skip_unavailable: bool = False  # report a gated/offline benchmark as missing instead of failing
+    vllm_tensor_parallel_size: int = Field(default=1, ge=1)
+    bootstrap_samples: int = Field(default=1000, ge=10)
+    n_examples: int = Field(default=3, ge=0)
 
 
 class ReasoningEvalConfig(_Section):

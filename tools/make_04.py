@@ -1,0 +1,342 @@
+from nbbuild import code, md, save
+
+cells = [
+md("""
+# 04 · Scoring and selection: from every trace to the 1K
+
+> Paper section 2.3. Reference: `data_making/data_selection/scorer.py` (spec §4).
+
+**What you will learn here**
+
+- how GPT-4o grades each reasoning trace 0-10 on three criteria, with the item's own policies in the prompt;
+- how to read the grader's answer safely (the reference used Python `eval` on it) and what happens to answers that are unusable;
+- the "all tens" accuracy filter, and how much it removes;
+- the deterministic greedy removal that balances sources and categories down to exactly 1,000, first by hand on
+  a toy example, then on the run's data, with a fast algorithm that gives the identical selection;
+- Figure 2: the safety-category distribution before and after selection.
+
+**Expected runtime**
+
+| profile | hardware | time |
+|---|---|---|
+| `demo` | any CPU, offline (stand-in scorer) | under 45 s |
+| `full` | any CPU + a GPT-4o endpoint | about 41K scorer calls: hours, set by the endpoint's rate limits (the selection itself takes about a second) |
+
+**Content note:** the data are answers to harmful requests. Only short excerpts of requests and
+reasoning are shown; the answers shown refuse or redirect.
+"""),
+md("""
+## Parameters
+"""),
+code('''
+profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
+run_dir = ""  # run folder; empty means runs/<profile>
+limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
+overrides = {}  # dotted profile keys to override, e.g. {selection.target_size: 50} as a dict
+scorer_base_url = ""  # OpenAI-compatible endpoint of the scorer role; empty keeps the profile value
+scorer_model = ""  # model id at that endpoint; empty keeps the profile value
+scorer_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
+scorer_concurrency = 0  # parallel requests; 0 keeps the profile value
+''', parameters=True),
+md("Derived values: the resolved profile, the run folder, this stage's folder and the input from notebook 03."),
+code('''
+import time
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+
+from star1_utils import artifacts, llm, scoring, selection, viz
+from star1_utils.notebook import start
+from star1_utils.policies import CATEGORIES, SHORT_NAMES
+
+t_start = time.time()
+ctx = start("04", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
+            scorer_base_url=scorer_base_url, scorer_model=scorer_model,
+            scorer_api_key_env=scorer_api_key_env, scorer_concurrency=scorer_concurrency)
+cfg = ctx.cfg
+viz.set_style()
+reasoning_path = ctx.stage_dir("03") / "reasoning.jsonl"
+rows = artifacts.read_jsonl(reasoning_path, required=["id", "question", "response", "category", "source"])
+if cfg.limit:
+    rows = rows[: cfg.limit]
+scored_path = ctx.stage.path("scored.jsonl")
+star1_path = ctx.stage.path("star1.jsonl")
+print(f"{len(rows)} reasoning traces from {reasoning_path}")
+print(f"scorer: {cfg.roles.scorer.model} @ {cfg.roles.scorer.base_url}; target size {cfg.selection.target_size}")
+'''),
+md("""
+## 1. The scorer prompt
+
+Each trace is split into its reasoning and its answer with the reference's regular expression
+(`<think>\\n?(.*?)\\n?</think>\\n?\\n?(.*)`), and the grader sees the instruction, both parts, the
+same policy block the teacher saw (only the item's categories, in label order) and a format
+example. Three criteria, each 0-10: **Content_Safety_Compliance**, **Relevancy_and_No_Redundant_Content**
+(cite the relevant rules *with their content*, nothing irrelevant) and **Accuracy_of_Thinking_Process**
+(the reasoning is coherent and agrees with the answer). Decoding as in the reference: only
+`max_completion_tokens=1024`, default temperature.
+
+One item's prompt, abridged (the full policy text is in the middle):
+"""),
+code('''
+example = next((r for r in rows if len(r["category"]) > 1), rows[0])
+prompt = scoring.scorer_prompt(example)
+head, _, rest = prompt.partition("The policies related to this query are:")
+print(head[:1500], "\\n[... rubric ...]\\n" if len(head) > 1500 else "")
+print("The policies related to this query are:" + rest[:400], "\\n[...]\\n", rest[-330:])
+print(f"({len(prompt)} characters in all; categories {example['category']})")
+'''),
+md("""
+## 2. Reading the answer without `eval`
+
+The format example asks for a fenced JSON block, and the example itself has a **trailing comma**
+(invalid JSON, valid Python), so real answers often have one. The reference ran `eval()` on the
+block: arbitrary code from a model's answer would run. `scoring.parse_score` reads it as JSON after
+dropping trailing commas (or as a Python *literal*, never code), accepts prose around the fence,
+and insists on the three keys with integers 0-10. Anything else raises `llm.InvalidAnswer`: the
+engine asks again and, after `max_attempts`, records a failure **with the item's id**.
+"""),
+code('''
+from star1_utils.policies import template
+
+fmt = template("SCORER_FORMAT_EXAMPLE").replace("X", "10").replace("Y", "9").replace("Z", "10")
+print(fmt)
+print("parsed:", scoring.parse_score("Here is my rating.\\n" + fmt))
+for bad in ["The trace is fine, 10/10.",
+            '```json\\n{"safety": 10, "relevancy": 10, "accuracy": 10}\\n```',
+            '```json\\n{"Content_Safety_Compliance": 12, "Relevancy_and_No_Redundant_Content": 10, "Accuracy_of_Thinking_Process": 10}\\n```']:
+    try:
+        scoring.parse_score(bad)
+    except llm.InvalidAnswer as e:
+        print(f"rejected ({e}): {bad[:60]!r}")
+'''),
+md("""
+## 3. Scoring every trace
+
+The scorer role goes through the LLM engine: bounded concurrency, retries, and an SQLite cache in
+the run folder, so an interrupted run resumes without paying twice.
+"""),
+code('''
+if ctx.stage.is_current() and scored_path.is_file():
+    scored = artifacts.read_jsonl(scored_path)
+    failures, usage = [], {"requests": 0, "note": "stage current: read from scored.jsonl"}
+    print(f"stage is current: {len(scored)} scored rows read from {scored_path}")
+else:
+    scored, failures, outcome = scoring.score_items(cfg, rows, cache_path=ctx.run_dir / "cache" / "llm.sqlite",
+                                                    desc="scoring")
+    usage = outcome.usage
+    artifacts.write_jsonl(scored_path, scored)
+    ctx.stage.record_failures(failures)
+    print(f"scored {len(scored)} of {len(rows)}; {len(failures)} failures; usage {usage}")
+'''),
+md("""
+The grader's answer for the example item. In the `demo` profile the grader is a **stand-in, not a
+language model**: a fixed rubric over the actual trace (does it cite each given policy with its
+content, does the answer follow the decision the reasoning reached, is there talk of policies that
+were not given), answering in GPT-4o's format.
+"""),
+code('''
+answer = llm.run_batch(cfg, "scorer", [example], build_messages=scoring.scorer_messages,
+                       parse=scoring.parse_score, decoding=scoring.decoding(cfg),
+                       cache_path=ctx.run_dir / "cache" / "llm.sqlite", progress=False).results[example["id"]]
+cot, final = scoring.split_response(example["response"])
+print("instruction:", example["question"][:200])
+print("reasoning (start):", (cot or "")[:400].replace("\\n", " "), "...")
+print("answer (start):", (final or "")[:200].replace("\\n", " "), "...")
+print("\\nscorer answer:\\n" + answer.text)
+'''),
+md("""
+## 4. The three scores
+"""),
+code('''
+scores = pd.DataFrame([{"id": r["id"], **r["score"]} for r in scored]).set_index("id")
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), sharey=True)
+for ax, key in zip(axes, selection.SCORE_KEYS):
+    counts = scores[key].value_counts().reindex(range(11), fill_value=0)
+    ax.bar(counts.index, counts.values)
+    ax.set_title(key.replace("_", " "), fontsize=12)
+    ax.set_xticks(range(0, 11, 2))
+    ax.set_xlabel("score")
+axes[0].set_ylabel("items")
+fig.tight_layout()
+viz.save_figure(fig, ctx.figures_dir() / "04_score_histograms")
+scores.describe().loc[["mean", "min", "max"]].round(2)
+'''),
+md("""
+## 5. Ensuring accuracy: all three scores must be 10
+
+The reference keeps an item only if every score is exactly 10 **and** none of its categories is
+"Other" (spec §4.2); the order is kept, because the next step breaks ties by position.
+"""),
+code('''
+all_10 = selection.accuracy_filter(scored)
+n_other = sum("Other" in r["category"] for r in scored)
+n_not_ten = sum(not selection.is_all_ten(r) for r in scored)
+filter_table = pd.DataFrame({"items": {
+    "traces (from 03)": len(rows), "scored": len(scored), "scoring failures": len(failures),
+    "labelled Other": n_other, "some score below 10": n_not_ten, "pass (all 10, no Other)": len(all_10)}})
+filter_table
+'''),
+md("""
+## 6. Ensuring diversity: the greedy removal, by hand
+
+No quotas, no randomness. While more than the target remain, every item gets
+
+$$p(i) = P(\\text{source}_i) \\times \\sum_{c \\in \\text{categories}_i} P(c)$$
+
+where $P(\\text{source})$ is the share of remaining items from that source, and $P(c)$ the number of
+remaining items labelled $c$ over the total number of labels. The item with the highest $p$ is
+removed (ties: the earliest in the list), and everything is recounted. Items from big sources
+*and* frequent categories go first; a multi-label item sums its categories, so it is more exposed.
+
+A toy pool of 7 items, reduced to 4:
+"""),
+code('''
+toy = [
+    {"id": "a", "source": "BigSet", "category": ["Illicit / Criminal Behavior"]},
+    {"id": "b", "source": "BigSet", "category": ["Illicit / Criminal Behavior", "Privacy / Personal Data"]},
+    {"id": "c", "source": "BigSet", "category": ["Self-Harm"]},
+    {"id": "d", "source": "BigSet", "category": ["Illicit / Criminal Behavior"]},
+    {"id": "e", "source": "SmallSet", "category": ["Illicit / Criminal Behavior"]},
+    {"id": "f", "source": "SmallSet", "category": ["Privacy / Personal Data"]},
+    {"id": "g", "source": "OtherSet", "category": ["Self-Harm"]},
+]
+trace = selection.greedy_trace(toy, 4)
+table = pd.DataFrame({f"step {s['step']}": s["scores"] for s in trace}).reindex([t["id"] for t in toy])
+table = table.map(lambda v: "removed" if pd.isna(v) else round(v, 3))
+table.insert(0, "source", [t["source"] for t in toy])
+table.insert(1, "categories", [", ".join(SHORT_NAMES[c] for c in t["category"]) for t in toy])
+display(table)
+print("removed in order:", [s["removed"] for s in trace])
+print("kept:", [t["id"] for t in selection.select_diverse(toy, 4)])
+'''),
+md("""
+Item `b` goes first: it is in the biggest source and carries two labels. Then `a` and `d` tie
+(same source, same category) and `a`, the earlier, goes. At step 3, `c`, `d` and `e` tie exactly
+(2/5 x 2/5 each, from three different groups): `c`, the earliest in the list, goes.
+
+**A faster, identical algorithm.** The reference recomputes every item's score each step: O(n²),
+20-30 minutes at 41K. But an item's score depends only on its *group*, (source, category list), so
+`selection.select_diverse` scores the few hundred groups per step, with the same floating-point
+expression (so ties are bit-identical), and removes the group's earliest item. The tests check it
+against a direct port of the reference loop on 36 random instances, tied and multi-label ones
+included; `benchmarks/bench_selection.py` selects 1,000 from 41K synthetic rows in about a second
+(1.2 s measured on the development machine, against 9.1 s for the reference port at only 4K rows).
+"""),
+code('''
+target = cfg.selection.target_size
+t0 = time.perf_counter()
+selected = selection.select_diverse(all_10, target)
+t_fast = time.perf_counter() - t0
+print(f"kept {len(selected)} of {len(all_10)} all-10 items (target {target}) in {t_fast * 1000:.1f} ms")
+if len(all_10) < target:
+    print(f"note: fewer all-10 items than the target: all {len(all_10)} are kept (the reference's loop does not run)")
+if 0 < len(all_10) <= cfg.selection.verify_max_items:
+    t0 = time.perf_counter()
+    ref = selection.reference_select_diverse(all_10, target)
+    assert [r["id"] for r in ref] == [r["id"] for r in selected]
+    print(f"identical to the direct port of the reference loop ({(time.perf_counter() - t0) * 1000:.1f} ms)")
+'''),
+md("""
+## 7. Figure 2: categories before and after selection
+
+The paper's Figure 2 shows how the 1K spreads over the 8 categories. Below, the share of category
+labels in the all-10 pool and in the selection, and the same for sources: the removal trims the
+dominant ones and keeps the rare ones.
+"""),
+code('''
+def shares(recs, key):
+    if key == "category":
+        s = pd.Series([SHORT_NAMES.get(c, c) for r in recs for c in r["category"]])
+    else:
+        s = pd.Series([r["source"] for r in recs])
+    return s.value_counts(normalize=True) * 100
+
+cat_order = [SHORT_NAMES[c] for c in CATEGORIES]
+cats = pd.DataFrame({"all-10 pool": shares(all_10, "category"), "selected": shares(selected, "category")}
+                    ).reindex(cat_order).fillna(0)
+srcs = pd.DataFrame({"all-10 pool": shares(all_10, "source"), "selected": shares(selected, "source")}
+                    ).fillna(0).sort_values("all-10 pool", ascending=False).head(12)
+fig, axes = plt.subplots(1, 2, figsize=(16, 5.5))
+cats.plot.bar(ax=axes[0], rot=35, width=0.8)
+axes[0].set_title(f"Safety categories (% of labels)")
+axes[0].set_ylabel("% of labels")
+srcs.plot.bar(ax=axes[1], rot=35, width=0.8)
+axes[1].set_title(f"Sources (% of items)")
+axes[1].set_ylabel("% of items")
+for ax in axes:
+    ax.legend(fontsize=11)
+    plt.setp(ax.get_xticklabels(), ha="right", fontsize=11)
+fig.suptitle(f"Figure 2: before ({len(all_10)} all-10 items) and after selection ({len(selected)})", fontsize=15)
+fig.tight_layout()
+figure2 = viz.save_figure(fig, ctx.figures_dir() / "figure2_category_distribution")
+cats.round(1).T
+'''),
+md("""
+## 8. Replay on the released data
+
+The same filter and selection run on data that is already scored. Online, `selection.STAR_41K`
+(the Hub's STAR-41K, every scored item) reproduces STAR-1 from the full pool. Offline we replay on
+the released STAR-1 (1,000 items, all scores 10), which the filter keeps whole, and show that its
+composition is the one the spec reports; selecting 500 of it with both algorithms gives the same items.
+"""),
+code('''
+from star1_utils.resources import available
+
+released = selection.replay(target_size=1000)
+print(f"released STAR-1: {len(released['scored'])} rows, {len(released['all_10'])} pass the filter, "
+      f"{len(released['selected'])} selected")
+comp = selection.composition(released["selected"])
+print("top sources:", dict(list(comp["sources"].items())[:5]))
+print("labels per item:", comp["labels_per_item"])
+half = selection.select_diverse(released["all_10"], 500)
+print("500 of it:", len(half), "items; identical to the reference port:",
+      [r["id"] for r in half] == [r["id"] for r in selection.reference_select_diverse(released["all_10"], 500)])
+print("STAR-41K available here (mirror or cache):", available(selection.STAR_41K))
+'''),
+md("""
+## 9. Writing the 1K
+
+`star1.jsonl` has the reference's fields (`id, question, response, category, source, score`), in
+the order of the all-10 pool, like the reference's `star1_high.json`.
+"""),
+code('''
+FIELDS = ("id", "question", "response", "category", "source", "score")
+n_written = artifacts.write_jsonl(star1_path, [{k: r[k] for k in FIELDS} for r in selected])
+ctx.stage.finish(
+    inputs=[reasoning_path], outputs=[scored_path, star1_path],
+    counts={"traces": len(rows), "scored": len(scored), "failures": len(failures), "other": n_other,
+            "all_10": len(all_10), "selected": n_written, "target_size": target},
+    models={"scorer": cfg.roles.scorer.model},
+    usage=usage)
+print(f"wrote {n_written} rows to {star1_path}")
+'''),
+md("""
+## What was produced
+
+- `04_selection/scored.jsonl`: every scored trace with its three scores;
+- `04_selection/star1.jsonl`: the selected set, the input of training (notebook 05);
+- `04_selection/failures.jsonl` (items the scorer could not grade, with ids) and `manifest.json`;
+- `figures/figure2_category_distribution.{png,pdf}` and `figures/04_score_histograms.{png,pdf}`.
+"""),
+code('''
+out = artifacts.read_jsonl(star1_path, required=list(FIELDS))
+assert len(out) == min(target, len(all_10)) and len(out) > 0
+assert all(selection.is_all_ten(r) and "Other" not in r["category"] for r in out)
+assert len({r["id"] for r in out}) == len(out)
+assert {r["id"] for r in out} <= {r["id"] for r in scored}
+assert all(p.is_file() for p in figure2)
+assert artifacts.read_manifest(ctx.stage.dir)["counts"]["selected"] == len(out)
+print(f"checks passed; notebook time {time.time() - t_start:.1f} s")
+'''),
+md("""
+## Summary
+
+Every trace was graded on three criteria with its own policies in view; only perfect traces
+survive, and a deterministic greedy removal balances sources and categories down to the target
+size. The fast selection is exact (same items, same order as the reference's loop) and turns a
+20-30 minute step at 41K into about a second. Next: notebook 05 fine-tunes a model on `star1.jsonl`.
+"""),
+]
+
+save("notebooks/04_data_selection.ipynb", cells)
