@@ -326,3 +326,172 @@ def labelled_completions(path: str | Path | None = None) -> list[dict]:
     from .artifacts import read_jsonl
 
     return read_jsonl(path or LABELLED_COMPLETIONS, required=["id", "question", "response", "label"])
+
+
+# --------------------------------------------------------------------------- 6. XSTest evaluation
+
+def xstest_items(cfg) -> list[dict]:
+    """The XSTest prompts this profile evaluates: safe (limited by ``xstest_limit``), then unsafe
+    contrast prompts (``xstest_unsafe_limit``) when ``include_unsafe``."""
+    oc = cfg.overrefusal
+    items = load_xstest("safe", limit=oc.xstest_limit)
+    if oc.include_unsafe:
+        items += load_xstest("unsafe", limit=oc.xstest_unsafe_limit)
+    return items
+
+
+def generation_settings(cfg, run_dir) -> dict:
+    """Backend, model and decoding of the student, exactly as the safety evaluation (06) uses them."""
+    from . import generation
+
+    backend = cfg.safety_eval.backend
+    model = "" if backend == "openai" else str(generation.default_model_dir(cfg, run_dir))
+    decoding = generation.decoding_for(cfg.safety_eval.max_tokens, cfg.safety_eval.repetition_penalty)
+    return {"backend": backend, "model": model, "decoding": decoding}
+
+
+def evaluate_xstest(cfg, run_dir, items: list[dict], cache_path, desc: str = "XSTest") -> dict:
+    """Student generations on ``items`` plus refusal-judge labels, and the metrics.
+
+    Returns ``{"rows", "metrics", "failures"}``: rows hold ``id, question, type, label, response,
+    refusal_label, judge_raw``; metrics ``{"safe": {...}, "unsafe": {...}}`` from
+    :func:`refusal_metrics`; failures of generation and judging (each with ``id`` and ``reason``).
+    """
+    from . import generation
+
+    gs = generation_settings(cfg, run_dir)
+    prompts = [{**it, "prompt": it["question"]} for it in items]
+    gen = generation.generate(cfg, prompts, backend=gs["backend"], model=gs["model"], decoding=gs["decoding"],
+                              cache_path=cache_path, desc=f"{desc} generation")
+    rows = [{k: v for k, v in r.items() if k not in ("prompt", "cached")}
+            for r in generation.generations_rows(prompts, gen)]
+    judged, jout = judge(cfg, rows, cache_path, desc=f"{desc} judge")
+    metrics = {lab: refusal_metrics([r for r in judged if r["label"] == lab]) for lab in ("safe", "unsafe")
+               if any(r["label"] == lab for r in judged)}
+    failures = ([{**f, "stage": "generation"} for f in gen.failures]
+                + [{**f, "stage": "refusal_judge"} for f in jout.failures])
+    return {"rows": judged, "metrics": metrics, "failures": failures,
+            "usage": {"generation": gen.usage, "judge": jout.usage}, "settings": gs}
+
+
+# --------------------------------------------------------------------------- 7. benign-mix curve
+
+CURVE_COLUMNS = ("n_benign", "xstest_full_compliance", "xstest_full_refusal", "xstest_partial_refusal",
+                 "avg_safety", "avg_reasoning")
+
+
+def curve_counts(counts: list[int], n_kept: int) -> list[int]:
+    """The curve's benign amounts: ``-1`` = all kept rows; values are capped at ``n_kept`` and
+    de-duplicated, order kept."""
+    out: list[int] = []
+    for c in counts:
+        n = n_kept if c < 0 else min(int(c), n_kept)
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def training_mix(star1_rows: list[dict], benign_rows: list[dict], n_benign: int) -> list[dict]:
+    """The 1K followed by the first ``n_benign`` benign rows (``sft.py`` needs question/response)."""
+    keep = ("id", "question", "response", "source", "category")
+    mix = [{k: r[k] for k in keep if k in r} for r in star1_rows]
+    mix += [{"id": f"benign-{r['id']}", "question": r["question"], "response": r["response"], "source": SOURCE_TAG}
+            for r in benign_rows[:n_benign]]
+    return mix
+
+
+def point_overrides(cfg, base_overrides: dict, data_path, n_benign: int) -> dict:
+    """Overrides of one curve point's sub run: the notebook's own, the profile's
+    ``overrefusal.curve_overrides``, then the training data and run name of the point."""
+    return {**(base_overrides or {}), **cfg.overrefusal.curve_overrides,
+            "training.data_path": str(data_path),
+            "training.run_name": f"{cfg.training.run_name}-benign{n_benign}"}
+
+
+def read_average(path) -> float | None:
+    """``average`` (percent) from a 06/07 ``metrics.json``; ``None`` when absent."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    value = json.loads(p.read_text(encoding="utf-8")).get("average")
+    return None if value is None else float(value)
+
+
+def run_notebooks(profile: str, sub_run_dir, keys: str, overrides: dict, limit: int, params: dict | None = None,
+                  echo=print) -> list:
+    """Execute notebooks ``keys`` (e.g. ``"05,06,07"``) with papermill into ``sub_run_dir``."""
+    from .runner import run
+
+    p = {k: v for k, v in (params or {}).items() if v not in ("", 0, None)}
+    p.update(overrides=dict(overrides), limit=int(limit))
+    results = run(profile=profile, notebooks=keys, run_dir=str(sub_run_dir), params=p, echo=echo)
+    failed = [r for r in results if r.status == "FAILED"]
+    if failed:
+        r = failed[0]
+        raise RuntimeError(f"curve sub run {sub_run_dir}: notebook {r.spec.notebook} failed: {r.error} "
+                           f"(executed copy: {r.output})")
+    return results
+
+
+def curve_row(n_benign: int, xstest_metrics: dict, avg_safety, avg_reasoning) -> dict:
+    safe = xstest_metrics.get("safe", {})
+    return {"n_benign": int(n_benign),
+            "xstest_full_compliance": safe.get("full_compliance"),
+            "xstest_full_refusal": safe.get("full_refusal"),
+            "xstest_partial_refusal": safe.get("partial_refusal"),
+            "avg_safety": avg_safety, "avg_reasoning": avg_reasoning}
+
+
+def write_curve_csv(path, rows: list[dict]) -> None:
+    from .artifacts import atomic_write
+
+    with atomic_write(path) as f:
+        w = csv.DictWriter(f, fieldnames=list(CURVE_COLUMNS), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r[k]) for k in CURVE_COLUMNS})
+
+
+def plot_curve(rows: list[dict]):
+    """Figure-4-style plot: XSTest compliance/refusal, average safety and average reasoning (%)
+    against the number of benign samples joined to the 1K."""
+    import matplotlib.pyplot as plt
+
+    xs = [r["n_benign"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    series = [
+        (axes[0], [("xstest_full_compliance", "full compliance", "o-"), ("xstest_full_refusal", "full refusal", "s--"),
+                   ("xstest_partial_refusal", "partial refusal", "^:")], "XSTest (safe prompts), %"),
+        (axes[1], [("avg_safety", "average safety", "o-")], "Safety, %"),
+        (axes[2], [("avg_reasoning", "average reasoning", "o-")], "Reasoning, %"),
+    ]
+    for ax, cols, title in series:
+        for col, label, style in cols:
+            ys = [r.get(col) for r in rows]
+            pts = [(x, y) for x, y in zip(xs, ys) if y is not None and y == y]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+        ax.set_title(title)
+        ax.set_xlabel("benign samples added to the 1K")
+        ax.set_xticks(xs)
+        ax.set_ylim(-5, 105)
+        if len(cols) > 1:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def can_reuse_main_run(cfg, run_dir) -> bool:
+    """Whether the 0-benign point is this run's own 1K model: reuse is on, the sub runs would
+    change nothing else (no ``curve_overrides``, same limit), and notebooks 05-07 left their model
+    and metrics."""
+    from . import generation
+
+    oc = cfg.overrefusal
+    if not oc.reuse_main_run or oc.curve_overrides or oc.curve_limit not in (0, cfg.limit):
+        return False
+    rd = Path(run_dir)
+    needed = [rd / "06_safety" / "metrics.json", rd / "07_reasoning" / "metrics.json"]
+    if cfg.safety_eval.backend != "openai":
+        needed.append(generation.default_model_dir(cfg, rd))
+    return all(p.exists() for p in needed)
