@@ -79,6 +79,11 @@ class CollectionConfig(_Section):
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     block_size: int = Field(default=4096, ge=1)
     reference_compat: bool = False  # replay the reference's set-order behaviour where feasible
+    # decontamination test sets of the paper corpus (spec 1.3); empty = all five
+    test_sets: list[str] = Field(default_factory=lambda: ["StrongREJECT", "JBBBehaviours", "SGBench",
+                                                          "wildjailbreak", "XSTest"])
+    embedding_batch_size: int = Field(default=64, ge=1)
+    embedding_cache: bool = True  # cache embeddings under <run_dir>/cache/embeddings/<content hash>.npy
 
 
 class ClassificationConfig(_Section):
