@@ -365,6 +365,10 @@ def evaluate_xstest(cfg, run_dir, items: list[dict], cache_path, desc: str = "XS
                               cache_path=cache_path, desc=f"{desc} generation")
     rows = [{k: v for k, v in r.items() if k not in ("prompt", "cached")}
             for r in generation.generations_rows(prompts, gen)]
+    if prompts and not rows:
+        reason = gen.failures[0]["reason"] if gen.failures else "no results"
+        raise RuntimeError(f"{desc}: the student produced no answer for any of {len(prompts)} prompts "
+                           f"({gs['backend']} backend, model {gs['model'] or cfg.role('student').model!r}): {reason}")
     judged, jout = judge(cfg, rows, cache_path, desc=f"{desc} judge")
     metrics = {lab: refusal_metrics([r for r in judged if r["label"] == lab]) for lab in ("safe", "unsafe")
                if any(r["label"] == lab for r in judged)}

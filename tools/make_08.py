@@ -184,7 +184,8 @@ write_jsonl(ctx.stage.path("star1_benign_filtered.jsonl"), kept)
 score_table = pd.DataFrame([r["score"] for r in scored])
 display(score_table.apply(lambda s: s.value_counts()).fillna(0).astype(int).sort_index(ascending=False))
 print(f"kept {len(kept)} of {len(scored)} scored rewrites (all three scores 5); the paper kept 915 of 1,000")
-dropped = [r for r in scored if r not in kept][:2]
+kept_ids = {r["id"] for r in kept}
+dropped = [r for r in scored if r["id"] not in kept_ids][:2]
 for r in dropped:
     print("dropped:", r["question"], r["score"])
 '''),
