@@ -462,7 +462,7 @@ def plot_curve(rows: list[dict]):
     import matplotlib.pyplot as plt
 
     xs = [r["n_benign"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     series = [
         (axes[0], [("xstest_full_compliance", "full compliance", "o-"), ("xstest_full_refusal", "full refusal", "s--"),
                    ("xstest_partial_refusal", "partial refusal", "^:")], "XSTest (safe prompts), %"),
@@ -475,12 +475,14 @@ def plot_curve(rows: list[dict]):
             pts = [(x, y) for x, y in zip(xs, ys) if y is not None and y == y]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
-        ax.set_title(title)
-        ax.set_xlabel("benign samples added to the 1K")
+        ax.set_title(title, fontsize=12)
+        ax.set_xlabel("benign rows added to the 1K", fontsize=10)
+        ax.tick_params(labelsize=9)
         ax.set_xticks(xs)
         ax.set_ylim(-5, 105)
         if len(cols) > 1:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, loc="center right")
+    fig.suptitle("Benign-mix curve (Figure 4 style)", fontsize=12)
     fig.tight_layout()
     return fig
 
