@@ -309,3 +309,22 @@ def test_transformers_backend_generates_and_resumes(cfg, tiny_model, tmp_path):
     assert out2.results["x"].text == out.results["x"].text  # greedy and cached
     rows = generation.generations_rows(items, out2, model="tiny")
     assert [r["id"] for r in rows] == ["x", "y"] and rows[0]["cached"] is True
+
+
+# --------------------------------------------------------------------------- the demo run
+
+def test_demo_run_safety_artifacts(request):
+    from pathlib import Path
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks"
+    if not (nb / "05_training.ipynb").is_file():
+        pytest.skip("notebook 05 (the trained student) is not in this checkout yet")
+    run = request.getfixturevalue("demo_run") / "06_safety"
+    m = json.loads((run / "metrics.json").read_text())
+    assert set(m["benchmarks"]) == {"StrongREJECT", "JBB-Behaviors", "WildChat", "WildJailbreak"}
+    assert m["demo"] is True and m["judge"] == "standin-llama-guard" and m["eval_set"] == "demo"
+    assert m["average"] == pytest.approx(np.mean([b["value"] for b in m["benchmarks"].values()]), abs=0.01)
+    assert "final_answer_only" in m
+    gens = [json.loads(x) for x in (run / "generations.jsonl").read_text().splitlines()]
+    judg = [json.loads(x) for x in (run / "judgements.jsonl").read_text().splitlines()]
+    assert len(gens) == 48 and {j["id"] for j in judg} == {g["id"] for g in gens}
