@@ -59,3 +59,18 @@ def pipeline_diagram():
             ax.annotate("", xy=(x + 2.5, 1.1), xytext=(x + 2.2, 1.1), arrowprops=dict(arrowstyle="->", lw=2))
     fig.tight_layout()
     return fig
+
+
+#: Colours of the two kinds of metric, from seaborn's colour-blind palette (safety in vermillion,
+#: reasoning in blue, as in the paper's Figure 3), and of the datasets compared in Figure 2.
+METRIC_COLORS = {"safety": "#d55e00", "reasoning": "#0173b2", "over-refusal": "#029e73"}
+DATASET_COLORS = ("#0173b2", "#de8f05", "#029e73", "#cc78bc", "#ca9161", "#949494")
+
+
+def add_caption(fig, text: str, width: int = 150, fontsize: float = 10.5) -> None:
+    """Write a source caption under the axes (kept by ``save_figure``'s tight bounding box)."""
+    import textwrap
+
+    wrapped = "\n".join(textwrap.fill(p, width=width) for p in str(text).split("\n"))
+    fig.text(0.01, -0.01, wrapped, ha="left", va="top", fontsize=fontsize, color="#333333",
+             transform=fig.transFigure)
