@@ -359,8 +359,83 @@ def greedy_self_filter(vectors, threshold: float, block_size: int = 4096, *, exp
     """
     x = _as_rows(vectors)
     n = x.shape[0]
+    if not _is_sparse(x):
+        return _dense_greedy(x, threshold, block_size, explain)
     ri, ci, vals = pairs_above(x, None, threshold, block_size, lower=True)
     return greedy_from_pairs(n, ri, ci, vals, explain=explain)
+
+
+def _dense_greedy(x, threshold: float, block_size: int, explain: bool):
+    """Dense greedy filter comparing each block only with the rows kept so far (and itself).
+
+    Kept rows are appended to a contiguous float32 buffer, so removed rows are never multiplied
+    again and no per-block copy of the kept set is made. Candidates (float32 >= t - slack) are
+    re-checked in float64.
+    """
+    x64 = np.asarray(x, dtype=np.float64)
+    x32 = np.ascontiguousarray(x64, dtype=np.float32)
+    n, d = x32.shape
+    buf = np.empty((n, d), dtype=np.float32)
+    buf_idx = np.empty(n, dtype=np.int64)
+    k = 0
+    kept_mask = np.zeros(n, dtype=bool)
+    partner: dict[int, int] = {}
+    simil: dict[int, float] = {}
+    rows = max(1, min(block_size, 1024))
+    cols = max(1, int(2 ** 24 // rows))
+    lo = threshold - FLOAT32_SLACK
+    for s in range(0, n, rows):
+        e = min(n, s + rows)
+        blk = x32[s:e]
+        # earliest kept row (before the block) that each block row matches
+        hit = np.full(e - s, -1, dtype=np.int64)
+        hit_sim = np.zeros(e - s)
+        for c0 in range(0, k, cols):
+            c1 = min(k, c0 + cols)
+            sim = blk @ buf[c0:c1].T
+            ri, ci = np.nonzero(sim >= lo)
+            if len(ri) == 0:
+                continue
+            gi = buf_idx[c0 + ci]
+            exact = _exact_pairs64(x64, x64, ri + s, gi)
+            ok = exact >= threshold
+            ri, gi, exact = ri[ok], gi[ok], exact[ok]
+            order = np.lexsort((gi, ri))
+            ri, gi, exact = ri[order], gi[order], exact[order]
+            first = np.ones(len(ri), dtype=bool)
+            first[1:] = ri[1:] != ri[:-1]
+            for r, g, v in zip(ri[first].tolist(), gi[first].tolist(), exact[first].tolist()):
+                if hit[r] < 0 or g < hit[r]:
+                    hit[r], hit_sim[r] = g, v
+        # pairs inside the block (lower triangle), re-checked in float64
+        sim = blk @ blk.T
+        ri, ci = np.nonzero(np.tril(sim >= lo, -1))
+        inner: dict[int, list[tuple[int, float]]] = {}
+        if len(ri):
+            exact = _exact_pairs64(x64, x64, ri + s, ci + s)
+            ok = exact >= threshold
+            for r, c, v in zip(ri[ok].tolist(), ci[ok].tolist(), exact[ok].tolist()):
+                inner.setdefault(r, []).append((c, v))
+        for r in range(e - s):
+            j = s + r
+            if hit[r] >= 0:
+                if explain:
+                    partner[j], simil[j] = int(hit[r]), float(hit_sim[r])
+                continue
+            match = [(c, v) for c, v in inner.get(r, ()) if kept_mask[s + c]]
+            if match:
+                if explain:
+                    c, v = min(match)
+                    partner[j], simil[j] = s + c, v
+                continue
+            kept_mask[j] = True
+            buf[k] = blk[r]
+            buf_idx[k] = j
+            k += 1
+    kept = np.flatnonzero(kept_mask)
+    if explain:
+        return GreedyResult(kept, partner, simil)
+    return kept
 
 
 def greedy_from_pairs(n: int, ri: np.ndarray, ci: np.ndarray, vals: np.ndarray | None = None,
