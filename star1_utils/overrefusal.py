@@ -380,6 +380,8 @@ def evaluate_xstest(cfg, run_dir, items: list[dict], cache_path, desc: str = "XS
 
 # --------------------------------------------------------------------------- 7. benign-mix curve
 
+#: The TrainingConfig field naming notebook 05's training data file (the 1K by default).
+TRAINING_DATA_FIELD = "data_path"
 CURVE_COLUMNS = ("n_benign", "xstest_full_compliance", "xstest_full_refusal", "xstest_partial_refusal",
                  "avg_safety", "avg_reasoning")
 
@@ -407,8 +409,11 @@ def training_mix(star1_rows: list[dict], benign_rows: list[dict], n_benign: int)
 def point_overrides(cfg, base_overrides: dict, data_path, n_benign: int) -> dict:
     """Overrides of one curve point's sub run: the notebook's own, the profile's
     ``overrefusal.curve_overrides``, then the training data and run name of the point."""
+    if TRAINING_DATA_FIELD not in type(cfg.training).model_fields:
+        raise RuntimeError(f"the benign-mix curve needs training.{TRAINING_DATA_FIELD} (the training data file of "
+                           "notebook 05, issue 6); this checkout's TrainingConfig has no such field")
     return {**(base_overrides or {}), **cfg.overrefusal.curve_overrides,
-            "training.data_path": str(data_path),
+            f"training.{TRAINING_DATA_FIELD}": str(data_path),
             "training.run_name": f"{cfg.training.run_name}-benign{n_benign}"}
 
 
