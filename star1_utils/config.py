@@ -114,20 +114,50 @@ class SelectionConfig(_Section):
 
 
 class TrainingConfig(_Section):
-    """Section 3.1: SFT (notebook 05)."""
+    """Section 3.1: SFT (notebook 05). Defaults are the paper's recipe (spec section 5)."""
 
-    base_model: str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    base_model: str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"  # Hub id, local folder, or tiny-qwen2
     run_name: str = "star1"
-    think_flag: int = 1
-    base_flag: int = 0
-    learning_rate: float = 1e-5
-    epochs: int = 5
-    effective_batch_size: int = 128
-    max_length: int = 8192
+    data_path: str = ""  # STAR-1-format .json/.jsonl; "" = this run 04_selection/star1.jsonl
+    think_flag: int = Field(default=1, ge=0, le=1)  # 0 = the w/o-think ablation (Sec. 4.2)
+    base_flag: int = Field(default=0, ge=0, le=1)  # 1 = instruct model: the bare answer when think_flag is 0
+    model_family: str = "auto"  # "Qwen" or "Llama" (the reference --base_model); auto = from base_model
+    bos: str = "reference"  # "reference" (BOS for Llama only, the Qwen quirk), "always" or "never"
+    learning_rate: float = Field(default=1e-5, gt=0)
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    weight_decay: float = Field(default=1e-4, ge=0)  # biases exempt, norm weights decayed (reference)
+    warmup_ratio: float = Field(default=0.05, ge=0, lt=1)  # warm-up updates = int(ratio * updates)
+    lr_scheduler: str = "cosine"
+    epochs: int = Field(default=5, ge=1)
+    effective_batch_size: int = Field(default=128, ge=1)
+    per_device_batch_size: int = Field(default=1, ge=1)
+    max_steps: int = Field(default=0, ge=0)  # 0 = (rows * epochs) // effective batch (39 on 1K)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    loss_averaging: str = "sequence"  # "sequence" (token mean per sequence, then mean: reference) or "token"
+    max_length: int = Field(default=8192, ge=16)  # longer sequences keep their end (left truncation)
     seed: int = 2002
+    bf16: bool = True
+    gradient_checkpointing: bool = True
     backend: str = "accelerate"  # "accelerate" (DeepSpeed ZeRO-3 launch) or "inprocess" (CPU demo)
-    num_gpus: int = 8
-    lora: bool = False
+    launch: str = "subprocess"  # accelerate backend: "subprocess" (run and stream) or "print" (command only)
+    num_gpus: int = Field(default=8, ge=0)
+    deepspeed_config: str = "star1_utils/configs/deepspeed_zero3.json"  # relative to the project root
+    accelerate_config: str = "star1_utils/configs/accelerate_zero3.yaml"
+    offload: bool = True  # ZeRO-3 optimizer and parameter offload to CPU, as the paper
+    save_steps: int = Field(default=8, ge=0)  # checkpoint every N updates (resumable); 0 = no checkpoints
+    save_dtype: str = "bfloat16"  # dtype of the final model: bfloat16, float16 or float32
+    logging_steps: int = Field(default=1, ge=1)
+    lora: bool = False  # LoRA (peft) for one GPU: the adapter is merged into the saved model
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    # demo: the tiny student (base_model tiny-qwen2) and the before/after generations
+    tiny_vocab_size: int = Field(default=1024, ge=300)
+    tiny_hidden_size: int = Field(default=128, ge=64)
+    tiny_layers: int = Field(default=2, ge=1)
+    sample_prompts: int = Field(default=3, ge=0)
+    sample_max_new_tokens: int = Field(default=48, ge=1)
 
 
 class SafetyEvalConfig(_Section):
@@ -150,7 +180,19 @@ class ReasoningEvalConfig(_Section):
     """Section 3.1: reasoning evaluation (notebook 07)."""
 
     benchmarks: list[str] = Field(default_factory=lambda: ["aime2024", "math500", "gpqa_diamond", "humaneval", "mmlu_pro"])
-    max_examples: int = 0  # 0 = all
+    max_examples: int = 0  # items per benchmark, evenly spread over it; 0 = all
+    backend: str = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
+    student_model: str = ""  # vllm/transformers: model folder or Hub id; "" = this run's trained model
+    max_tokens: int = Field(default=0, ge=0)  # 0 = the reference per benchmark (16384/32768/4096); else a cap
+    repetition_penalty: float = 1.2  # the reference sampler; greedy, top_p 0.95, seed 46 are fixed
+    skip_unavailable: bool = True  # report a gated/offline benchmark (GPQA-Diamond) as missing, evaluate the rest
+    gpqa_source: str = "hub"  # "hub" (gated Idavidrein/gpqa) or "simple_evals" (the reference's CSV URL)
+    humaneval_timeout_s: float = Field(default=3.0, gt=0)  # per program, as the reference
+    humaneval_memory_mb: int = Field(default=1024, ge=64)  # address-space limit of the sandbox
+    grading_workers: int = Field(default=2, ge=1)  # HumanEval sandbox subprocesses at a time
+    equality_judge_role: str = ""  # role for the reference GPT-4o-style math equality check; "" = off
+    vllm_tensor_parallel_size: int = Field(default=1, ge=1)
+    n_examples: int = Field(default=1, ge=0)  # excerpts shown per benchmark
 
 
 class OverrefusalConfig(_Section):
