@@ -281,6 +281,18 @@ class RunMetrics:
             out[avg] = _average(m, got)
         return out
 
+    def partial_averages(self) -> list[str]:
+        """Averages that cover fewer benchmarks than the paper's (not directly comparable)."""
+        out = []
+        for m, bench, avg in ((self.safety, paper.SAFETY_BENCHMARKS, paper.AVG_SAFETY),
+                              (self.reasoning, paper.REASONING_BENCHMARKS, paper.AVG_REASONING)):
+            if m is None:
+                continue
+            got = [b for b in bench if b in _benchmarks(m)]
+            if len(got) < len(bench):
+                out.append(f"{avg} averages {len(got)} of the paper's {len(bench)} benchmarks ({', '.join(got) or 'none'})")
+        return out
+
     def n(self, kind: str) -> int:
         m = self.safety if kind == "safety" else self.reasoning
         total = 0
@@ -621,6 +633,7 @@ def comparison_table(runs: Iterable[RunMetrics]) -> tuple[pd.DataFrame, list[str
                      "run notebooks 06 and 07 to compare your models with Table 1.")
     for r in evaluated:
         notes.extend(f"run {r.name}: {n}" for n in r.notes if "benign_mix_curve" not in n)
+        notes.extend(f"run {r.name}: {n}, so it is not directly comparable with the paper's." for n in r.partial_averages())
         fam = r.family
         rows.append({"run": r.name, "source": "your run", "model": r.model or "?", "paper_family": fam or "",
                      "n_safety": r.n("safety"), "n_reasoning": r.n("reasoning"), **r.values()})
