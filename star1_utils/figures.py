@@ -296,7 +296,8 @@ class RunMetrics:
     def n(self, kind: str) -> int:
         m = self.safety if kind == "safety" else self.reasoning
         total = 0
-        for v in ((m or {}).get("benchmarks") or {}).values():
+        benches = (m or {}).get("benchmarks")
+        for v in (benches.values() if isinstance(benches, dict) else ()):
             if isinstance(v, dict) and isinstance(v.get("n"), (int, float)):
                 total += int(v["n"])
         return total
@@ -304,7 +305,8 @@ class RunMetrics:
 
 def _benchmarks(m: dict | None) -> dict[str, float]:
     out = {}
-    for k, v in ((m or {}).get("benchmarks") or {}).items():
+    benches = (m or {}).get("benchmarks")
+    for k, v in (benches.items() if isinstance(benches, dict) else ()):
         val = v.get("value") if isinstance(v, dict) else v
         if isinstance(val, (int, float)):
             out[k] = float(val)
