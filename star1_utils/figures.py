@@ -425,6 +425,9 @@ def run_gains(runs: Iterable[RunMetrics]) -> tuple[pd.DataFrame, list[str]]:
     """
     runs = [r for r in runs if r.evaluated]
     notes: list[str] = []
+    if not runs:
+        notes.append("no evaluated run found (no 06_safety/metrics.json or 07_reasoning/metrics.json), so "
+                     "Figure 3 shows the paper's numbers only; run notebooks 06 and 07 to add yours.")
     measured: dict[tuple[str, str], RunMetrics] = {}
     for r in runs:
         if r.family and r.paper_variant in ("R1-Distilled", "Instruct"):
