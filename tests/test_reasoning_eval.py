@@ -239,3 +239,22 @@ def test_metrics_shape_average_and_failure_analysis():
     assert m["benchmarks"]["MMLU-Pro"]["by_category"]["law"]["n"] == 1
     t = reasoning_eval.comparison_table(m, "Qwen2.5-7B")
     assert list(t.columns)[-1] == "Avg_Reasoning" and len(t) == 4
+
+
+# --------------------------------------------------------------------------- notebook 07 (demo run)
+
+def test_demo_run_reasoning_artifacts(demo_run):
+    import json
+
+    from star1_utils import paper
+    from star1_utils.artifacts import read_jsonl, read_manifest
+
+    stage = demo_run / "07_reasoning"
+    m = json.loads((stage / "metrics.json").read_text())
+    assert m["benchmarks"] and set(m["benchmarks"]) <= set(paper.REASONING_BENCHMARKS)
+    assert "GPQA-Diamond" not in m["benchmarks"] and "gpqa_diamond" in m["missing_benchmarks"]  # gated, offline
+    for b in m["benchmarks"].values():
+        assert b["n"] == 2 and 0 <= b["value"] <= 100 and sum(b["failures"].values()) == b["n"]
+    grades = read_jsonl(stage / "grades.jsonl", required=["id", "benchmark", "correct", "status"])
+    assert len(grades) == 8 and len(read_jsonl(stage / "generations.jsonl")) == 8
+    assert read_manifest(stage)
