@@ -241,6 +241,27 @@ def test_metrics_shape_average_and_failure_analysis():
     assert list(t.columns)[-1] == "Avg_Reasoning" and len(t) == 4
 
 
+def test_optional_equality_judge_is_reference_compatible(monkeypatch):
+    from star1_utils import llm
+
+    seen = {}
+
+    def fake_run_batch(cfg, role, items, *, build_messages, parse, decoding, cache_path, desc):
+        seen.update(role=role, prompts=[build_messages(it)[0]["content"] for it in items], decoding=decoding)
+        return llm.BatchOutcome({it["id"]: llm.ChatResult(it["id"], "Yes", parse("Yes"), "stop") for it in items}, [], {})
+
+    monkeypatch.setattr(reasoning_eval.llm, "run_batch", fake_run_batch)
+    grades = [{"id": "a", "benchmark": "math500", "gold": "3/2", "extracted": "1.5", "correct": True, "status": "correct"},
+              {"id": "b", "benchmark": "math500", "gold": "7", "extracted": "7", "correct": True, "status": "correct"},
+              {"id": "c", "benchmark": "math500", "gold": "7", "extracted": None, "correct": False, "status": "no_answer"},
+              {"id": "d", "benchmark": "mmlu_pro", "gold": "A", "extracted": "A", "correct": True, "status": "correct"}]
+    reasoning_eval.equality_judge(None, grades, role="judge")
+    assert seen["role"] == "judge" and len(seen["prompts"]) == 1  # exact matches and non-answers are not asked
+    assert "Expression 1: 3/2\n    Expression 2: 1.5" in seen["prompts"][0]
+    assert seen["decoding"] == {"temperature": 0.5, "max_tokens": 1024}
+    assert [g.get("correct_reference_judge") for g in grades] == [True, True, False, None]
+
+
 # --------------------------------------------------------------------------- notebook 07 (demo run)
 
 def test_demo_run_reasoning_artifacts(demo_run):
