@@ -227,6 +227,19 @@ def render_prompt(tokenizer, messages: list[dict]) -> str:
     return FALLBACK_TEMPLATE.format(inst=inst)
 
 
+def reopen_think(prompt: str, text: str) -> str:
+    """Put back the ``<think>`` that an R1-style chat template writes at the end of the *prompt*.
+
+    The model's output then starts inside the reasoning; without the tag an answer that never
+    reached ``</think>`` (cut at ``max_tokens``) would look like a plain answer. With it, the stored
+    text is ``"<think>\n..."`` and :func:`star1_utils.llm.normalise` / the think splitter see the
+    reasoning for what it is.
+    """
+    if prompt.rstrip().endswith("<think>") and "<think>" not in text:
+        return "<think>\n" + text.lstrip("\n")
+    return text
+
+
 class _TransformersRunner:
     """Greedy (or sampled) generation with ``transformers``, one prompt at a time."""
 
@@ -275,7 +288,7 @@ class _TransformersRunner:
             eos = tok.eos_token_id
             eos_ids = set(eos if isinstance(eos, list) else [eos])
             finish = "stop" if (new and new[-1] in eos_ids) or len(new) < kwargs["max_new_tokens"] else "length"
-            text = tok.decode(new, skip_special_tokens=True)
+            text = reopen_think(prompt, tok.decode(new, skip_special_tokens=True))
             out.append((text, finish, {"prompt_tokens": n_in, "completion_tokens": len(new)}))
         return out
 
@@ -321,9 +334,9 @@ class _VLLMRunner:
         prompts = [render_prompt(tok, m) for m in batch]
         outs = engine.generate(prompts, sp, use_tqdm=False)
         res = []
-        for o in outs:
+        for prompt, o in zip(prompts, outs):
             c = o.outputs[0]
-            res.append((c.text, c.finish_reason or "stop",
+            res.append((reopen_think(prompt, c.text), c.finish_reason or "stop",
                         {"prompt_tokens": len(o.prompt_token_ids or []), "completion_tokens": len(c.token_ids)}))
         return res
 
@@ -342,4 +355,4 @@ def generations_rows(items: list[dict], outcome: llm.BatchOutcome, **extra) -> l
 
 
 __all__ = ["BACKENDS", "REFERENCE_DECODING", "generate", "decoding_for", "messages_of", "default_model_dir",
-           "model_fingerprint", "render_prompt", "generations_rows"]
+           "model_fingerprint", "render_prompt", "reopen_think", "generations_rows"]

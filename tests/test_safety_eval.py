@@ -248,6 +248,16 @@ def test_local_generation_resumes_without_regenerating(tmp_path):
     assert r3.calls == ["p0"]
 
 
+def test_reopen_think_marks_unfinished_reasoning():
+    r1_prompt = "<|User|>hi<|Assistant|><think>\n"
+    cut = generation.reopen_think(r1_prompt, "I am still reasoning")
+    assert cut == "<think>\nI am still reasoning"
+    assert se.split_final_answer(cut)["status"] == "unclosed"
+    done = generation.reopen_think(r1_prompt, "plan\n</think>\n\nNo.")
+    assert se.split_final_answer(done) == {"reasoning": "plan", "answer": "No.", "status": "closed"}
+    assert generation.reopen_think("[user] hi [assistant] ", "plain") == "plain"
+
+
 def test_messages_and_decoding_helpers():
     assert generation.messages_of({"id": 1, "prompt": "hi"}) == [{"role": "user", "content": "hi"}]
     msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
