@@ -80,6 +80,21 @@ class FigureResult:
         self.paths.append(csv)
         return self.paths
 
+    def show(self, width: int = 1100) -> None:
+        """Display the saved PNG (no second rendering) and free the figure; notes print either way."""
+        from IPython.display import Image, Markdown, display
+
+        png = next((p for p in self.paths if p.suffix == ".png"), None)
+        if png is not None:
+            display(Image(filename=str(png), width=width))
+        elif self.fig is not None:
+            display(self.fig)
+        if self.fig is not None:
+            import matplotlib.pyplot as plt
+
+            plt.close(self.fig)
+        display(Markdown(self.report()))
+
     def report(self) -> str:
         """Caption and notes as Markdown, for ``display(Markdown(...))``."""
         lines = [f"**{self.name}**: {self.caption}"]

@@ -100,7 +100,7 @@ pd.DataFrame([{"run": r.name, "model": r.model, "paper family": r.family,
 code('''
 f3 = figures.figure3(runs)
 saved += f3.save(out, formats)
-display(Markdown(f3.report()))
+f3.show()
 '''),
 md("""
 ## 3. Figure 2: safety categories of the collection, the selection and STAR-1
@@ -113,7 +113,7 @@ the paper's selection landed.
 code('''
 f2 = figures.figure2(ctx.run_dir)
 saved += f2.save(out, formats)
-display(Markdown(f2.report()))
+f2.show()
 '''),
 md("""
 ## 4. Figure 4: over-refusal against the number of benign samples
@@ -126,7 +126,7 @@ source, so only your runs are drawn.
 code('''
 f4 = figures.figure4(runs)
 saved += f4.save(out, formats)
-display(Markdown(f4.report()))
+f4.show()
 '''),
 md("""
 ## 5. Your runs beside Table 1
