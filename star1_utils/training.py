@@ -58,7 +58,7 @@ THINK_RE = re.compile(r"<think>\s*(.*?)\s*</think>\s*(.*)", re.DOTALL)
 
 # The tiny student's special tokens and chat template: the R1-Distill layout (generation prompt
 # "<|Assistant|><think>\n"), the reasoning kept in the assistant turn, {% generation %} markers for trl.
-TINY_SPECIAL = ["<|pad|>", "<|bos|>", "<|eos|>", "<|User|>", "<|Assistant|>", "<think>", "</think>"]
+TINY_SPECIAL = ["<|pad|>", "<|bos|>", "<|eos|>", "<|User|>", "<|Assistant|>", "<think>", "</think>", "<|unk|>"]
 TINY_CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}"
     "{% if m['role'] == 'user' %}{{ '<|User|>' + m['content'] }}"
@@ -313,8 +313,10 @@ def build_tiny_student(rows: Sequence[dict], out_dir: str | Path, *, vocab_size:
     tk.train_from_iterator(texts, trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=TINY_SPECIAL, show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    # every special token is in the trained vocabulary: AutoTokenizer reloads this as a Qwen2Tokenizer,
+    # which would otherwise add its own unk token beyond the model's embedding matrix
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|bos|>", eos_token="<|eos|>",
-                                  pad_token="<|pad|>", additional_special_tokens=TINY_SPECIAL[3:])
+                                  pad_token="<|pad|>", unk_token="<|unk|>", additional_special_tokens=TINY_SPECIAL[3:7])
     tok.chat_template = TINY_CHAT_TEMPLATE
     heads = hidden_size // 64
     _quiet()
