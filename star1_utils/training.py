@@ -573,7 +573,11 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     order = epoch_stream(len(rows), t.epochs, sched["sequences"], t.seed)
     ds = Dataset.from_list([{"input_ids": examples[i]["input_ids"], "labels": examples[i]["labels"]} for i in order])
 
-    model_kwargs = {"dtype": torch.bfloat16 if (t.bf16 and not t.lora and not use_cpu) else torch.float32}
+    # bf16 weights only where fp32 master weights live elsewhere (DeepSpeed) or are not trained (LoRA base);
+    # a plain single-GPU full fine-tune keeps fp32 weights and trains under bf16 autocast, since updates
+    # of lr 1e-5 would be lost in bf16 weights
+    low = t.bf16 and not use_cpu and (under_accelerate or t.lora)
+    model_kwargs = {"dtype": torch.bfloat16 if low else torch.float32}
     bf16 = t.bf16 and not use_cpu if not under_accelerate else t.bf16
     args = SFTConfig(
         output_dir=job["checkpoint_dir"], max_steps=T, num_train_epochs=1,
