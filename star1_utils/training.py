@@ -613,6 +613,14 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     elif t.loss_averaging != "token":
         raise ValueError(f"training.loss_averaging must be sequence or token, not {t.loss_averaging!r}")
     last = get_last_checkpoint(job["checkpoint_dir"]) if Path(job["checkpoint_dir"]).is_dir() else None
+    stamp = Path(job["checkpoint_dir"]) / "job_fingerprint.txt"
+    fingerprint = job_fingerprint(job)
+    if last and stamp.is_file() and stamp.read_text().strip() != fingerprint:
+        raise RuntimeError(f"the checkpoints in {job['checkpoint_dir']} belong to a different training job "
+                           "(data or settings changed); delete that folder or choose another training.run_name")
+    if trainer.is_world_process_zero():
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
     if trainer.is_world_process_zero() and not last and log_path.exists():
         log_path.unlink()  # a fresh run starts a fresh log; a resumed run appends
     result = trainer.train(resume_from_checkpoint=last)
@@ -634,6 +642,18 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
         }
         (Path(job["output_dir"]) / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def job_fingerprint(job: dict) -> str:
+    """What a checkpoint must match to be resumed: the training settings and the rows."""
+    import hashlib
+
+    from .resources import sha256_file
+
+    keep = {k: v for k, v in job["training"].items()
+            if k not in ("launch", "save_steps", "logging_steps", "sample_prompts", "sample_max_new_tokens")}
+    blob = json.dumps({"training": keep, "rows": sha256_file(job["rows_path"])}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def save_final(trainer, tokenizer, model_dir: Path, t: Any) -> None:

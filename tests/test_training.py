@@ -347,3 +347,12 @@ def test_demo_run_training_artifacts(demo_run):
     m = json.loads((demo_run / "05_training" / "manifest.json").read_text())
     assert m["counts"]["updates"] == m["counts"]["expected_updates"] > 0
     assert m["training"]["loss_last"] < m["training"]["loss_first"]
+
+
+def test_resume_refuses_checkpoints_of_another_job(trained):
+    job = json.loads(trained["job"].read_text())
+    job["training"]["learning_rate"] = 1.0e-4
+    other = trained["job"].parent / "job_other.json"
+    other.write_text(json.dumps(job))
+    with pytest.raises(RuntimeError, match="different training job"):
+        training.train(other)
