@@ -98,6 +98,15 @@ def default_data_path(run_dir: str | Path, cfg: Any) -> Path:
     return Path(run_dir) / "04_selection" / "star1.jsonl"
 
 
+def base_model_path(tcfg: Any) -> str:
+    """``training.base_model`` as given (a Hub id), or as an absolute folder when it names one
+    relative to the project root (notebooks run in ``notebooks/``)."""
+    p = Path(tcfg.base_model).expanduser()
+    if not p.is_absolute() and (project_root() / p).is_dir():
+        return str(project_root() / p)
+    return str(p) if p.is_dir() else tcfg.base_model
+
+
 def load_rows(path: str | Path) -> list[dict]:
     """STAR-1-format rows (``question``, ``response``) from a ``.json`` list or a ``.jsonl`` file."""
     path = Path(path)
@@ -353,7 +362,7 @@ def prepare_job(cfg: Any, run_dir: str | Path, *, data_path: str | Path | None =
 
     write_jsonl(rows_path, [{"id": r.get("id", str(n)), "question": r["question"], "response": r["response"]}
                             for n, r in enumerate(rows)])
-    model_path = t.base_model
+    model_path = base_model_path(t)
     if t.base_model == TINY_MODEL:
         model_path = str(build_tiny_student(rows, folder / "init_model", vocab_size=t.tiny_vocab_size,
                                             hidden_size=t.tiny_hidden_size, layers=t.tiny_layers, seed=t.seed))

@@ -356,3 +356,14 @@ def test_resume_refuses_checkpoints_of_another_job(trained):
     other.write_text(json.dumps(job))
     with pytest.raises(RuntimeError, match="different training job"):
         training.train(other)
+
+
+def test_load_rows_reads_released_json_and_jsonl(mirror, tmp_path):
+    rows = training.load_rows(mirror / "star1" / "STAR-1.json")
+    assert len(rows) == 1000
+    p = tmp_path / "x.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rows[:3]) + "\n")
+    assert training.load_rows(p) == rows[:3]
+    p.write_text(json.dumps({"question": "q"}) + "\n")
+    with pytest.raises(ValueError, match="response"):
+        training.load_rows(p)

@@ -110,7 +110,7 @@ if tcfg.base_model == training.TINY_MODEL:
     job_path = training.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)  # builds the tiny student
     student_path = json.loads(job_path.read_text())["model_path"]
 else:
-    job_path, student_path = None, tcfg.base_model
+    job_path, student_path = None, training.base_model_path(tcfg)
 from transformers import AutoTokenizer
 
 tok = AutoTokenizer.from_pretrained(student_path)
