@@ -607,8 +607,9 @@ def _draw_curves(data: pd.DataFrame, caption: str):
         d = data[data["panel"] == panel]
         for i, run in enumerate(run_names):
             rd = d[d["run"] == run].sort_values("n_benign")
-            ax.plot(rd["n_benign"], rd["value"], marker="o", markersize=9, lw=2.5, color=color,
-                    linestyle=styles[i % len(styles)], label=run)
+            ax.plot(rd["n_benign"], rd["value"], marker="osD^v"[i % 5], markersize=10 - i % 4, lw=2.5,
+                    color=color if len(run_names) == 1 else viz.DATASET_COLORS[i % len(viz.DATASET_COLORS)],
+                    linestyle=styles[i % len(styles)], label=run, alpha=0.9)
         ax.set_title(panel, fontsize=15)
         ax.set_xlabel("benign samples added to the 1K")
         ax.set_ylim(-3, 103)
