@@ -25,19 +25,10 @@ from typing import Any
 
 from . import llm, policies
 from .policies import CATEGORIES, OTHER
-from .resources import Resource
+from .release import STAR1_RELEASE, load_star1_release  # noqa: F401  (STAR1_RELEASE re-exported)
 
 ALLOWED: tuple[str, ...] = (*CATEGORIES, OTHER)
 
-#: The released STAR-1 (1,000 items with GPT-4o's category labels): mirror first, else the Hub.
-STAR1_RELEASE = Resource(
-    name="star1_release",
-    mirror_path="star1/STAR-1.json",
-    sha256="cfff9b23307914ecf8a94a1d5526f71f7144fcfc5f651741bea1ac41b3184db4",
-    hub_repo="UCSC-VLAA/STAR-1",
-    hub_filename="STAR-1.json",
-    access_note="The dataset is public on the Hugging Face Hub (UCSC-VLAA/STAR-1).",
-)
 
 
 def _key(name: str) -> str:
@@ -154,9 +145,7 @@ def category_counts(rows: list[dict]) -> Counter:
 
 def load_release() -> list[dict]:
     """The released STAR-1 rows (``id``, ``question``, ``category`` as a list, ...)."""
-    from .resources import fetch
-
-    rows = json.loads(Path(fetch(STAR1_RELEASE)).read_text(encoding="utf-8"))
+    rows = load_star1_release()
     for r in rows:
         if isinstance(r.get("category"), str):  # defensively accept a stringified list
             r["category"] = parse_categories(r["category"])

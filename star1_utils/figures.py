@@ -34,18 +34,10 @@ from typing import Any, Iterable
 import pandas as pd
 
 from . import paper, project_root, viz
-from .policies import CATEGORIES, OTHER, SHORT_NAMES
-from .resources import Resource, ResourceError, fetch, sha256_file
+from .policies import CATEGORIES, SHORT_NAMES
+from .release import STAR1_RELEASE
+from .resources import ResourceError, fetch, sha256_file
 
-#: The released STAR-1 (1,000 items with GPT-4o's category labels): mirror first, else the Hub.
-STAR1_RELEASE = Resource(
-    name="star1_release",
-    mirror_path="star1/STAR-1.json",
-    sha256="cfff9b23307914ecf8a94a1d5526f71f7144fcfc5f651741bea1ac41b3184db4",
-    hub_repo="UCSC-VLAA/STAR-1",
-    hub_filename="STAR-1.json",
-    access_note="The dataset is public on the Hugging Face Hub (UCSC-VLAA/STAR-1).",
-)
 
 SAFETY_COLS = list(paper.SAFETY_BENCHMARKS) + [paper.AVG_SAFETY]
 REASONING_COLS = list(paper.REASONING_BENCHMARKS) + [paper.AVG_REASONING]
@@ -223,7 +215,7 @@ def figure2(run_dir: str | Path | None, include_release: bool = True) -> FigureR
     if run_dir is not None:
         sources.append(f"run {Path(run_dir).name}: 02_classification/classified.jsonl and 04_selection/star1.jsonl")
     if include_release:
-        sources.append(f"released STAR-1 ({STAR1_RELEASE.hub_repo}, {STAR1_RELEASE.mirror_path}, "
+        sources.append(f"released STAR-1 (UCSC-VLAA/STAR-1, {STAR1_RELEASE.mirror_path}, "
                        f"sha256 {STAR1_RELEASE.sha256[:12]})")
     caption = ("Figure 2 (style of the paper's): share of samples per safety category, one sample counting "
                "once per label. Data: " + "; ".join(sources) + ".")
@@ -238,8 +230,8 @@ def figure2_release(draw: bool = True) -> FigureResult:
     """The paper-number version of Figure 2: the released STAR-1 only (for the top-level figures/)."""
     notes: list[str] = []
     rows = load_release(notes)
-    caption = (f"Safety categories of the released STAR-1 (1K), computed from {STAR1_RELEASE.hub_repo} "
-               f"({STAR1_RELEASE.hub_filename}, sha256 {STAR1_RELEASE.sha256[:12]}); one sample counts once "
+    caption = (f"Safety categories of the released STAR-1 (1K), computed from UCSC-VLAA/STAR-1 "
+               f"(STAR-1.json, sha256 {STAR1_RELEASE.sha256[:12]}); one sample counts once "
                "per label. The paper's Figure 2 values were not readable; these counts are ours.")
     if rows is None:
         cols = ["dataset", "category", "label", "count", "n_samples", "pct_of_samples"]

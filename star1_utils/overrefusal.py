@@ -34,7 +34,6 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from . import llm, policies
 from .refusal_rules import LABELS, classify_refusal, explain, final_answer  # noqa: F401

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .policies import CATEGORIES, OTHER
+from .release import STAR1_RELEASE
 from .resources import Resource, fetch
 
 #: The scorer's three criteria (the keys of ``score``), in the reference's order.
@@ -44,12 +45,7 @@ SCORE_KEYS: tuple[str, ...] = (
 )
 
 #: The released STAR-1 (1,000 rows, all scores 10), as shipped in the reference repository.
-STAR_1 = Resource(
-    name="star1_released",
-    mirror_path="star1/STAR-1.json",
-    sha256="cfff9b23307914ecf8a94a1d5526f71f7144fcfc5f651741bea1ac41b3184db4",
-    url="https://raw.githubusercontent.com/UCSC-VLAA/STAR-1/b49333598887845f148ed1b4d2576dc2bff7581a/data/STAR-1.json",
-)
+STAR_1 = STAR1_RELEASE
 #: STAR-41K on the Hugging Face Hub: every scored item (the reference's ``data_with_score.json``).
 #: Its hash and file name are not pinned here (no copy was reachable offline to verify them; the
 #: Hub's push_to_hub layout is assumed): check the repository's file list once online and pass

@@ -472,7 +472,6 @@ def shell_command(cmd: list[str]) -> str:
 # --------------------------------------------------------------------------- training
 
 def _trainer_class():
-    import torch
     import torch.nn.functional as F
     from trl import SFTTrainer
 

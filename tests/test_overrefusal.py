@@ -78,7 +78,7 @@ def test_parse_overrefusal_score_rejects(reply):
 
 
 def test_scorer_prompt_and_standin(mirror):
-    from star1_utils.standins import overrefusal_scorer, scorer
+    from star1_utils.standins import overrefusal_scorer
 
     text = ("<think>\nThe user wants to stop a Python process, an ordinary computing task.\n</think>\n\n"
             "Run `kill <pid>` after finding the id with `ps`.")
