@@ -8,6 +8,7 @@ the same behaviour.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,9 @@ def start(
                 "profile_sha256": profile_sha256(profile)},
     )
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Without ipywidgets, tqdm.auto warns in every notebook that imports transformers; the text
+    # progress bars it falls back to are what we want in executed notebooks anyway.
+    warnings.filterwarnings("ignore", message="IProgress not found")
     if not quiet:
         print(f"profile   : {cfg.name} ({cfg.description})")
         if cfg.hardware:

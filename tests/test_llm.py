@@ -208,3 +208,34 @@ def test_missing_standin_is_a_clear_error():
     rc = RoleConfig(model="standin-does-not-exist")
     out = llm.run_batch(rc, "x", ITEMS[:1], build_messages=_msgs, progress=False)
     assert "standin-does-not-exist" in out.failures[0]["reason"] and "404" in out.failures[0]["reason"]
+
+
+def test_key_never_reaches_the_executed_notebook(demo_run, tmp_path, monkeypatch):
+    """A real endpoint with a key, driven the way a batch user would: runner + papermill parameters.
+
+    The key lives only in the environment variable the parameters name; no file the run writes
+    (executed notebook, artifacts, cache, manifest, failures) may contain it.
+    """
+    import shutil
+
+    from star1_utils.runner import run
+
+    proc, url = _serve()
+    try:
+        monkeypatch.setenv(KEY_ENV, SECRET)
+        run_dir = tmp_path / "run"
+        for stage in ("01_collection", "02_classification"):
+            shutil.copytree(demo_run / stage, run_dir / stage)
+        lines: list[str] = []
+        results = run(profile="demo", notebooks="03", run_dir=str(run_dir), echo=lines.append, params={
+            "teacher_base_url": url + "/v1", "teacher_model": "standin-teacher", "teacher_api_key_env": KEY_ENV,
+            "limit": 8})
+        assert [r.status for r in results] == ["ok"], "\n".join(lines)
+        assert _stats(url)["authorized"] >= 1  # the key was sent to the server...
+        for p in run_dir.rglob("*"):  # ...and written nowhere
+            if p.is_file():
+                assert SECRET.encode() not in p.read_bytes(), p
+        assert KEY_ENV in (run_dir / "notebooks" / "03_reasoning_generation.ipynb").read_text()
+    finally:
+        proc.kill()
+        proc.wait()
