@@ -119,6 +119,8 @@ def run(
             pm.execute_notebook(
                 str(src), str(dst), parameters=nb_params, kernel_name=kernel_name,
                 cwd=str(notebooks_dir()), progress_bar=False, log_output=False,
+                # The kernel's start-up warning about unencrypted local TCP is noise on every run.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except Exception as exc:  # papermill raises PapermillExecutionError with cell details
             res.seconds = time.time() - t0
