@@ -29,9 +29,14 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
-lab: setup
+$(VENV)/.lab-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,lab]"
-	$(VENV)/bin/jupyter lab notebooks/
+	touch $@
+
+# Extra arguments for JupyterLab, e.g. `make lab LAB_ARGS="--no-browser --port 8890"`.
+LAB_ARGS ?=
+lab: $(VENV)/.lab-installed
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 clean-notebooks: setup
 	$(PY) -m star1_utils clean-notebooks notebooks/
