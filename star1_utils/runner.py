@@ -61,21 +61,27 @@ def select(keys: str | None) -> list[StageSpec]:
 
 
 def _failure_text(exc: Exception, executed: Path) -> str:
-    """One line naming the cell (its index in the source notebook and first line) and the error."""
-    index = getattr(exc, "cell_index", None)
+    """One line naming the cell (its index in the source notebook and first line) and the error.
+
+    Papermill's executed copy holds extra cells (the injected parameters and two error markers),
+    so the failing cell is found by its error output and its index counted without them.
+    """
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
     where = "a cell"
-    if index is not None:
-        try:
-            import nbformat
+    try:
+        import nbformat
 
-            cells = nbformat.read(str(executed), as_version=4).cells
-            injected = [i for i, c in enumerate(cells) if "injected-parameters" in c.metadata.get("tags", [])]
-            src_index = index - sum(1 for i in injected if i < index)
-            first = next((l for l in cells[index].source.splitlines() if l.strip()), "")
-            where = f"cell {src_index} ({first[:60]!r})"
-        except Exception:
+        cells = nbformat.read(str(executed), as_version=4).cells
+        added = {"injected-parameters", "papermill-error-cell-tag"}
+        failing = next(i for i, c in enumerate(cells) if c.cell_type == "code"
+                       and any(o.get("output_type") == "error" for o in c.get("outputs", [])))
+        src_index = failing - sum(1 for c in cells[:failing] if added & set(c.metadata.get("tags", [])))
+        first = next((line for line in cells[failing].source.splitlines() if line.strip()), "")
+        where = f"cell {src_index} ({first[:60]!r})"
+    except Exception:  # no executed copy or no error output: keep papermill's own index
+        index = getattr(exc, "cell_index", None)
+        if index is not None:
             where = f"cell {index}"
     return f"{where}: {ename}: {evalue[0] if evalue else ''}"
 
