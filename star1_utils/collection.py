@@ -674,17 +674,22 @@ def run_filters(sources: list[LoadedSource], test_sets: dict[str, list[str]], *,
         for src in all_src:
             funnel[src][step] += 1
 
+    def self_filter(vectors, threshold: float, step: str) -> list[int]:
+        """Greedy self-filter over the current rows: records each removed row with the kept row it
+        matched, and returns the surviving rows' indices in output order."""
+        res = dedup.greedy_self_filter(vectors, threshold, block_size, explain=True)
+        mask = np.ones(len(all_q), dtype=bool)
+        mask[res.kept] = False
+        for j, p in res.partner.items():
+            removed.append({"step": step, "source": all_src[j], "question": all_q[j], "matched": all_q[p],
+                            "matched_side": all_src[p], "similarity": res.similarity[j]})
+        return order(len(all_q), mask)
+
     # 2 greedy TF-IDF self-filter
     t0 = time.time()
     n1 = len(all_q)
     if all_q:
-        res = dedup.greedy_self_filter(dedup.tfidf_vectors(all_q), tfidf_threshold, block_size, explain=True)
-        mask = np.ones(n1, dtype=bool)
-        mask[res.kept] = False
-        for j, p in res.partner.items():
-            removed.append({"step": "tfidf_self", "source": all_src[j], "question": all_q[j], "matched": all_q[p],
-                            "matched_side": all_src[p], "similarity": res.similarity[j]})
-        idx = order(n1, mask)
+        idx = self_filter(dedup.tfidf_vectors(all_q), tfidf_threshold, "tfidf_self")
         all_q = [all_q[i] for i in idx]
         all_src = [all_src[i] for i in idx]
     count("tfidf_self")
@@ -698,13 +703,7 @@ def run_filters(sources: list[LoadedSource], test_sets: dict[str, list[str]], *,
         timings["embed_train"] = time.time() - t0
         t0 = time.time()
         n2 = len(all_q)
-        res = dedup.greedy_self_filter(emb, embedding_threshold, block_size, explain=True)
-        mask = np.ones(n2, dtype=bool)
-        mask[res.kept] = False
-        for j, p in res.partner.items():
-            removed.append({"step": "embedding_self", "source": all_src[j], "question": all_q[j], "matched": all_q[p],
-                            "matched_side": all_src[p], "similarity": res.similarity[j]})
-        idx = order(n2, mask)
+        idx = self_filter(emb, embedding_threshold, "embedding_self")
         all_q = [all_q[i] for i in idx]
         all_src = [all_src[i] for i in idx]
         emb = emb[idx]
