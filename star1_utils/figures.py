@@ -618,12 +618,18 @@ def _draw_curves(data: pd.DataFrame, caption: str):
 
 def figure4(runs: Iterable[RunMetrics]) -> FigureResult:
     """Figure 4: over-refusal, safety and reasoning against the number of benign samples."""
+    runs = list(runs)
     data, notes = figure4_data(runs)
+    shown = set(data["run"]) if not data.empty else set()
+    demo_runs = [r.name for r in runs if r.name in shown and any(m and m.get("demo") for m in (r.safety, r.reasoning))]
     caption = ("Figure 4 (style of the paper's): over-refusal (XSTest safe prompts judged full or partial refusal), "
                "average safety and average reasoning against the number of benign samples mixed into training. "
                "Data: 08_overrefusal/benign_mix_curve.csv of " +
                (", ".join(f"run {r}" for r in dict.fromkeys(data["run"])) or "no run") +
                ". The paper's Figure 4 values were not readable, so no paper numbers are shown.")
+    if demo_runs:
+        caption += (f" Demo runs ({', '.join(demo_runs)}) use a tiny student and stand-in judges: their values show "
+                    "the pipeline at work, not STAR-1's effect.")
     if data.empty:
         return FigureResult("figure4_benign_mix", None, data, caption, notes)
     return FigureResult("figure4_benign_mix", _draw_curves(data, caption), data, caption, notes)
