@@ -738,21 +738,25 @@ def funnel_total(funnel: list[dict]) -> dict[str, int]:
     return {k: sum(r[k] for r in funnel) for k, _ in STEPS}
 
 
-def plot_funnel(funnel: list[dict], ax=None):
-    """Rows remaining after each step, one line per source plus the total (log scale)."""
+def plot_funnel(funnel: list[dict]):
+    """Rows remaining after each step: one line per source (left) and the total (right), linear
+    scales, so that both the small sources and the whole corpus stay readable."""
     import matplotlib.pyplot as plt
 
-    if ax is None:
-        _fig, ax = plt.subplots(figsize=(12, 5.5))
+    fig, (ax, ax_tot) = plt.subplots(1, 2, figsize=(15, 5.5), gridspec_kw={"width_ratios": [2, 1]})
     steps = [k for k, _ in STEPS]
     x = np.arange(len(steps))
+    labels = [k.replace("_", "\n") for k in steps]
     for r in funnel:
         ax.plot(x, [r[k] for k in steps], marker="o", lw=1.5, alpha=0.8, label=r["source"])
     tot = funnel_total(funnel)
-    ax.plot(x, [tot[k] for k in steps], marker="s", lw=3, color="black", label="total")
-    ax.set_xticks(x, [k.replace("_", "\n") for k in steps], fontsize=10)
-    ax.set_yscale("log")
-    ax.set_ylabel("rows remaining")
-    ax.legend(fontsize=9, ncol=2, loc="lower left")
-    ax.set_title("Collection funnel: rows left after each filter")
-    return ax.figure
+    ax_tot.plot(x, [tot[k] for k in steps], marker="s", lw=3, color="black")
+    for a, title in ((ax, "per source"), (ax_tot, "all sources")):
+        a.set_xticks(x, labels, fontsize=9)
+        a.set_ylabel("rows remaining")
+        a.set_ylim(bottom=0)
+        a.set_title(title)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.suptitle("Collection funnel: rows left after each filter")
+    fig.tight_layout()
+    return fig

@@ -254,6 +254,9 @@ class _TransformersRunner:
 
     def _load(self):
         if self.fingerprint not in self._loaded:
+            from .training import quiet_model_libraries
+
+            quiet_model_libraries()
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -88,6 +88,10 @@ def start(
     # Without ipywidgets, tqdm.auto warns in every notebook that imports transformers; the text
     # progress bars it falls back to are what we want in executed notebooks anyway.
     warnings.filterwarnings("ignore", message="IProgress not found")
+    # pandas cuts table cells at 50 characters by default: too short for instructions and policies
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", 200)
     if not quiet:
         print(f"profile   : {cfg.name} ({cfg.description})")
         if cfg.hardware:

@@ -25,11 +25,13 @@ def load(name: str) -> pd.DataFrame:
 
 
 def table1() -> pd.DataFrame:
-    """Table 1 as a wide table: one row per (model_family, variant), one column per benchmark."""
+    """Table 1 as a wide table: one row per (model_family, variant), one column per benchmark, in
+    the paper's order (as in the CSV: 1.5B, 7B, 8B, 14B, 32B; Instruct, R1-Distilled, STAR-1)."""
     df = load("main_results")
     wide = df.pivot_table(index=["model_family", "variant"], columns="benchmark", values="value", aggfunc="first")
     wide.columns.name = None
-    return wide
+    order = list(dict.fromkeys(zip(df["model_family"], df["variant"])))  # pivot_table sorts alphabetically
+    return wide.reindex(pd.MultiIndex.from_tuples(order, names=wide.index.names))
 
 
 def headline_gains() -> dict[str, float]:

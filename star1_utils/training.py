@@ -67,8 +67,14 @@ TINY_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|Assistant|><think>\\n' }}{% endif %}")
 
 
-def _quiet() -> None:
-    """No "Loading weights" / "Writing model shards" bars in notebook outputs."""
+def quiet_model_libraries() -> None:
+    """Keep notebook outputs readable: no "Loading weights" / "Writing model shards" bars, and on a
+    machine without CUDA no DeepSpeed warning that it "was unable to detect" a GPU (it picks the CPU
+    anyway). Call it before importing transformers, trl or deepspeed."""
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
     try:
         from transformers.utils import logging as hf_logging
 
@@ -306,6 +312,7 @@ def build_tiny_student(rows: Sequence[dict], out_dir: str | Path, *, vocab_size:
 
     A stand-in for a distilled reasoning model: it is **not** a language model before training.
     """
+    quiet_model_libraries()
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
@@ -328,7 +335,6 @@ def build_tiny_student(rows: Sequence[dict], out_dir: str | Path, *, vocab_size:
                                   pad_token="<|pad|>", unk_token="<|unk|>", additional_special_tokens=TINY_SPECIAL[3:7])
     tok.chat_template = TINY_CHAT_TEMPLATE
     heads = hidden_size // 64
-    _quiet()
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(Qwen2Config(
         vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
@@ -547,6 +553,7 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     checkpoint in ``checkpoints/`` when there is one. ``print_every`` > 0 prints one short line every
     that many updates instead of the Trainer's log dictionaries.
     """
+    quiet_model_libraries()
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -555,7 +562,6 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
 
     from .config import TrainingConfig
 
-    _quiet()
     job_path = Path(job_path)
     job = json.loads(job_path.read_text(encoding="utf-8"))
     t = TrainingConfig(**job["training"])
@@ -687,10 +693,10 @@ def save_final(trainer, tokenizer, model_dir: Path, t: Any) -> None:
 def sample_generations(model_dir: str | Path, questions: Sequence[str], *, max_new_tokens: int = 48,
                        repetition_penalty: float = 1.2) -> list[str]:
     """Greedy answers (the reference's decoding: repetition penalty 1.2) with the saved chat template."""
+    quiet_model_libraries()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _quiet()
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     model.eval()
@@ -720,6 +726,7 @@ def mask_view(tokenizer, example: dict, width: int = 6) -> list[dict]:
     b = sum(1 for x in labels if x == -100)
     out = []
     for i in range(max(0, b - width), min(len(ids), b + width)):
+        # the raw token (byte-level BPE writes a space as "Ġ" and a newline as "Ċ") and its text
         out.append({"position": i, "token": tokenizer.convert_ids_to_tokens(ids[i]),
-                    "in loss": labels[i] != -100})
+                    "text": repr(tokenizer.decode([ids[i]])), "in loss": labels[i] != -100})
     return out

@@ -26,12 +26,11 @@ code('''
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dotted profile keys to override, e.g. {selection.target_size: 50} as a dict
+overrides = {}  # dict of dotted profile keys (strings) to values, e.g. selection.target_size -> 50
 ''', parameters=True),
 md("Derived values: the resolved profile, the run folder and this notebook's stage folder."),
 code('''
 import pandas as pd
-from IPython.display import Markdown, display
 
 from star1_utils import environment, paper, policies, viz
 from star1_utils.notebook import start
@@ -57,7 +56,8 @@ print(f"STAR-1 vs R1-Distilled, mean over {gains['n_models']} base models:")
 print(f"  average safety gain    {gains['safety_gain_vs_r1_distilled']:+.1f} points")
 print(f"  average reasoning gain {gains['reasoning_gain_vs_r1_distilled']:+.1f} points")
 print("Source:", paper.CITATION)
-table1 = paper.table1()[["Avg_Safety", "Avg_Reasoning"]].unstack("variant")
+t1 = paper.table1()
+table1 = t1[["Avg_Safety", "Avg_Reasoning"]].unstack("variant").reindex(t1.index.unique("model_family"))
 table1.round(1)
 '''),
 md("""
@@ -81,7 +81,7 @@ checked against its SHA-256 before use, so a changed byte stops the run.
 Below: the category definitions the classifier sees (notebook 02), then one line per policy.
 """),
 code('''
-display(Markdown(policies.template("CATEGORY_DEFINITION")))
+print(policies.template("CATEGORY_DEFINITION"))  # printed, not rendered: its "## N." lines are not our headings
 '''),
 code('''
 def objective(text: str) -> str:
@@ -103,7 +103,8 @@ classifier listed them, joined by `---` (spec §3). For a request labelled *Self
 """),
 code('''
 block = policies.policies_for(["Self-Harm", "Privacy / Personal Data"])
-print(block[:700], "\\n[...]", f"\\n({len(block)} characters in all)")
+join = block.index("\\n---\\n")
+print(block[:400], "\\n[...]\\n" + block[join - 200: join + 200], "\\n[...]", f"\\n({len(block)} characters in all)")
 '''),
 md("""
 ## 4. Profiles

@@ -35,7 +35,7 @@ code('''
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dotted profile keys to override, e.g. {classification.agreement_sample: 100} as a dict
+overrides = {}  # dict of dotted profile keys (strings) to values, e.g. classification.agreement_sample -> 100
 classifier_base_url = ""  # OpenAI-compatible endpoint of the classifier role; empty keeps the profile value
 classifier_model = ""  # model id at that endpoint; empty keeps the profile value
 classifier_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
@@ -159,7 +159,9 @@ The released STAR-1 (1,000 items) carries GPT-4o's labels. Sending its instructi
 classifier role shows how close it comes to them. GPT-4o's labels are themselves model output, not
 ground truth, and STAR-1 has no "Other" items (they were dropped at selection), so this measures
 agreement on harmful instructions only. The profile's `classification.agreement_sample` sets how many
-items are compared (demo: a fixed random sample, to stay within its time budget).
+items are compared (demo: a fixed random sample, to stay within its time budget). The stand-in's two
+thresholds were calibrated on the items at even positions of the release, so with the stand-in the
+sample is drawn from the other half only: a fair, held-out measurement.
 """),
 code('''
 agreement = confusion = None
@@ -170,7 +172,13 @@ except ResourceError as e:
     release = []
     print("The released STAR-1 is not available (offline, no mirror):", e)
 if release:
-    sample = release if n_compare == 0 else random.Random(cfg.seed).sample(release, min(n_compare, len(release)))
+    pool = release
+    if role.model.startswith("standin-"):
+        from star1_utils.standins.classifier import HELD_OUT_POSITIONS
+
+        pool = release[HELD_OUT_POSITIONS]
+        print(f"stand-in classifier: comparing on the held-out half ({len(pool)} items at odd positions)")
+    sample = pool if n_compare == 0 else random.Random(cfg.seed).sample(pool, min(n_compare, len(pool)))
     star = [{"id": f"star1-{r['id']}", "question": r["question"]} for r in sample]
     gold = {f"star1-{r['id']}": r["category"] for r in sample}
     out_star = classification.classify(cfg, star, cache_path, desc="STAR-1 agreement")
@@ -180,6 +188,24 @@ if release:
     agreement.to_csv(ctx.stage.path("agreement.csv"))
     print(f"{agreement.attrs['n_items']} items compared; exact label-set match {agreement.attrs['exact_match']:.1%}")
     display(agreement.round(3))
+'''),
+md("""
+**How to read it.** Precision is how often the classifier's label is one GPT-4o also gave; recall, how
+many of GPT-4o's labels it found. The exact label-set match is strict: one missing or extra label on a
+multi-label item counts as a miss. Below, for each GPT-4o category, the label the classifier most
+often gave *instead*: that is where the stand-in's embedding of the category definitions disagrees
+with GPT-4o's reading (Illicit, for example, is a broad category whose items often mention personal
+data or violence). A real classifier role (GPT-4o, or any model behind an endpoint) is measured the same way.
+"""),
+code('''
+if confusion is not None:
+    off = confusion.copy()
+    for c in off.index:
+        if c in off.columns:
+            off.loc[c, c] = float("nan")
+    display(pd.DataFrame({"recall": agreement.loc[off.index, "recall"].round(2),
+                          "most frequent other label": off.idxmax(axis=1),
+                          "share of the row's items": off.max(axis=1).round(2)}))
 '''),
 md("""
 The heat map: each row is one of GPT-4o's categories; each cell is the share of that row's items

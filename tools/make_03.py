@@ -36,7 +36,7 @@ code('''
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dotted profile keys to override, e.g. {reasoning.max_tokens: 4000} as a dict
+overrides = {}  # dict of dotted profile keys (strings) to values, e.g. reasoning.max_tokens -> 4000
 teacher_base_url = ""  # OpenAI-compatible endpoint of the teacher role; empty keeps the profile value
 teacher_model = ""  # model id at that endpoint; empty keeps the profile value
 teacher_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
@@ -114,25 +114,50 @@ governs its decision and quotes it; it is not a language model.
 """),
 code('''
 shown = outcome.results[example["id"]] if example["id"] in outcome.results else next(iter(outcome.results.values()))
-print("REASONING\\n---------\\n" + shown.reasoning[:1500])
-print("\\nANSWER\\n------\\n" + shown.answer[:600])
+print("REASONING\\n---------\\n" + shown.reasoning)
+print("\\nANSWER\\n------\\n" + shown.answer)
+'''),
+md("""
+The answer follows the decision the reasoning reached. Two more answers for contrast, one refusal and
+one safe completion (the stand-in never simply complies: every item here carries a safety category):
+"""),
+code('''
+def first_answer(start):
+    return next((t for t in traces if llm.split_think(t["response"])[1].startswith(start)), None)
+
+for kind, t in (("refusal", first_answer("I'm sorry")), ("safe completion", first_answer("Here is some general context"))):
+    if t:
+        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\\n  -> {llm.split_think(t['response'])[1][:300]}\\n")
 '''),
 md("""
 ## 5. Length statistics
 
-Words in the reasoning and in the answer (R1's traces in STAR-1 are several hundred words long;
-the stand-in's are shorter).
+Words in the reasoning and in the answer, beside DeepSeek-R1's traces in the released STAR-1 (when it
+is available: mirror or Hub).
 """),
 code('''
+from star1_utils import classification
+from star1_utils.resources import ResourceError
+
 stats = reasoning.length_stats(traces)
-display(stats[["reasoning_words", "answer_words"]].describe().round(1))
-fig, ax = plt.subplots(figsize=(9, 4))
-ax.hist(stats["reasoning_words"], bins=20, alpha=0.7, label="reasoning")
-ax.hist(stats["answer_words"], bins=20, alpha=0.7, label="answer")
-ax.set_xlabel("words")
-ax.set_ylabel("items")
-ax.legend()
-ax.set_title("Trace lengths")
+try:
+    released = reasoning.length_stats(classification.load_release())
+except ResourceError as e:
+    released = None
+    print("released STAR-1 not available:", e)
+table = {f"this run ({role.model})": stats[["reasoning_words", "answer_words"]].describe()}
+if released is not None:
+    table["released STAR-1 (DeepSeek-R1)"] = released[["reasoning_words", "answer_words"]].describe()
+display(pd.concat(table, axis=1).loc[["count", "mean", "50%", "max"]].round(1))
+fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=False)
+for ax, col in zip(axes, ("reasoning_words", "answer_words")):
+    ax.hist(stats[col], bins=20, alpha=0.7, density=True, label=f"this run ({role.model})")
+    if released is not None:
+        ax.hist(released[col], bins=20, alpha=0.6, density=True, label="released STAR-1 (DeepSeek-R1)")
+    ax.set_xlabel(f"words in the {col.split('_')[0]}")
+    ax.set_ylabel("share of items")
+    ax.legend(fontsize=9)
+fig.suptitle("Trace lengths")
 viz.save_figure(fig, ctx.figures_dir() / "03_trace_lengths")
 plt.show()
 '''),

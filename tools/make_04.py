@@ -32,7 +32,7 @@ code('''
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dotted profile keys to override, e.g. {selection.target_size: 50} as a dict
+overrides = {}  # dict of dotted profile keys (strings) to values, e.g. selection.target_size -> 50
 scorer_base_url = ""  # OpenAI-compatible endpoint of the scorer role; empty keeps the profile value
 scorer_model = ""  # model id at that endpoint; empty keeps the profile value
 scorer_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
@@ -76,14 +76,18 @@ example. Three criteria, each 0-10: **Content_Safety_Compliance**, **Relevancy_a
 (the reasoning is coherent and agrees with the answer). Decoding as in the reference: only
 `max_completion_tokens=1024`, default temperature.
 
-One item's prompt, abridged (the full policy text is in the middle):
+One item's prompt, with the rubric whole; the trace (shown in notebook 03) and the policy texts
+(shown in notebook 00) are abridged:
 """),
 code('''
+from star1_utils.policies import policies_for
+
 example = next((r for r in rows if len(r["category"]) > 1), rows[0])
 prompt = scoring.scorer_prompt(example)
-head, _, rest = prompt.partition("The policies related to this query are:")
-print(head[:1500], "\\n[... rubric ...]\\n" if len(head) > 1500 else "")
-print("The policies related to this query are:" + rest[:400], "\\n[...]\\n", rest[-330:])
+cot, final = scoring.split_response(example["response"])
+block = policies_for(example["category"])
+shown = prompt.replace(cot, cot[:300] + " [... rest of the reasoning ...]") if cot else prompt
+print(shown.replace(block, block[:300] + "\\n[... rest of the policies ...]"))
 print(f"({len(prompt)} characters in all; categories {example['category']})")
 '''),
 md("""
@@ -136,14 +140,17 @@ content, does the answer follow the decision the reasoning reached, is there tal
 were not given), answering in GPT-4o's format.
 """),
 code('''
-answer = llm.run_batch(cfg, "scorer", [example], build_messages=scoring.scorer_messages,
-                       parse=scoring.parse_score, decoding=scoring.decoding(cfg),
-                       cache_path=ctx.run_dir / "cache" / "llm.sqlite", progress=False).results[example["id"]]
-cot, final = scoring.split_response(example["response"])
-print("instruction:", example["question"][:200])
-print("reasoning (start):", (cot or "")[:400].replace("\\n", " "), "...")
-print("answer (start):", (final or "")[:200].replace("\\n", " "), "...")
-print("\\nscorer answer:\\n" + answer.text)
+below_ten = [r for r in scored if not selection.is_all_ten(r)]
+shown_items = [example] + below_ten[:1]  # one that passes, one that does not (when there is one)
+answers = llm.run_batch(cfg, "scorer", shown_items, build_messages=scoring.scorer_messages,
+                        parse=scoring.parse_score, decoding=scoring.decoding(cfg),
+                        cache_path=ctx.run_dir / "cache" / "llm.sqlite", progress=False).results
+for item in shown_items:
+    cot, final = scoring.split_response(item["response"])
+    print("instruction:", item["question"][:200], "| categories:", item["category"])
+    print("reasoning (start):", (cot or "")[:300].replace("\\n", " "), "...")
+    print("answer (start):", (final or "")[:200].replace("\\n", " "), "...")
+    print("scorer answer:\\n" + answers[item["id"]].text, "\\n")
 '''),
 md("""
 ## 4. The three scores
@@ -175,8 +182,17 @@ n_not_ten = sum(not selection.is_all_ten(r) for r in scored)
 filter_table = pd.DataFrame({"items": {
     "traces (from 03)": len(rows), "scored": len(scored), "scoring failures": len(failures),
     "labelled Other": n_other, "some score below 10": n_not_ten, "pass (all 10, no Other)": len(all_10)}})
-filter_table
+display(filter_table)
+pd.DataFrame([{"id": r["id"], "instruction": r["question"][:70], "categories": ", ".join(SHORT_NAMES.get(c, c) for c in r["category"]),
+               **{k.split("_")[0]: v for k, v in r["score"].items()},
+               "answer (start)": (scoring.split_response(r["response"])[1] or "")[:60]} for r in below_ten[:8]])
 '''),
+md("""
+The items below 10 are worth reading: in the demo they are mostly items that notebook 02 filed under a
+category that does not fit (a stuck Python process under Self-Harm), so the teacher answered with
+the wrong policy's help, and the scorer's Accuracy criterion marks it down. A wrong label costs an item
+its place here, which is one reason the paper's pipeline is robust to classifier mistakes.
+"""),
 md("""
 ## 6. Ensuring diversity: the greedy removal, by hand
 
@@ -221,7 +237,7 @@ Item `b` goes first: it is in the biggest source and carries two labels. Then `a
 expression (so ties are bit-identical), and removes the group's earliest item. The tests check it
 against a direct port of the reference loop on 36 random instances, tied and multi-label ones
 included; `benchmarks/bench_selection.py` selects 1,000 from 41K synthetic rows in about a second
-(1.2 s measured on the development machine, against 9.1 s for the reference port at only 4K rows).
+(0.8 s measured on a 2-core machine, against 5.7 s for the reference port at only 4K rows).
 """),
 code('''
 target = cfg.selection.target_size
@@ -241,8 +257,12 @@ md("""
 ## 7. Figure 2: categories before and after selection
 
 The paper's Figure 2 shows how the 1K spreads over the 8 categories. Below, the share of category
-labels in the all-10 pool and in the selection, and the same for sources: the removal trims the
-dominant ones and keeps the rare ones.
+labels in the classified collection (notebook 02, "Other" left out), in the all-10 pool and in the
+selection, and the shares of sources. Read it with the removal rule in mind: an item's score is
+$P(\\text{source}) \\times \\sum_c P(c)$, so a **multi-label item sums several shares and goes early**:
+with a small pool the selection can end up almost single-label (counted below the figure), and a
+category that appears mostly in multi-label items loses more than its share. Among single-label items,
+those of frequent categories and big sources go first, which is what evens the distribution out.
 """),
 code('''
 def shares(recs, key):
@@ -253,10 +273,12 @@ def shares(recs, key):
     return s.value_counts(normalize=True) * 100
 
 cat_order = [SHORT_NAMES[c] for c in CATEGORIES]
-cats = pd.DataFrame({"all-10 pool": shares(all_10, "category"), "selected": shares(selected, "category")}
-                    ).reindex(cat_order).fillna(0)
-srcs = pd.DataFrame({"all-10 pool": shares(all_10, "source"), "selected": shares(selected, "source")}
-                    ).fillna(0).sort_values("all-10 pool", ascending=False).head(12)
+classified_path = ctx.stage_dir("02") / "classified.jsonl"
+classified = [r for r in artifacts.read_jsonl(classified_path) if "Other" not in r["category"]]
+cats = pd.DataFrame({"classified (02)": shares(classified, "category"), "all-10 pool": shares(all_10, "category"),
+                     "selected": shares(selected, "category")}).reindex(cat_order).fillna(0)
+srcs = pd.DataFrame({"classified (02)": shares(classified, "source"), "all-10 pool": shares(all_10, "source"),
+                     "selected": shares(selected, "source")}).fillna(0).sort_values("all-10 pool", ascending=False).head(12)
 fig, axes = plt.subplots(1, 2, figsize=(16, 5.5))
 cats.plot.bar(ax=axes[0], rot=35, width=0.8)
 axes[0].set_title(f"Safety categories (% of labels)")
@@ -267,9 +289,12 @@ axes[1].set_ylabel("% of items")
 for ax in axes:
     ax.legend(fontsize=11)
     plt.setp(ax.get_xticklabels(), ha="right", fontsize=11)
-fig.suptitle(f"Figure 2: before ({len(all_10)} all-10 items) and after selection ({len(selected)})", fontsize=15)
+fig.suptitle(f"Figure 2: classified ({len(classified)}), all-10 pool ({len(all_10)}) and selected ({len(selected)})", fontsize=15)
 fig.tight_layout()
 figure2 = viz.save_figure(fig, ctx.figures_dir() / "figure2_category_distribution")
+multi = {name: f"{sum(len(r['category']) > 1 for r in recs)} of {len(recs)}"
+         for name, recs in [("classified (02)", classified), ("all-10 pool", all_10), ("selected", selected)]}
+print("items with more than one category:", multi)
 cats.round(1).T
 '''),
 md("""

@@ -33,7 +33,7 @@ code('''
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dotted profile keys to override, e.g. {training.think_flag: 0} as a dict
+overrides = {}  # dict of dotted profile keys (strings) to values, e.g. training.think_flag -> 0
 ''', parameters=True),
 md("Derived values: the resolved profile, the run folder, this stage's folder and the training data."),
 code('''
@@ -132,7 +132,7 @@ The reference passes `bos_token` to the template only for Llama models. For Qwen
 1.5B-32B R1-Distill-Qwen students) `{{bos_token}}` is undefined and renders as nothing, so **they were
 trained without the begin-of-sentence token**, while vLLM adds it at inference. `training.bos` controls
 this: `reference` reproduces it (the full profile), `always` adds BOS for every family (a deviation,
-recorded in the manifest), `never` drops it. The demo uses `always`: a tiny model trained for a minute
+recorded in the manifest), `never` drops it. The demo uses `always`: a tiny model trained for a few seconds
 is visibly confused when its first token at inference was never seen in training.
 """),
 code('''
@@ -179,7 +179,15 @@ plt.show()
 mine = training.schedule_for(tcfg, len(rows))
 print(f"this profile: {len(rows)} rows x {tcfg.epochs} epochs // batch {tcfg.effective_batch_size} = "
       f"{mine['updates']} updates, {mine['warmup']} warm-up, peak lr {tcfg.learning_rate:g}")
+paper = {"learning_rate": 1e-5, "epochs": 5, "effective_batch_size": 128, "max_length": 8192, "bf16": True}
+display(pd.DataFrame({"paper (full profile)": paper, "this profile": {k: getattr(tcfg, k) for k in paper}}).astype(str))
 '''),
+md("""
+The demo profile changes sizes, not the recipe: a 60-row set and a random 2-layer model need a batch
+of 8 (or there would be one update), a learning rate of 1e-2 (at 1e-5 a random model does not move in
+a few dozen updates), short sequences and fp32 on the CPU. Optimizer, betas, weight decay, schedule
+shape, masking and formatting are the paper's. The full profile uses the paper's values.
+"""),
 md("""
 ## 3. Training
 
@@ -194,7 +202,7 @@ The same job file drives every backend: `training.prepare_job` writes
 - **demo** (`backend: inprocess`): the tiny student, trained in this process on the CPU.
 
 The demo's student is a **stand-in**: a randomly initialised 2-layer Qwen2-style model, not a language
-model. Before training it produces noise:
+model. Before training its output is arbitrary tokens, often only whitespace (shown with `repr`):
 """),
 code('''
 questions = [r["question"] for r in rows[: tcfg.sample_prompts]]
@@ -256,7 +264,7 @@ else:
 '''),
 md("""
 After training, the same prompts (greedy decoding, repetition penalty 1.2 as in the paper's evaluation).
-The demo student is still a **stand-in, not a language model**: after a minute on a CPU it has picked
+The demo student is still a **stand-in, not a language model**: after seconds on a CPU it has picked
 up the shape and vocabulary of the reasoning (`Okay`, `the user`, `safety policy`), not its meaning.
 """),
 code('''

@@ -42,7 +42,7 @@ code('''
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per benchmark; 0 keeps the profile value (no limit)
-overrides = {}  # dotted profile keys to override, e.g. {reasoning_eval.max_examples: 20} as a dict
+overrides = {}  # dict of dotted profile keys (strings) to values, e.g. reasoning_eval.max_examples -> 20
 student_base_url = ""  # OpenAI-compatible endpoint serving the student; empty keeps the profile value
 student_model = ""  # model id at that endpoint; empty keeps the profile value
 student_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
@@ -88,7 +88,7 @@ pd.DataFrame([{"key": k, "paper column": m.COLUMN, "n (reference)": m.N_REFERENC
 '''),
 md("""
 **MMLU-Pro's size.** The mirror's test split has 12,032 questions, which is what the reference's loader
-(`split='test'`) evaluates and what the issue says. The paper's Table 1 cites 12,102: that is test plus
+(`split='test'`) evaluates. The paper's Table 1 cites 12,102: that is test plus
 the 70-question validation split (the 5-shot exemplars), which nobody evaluates. We use 12,032.
 """),
 code('''
@@ -283,7 +283,8 @@ The end of one response per benchmark and what the grader read from it.
 """),
 code('''
 if ctx.demo:
-    print("Outputs of the tiny demo model (near-random text), not of a language model.")
+    print("Outputs of the tiny demo model, not of a language model: mostly an unclosed <think> and a few "
+          "tokens, so no answer is found (the failure analysis above counts these).")
 pd.DataFrame(reasoning_eval.examples([r for r in gen_rows if r["benchmark"] != "gpqa_diamond"], grades, k=re_cfg.n_examples))
 '''),
 md("## 8. What was produced"),

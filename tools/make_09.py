@@ -34,7 +34,7 @@ code('''
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dotted profile keys to override, e.g. {figures.formats: [png]} as a dict
+overrides = {}  # dict of dotted profile keys (strings) to values, e.g. figures.formats -> [png]
 ''', parameters=True),
 md("Derived values: the resolved profile, the run folder, this stage's folder (`figures/`) and the plot style."),
 code('''
@@ -131,7 +131,9 @@ f4.show()
 md("""
 ## 5. Your runs beside Table 1
 
-Every evaluated run, then the paper's Instruct, R1-Distilled and STAR-1 rows for its base model. Demo
+Every evaluated run, then the paper's Instruct, R1-Distilled and STAR-1 rows for its base model when
+that model is one of Table 1's (the demo's tiny student is not: it gets a note instead, and notebooks
+06 and 07 show the Qwen2.5-1.5B rows for orientation). Demo
 numbers come from a tiny model judged by stand-ins (not language models) on a few prompts: they show
 the plumbing, not the paper's effect. `n` counts the prompts behind each of your averages.
 """),

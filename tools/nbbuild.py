@@ -31,6 +31,8 @@ def save(path: str | Path, cells: list) -> None:
     path = Path(path)
     if not path.is_absolute():
         path = Path(__file__).resolve().parents[1] / path
+    for i, cell in enumerate(cells):
+        cell["id"] = f"{path.stem[:2]}-{i:03d}"  # stable ids: regenerating a notebook changes only what changed
     nb = new_notebook(cells=cells, metadata={"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)})
     nbformat.write(nb, str(path))
     clean_notebook(path)

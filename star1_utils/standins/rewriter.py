@@ -57,6 +57,31 @@ LOOKALIKES: list[tuple[str, str]] = [
     (r"\balive|\bdie\b|\bdeath|\bend it", "keep my sourdough starter alive over the holidays"),
     (r"\bdiscriminat|\bstereotyp|\bworse (?:than|at)", "discriminate between two similar bird songs"),
     (r"\bexploit", "exploit the full speed of my laptop's processor with parallel code"),
+    # the everyday wording of the demo corpus (mild harms), each with a benign use of the same word
+    (r"\brumou?r", "check whether a rumor about a new bus route is true"),
+    (r"\btease", "tease apart a knotted necklace chain"),
+    (r"\bmock", "mock up a poster for a school club event"),
+    (r"\bsneak", "sneak a peek at a surprise gift without spoiling it"),
+    (r"\bshoplift|\bsupermarket|\bgrocery", "shop for a week of groceries on a small budget"),
+    (r"\bpressure", "check the tire pressure on my bike"),
+    (r"\bscare|\bafraid|\bfrighten", "scare birds away from my vegetable patch without harming them"),
+    (r"\bembarrass|\bhumiliat|\bbelittle", "recover gracefully from an embarrassing typo in a work email"),
+    (r"\bsecret", "keep a surprise party secret from my sister"),
+    (r"\brecord", "record a podcast at home with a cheap microphone"),
+    (r"\bcop(?:y|ied)|\bscreenshot|\bupload", "copy a formula down a whole column in a spreadsheet"),
+    (r"\bjoke|\bnickname|\bcrude|\brude", "choose a funny nickname for my new puppy"),
+    (r"\bignore", "ignore phone notifications while I study"),
+    (r"\btrick", "teach my dog a new trick"),
+    (r"\bshove|\bpush", "push a stuck drawer back onto its rails"),
+    (r"\bclaim", "claim a refund for a delayed train"),
+    (r"\bfalse|\bstaged|\bmade-up|\bmake up", "make up a bedtime story about a brave snail"),
+    (r"\btroll", "draw a friendly troll for a fantasy map"),
+    (r"\bdig up", "dig up potatoes at harvest time"),
+    (r"\bstare", "stare at screens less during the workday"),
+    (r"\bdodge", "dodge the crowds at a popular museum"),
+    (r"\bfee\b|\bticket|\bpay", "pay a parking ticket online"),
+    (r"\bpin\b", "pin a message at the top of a group chat"),
+    (r"\blicen[cs]e", "renew my driving licence before it expires"),
 ]
 FALLBACKS = (
     "kill weeds in my garden without chemicals",
@@ -64,6 +89,13 @@ FALLBACKS = (
     "blow up a balloon quickly for a party",
     "execute a plan for a surprise birthday party",
     "terminate a long-running command in the terminal",
+    "knock out a to-do list before lunch",
+    "cut a mango into neat cubes",
+    "smash a personal record at the climbing gym",
+    "nail a job interview for a café",
+    "beat the afternoon slump without more coffee",
+    "get rid of fruit flies in my kitchen",
+    "take down a tent in the rain",
 )
 
 _FRAMES = [
@@ -76,6 +108,10 @@ _FRAMES = [
     r"(?:please )?(?:explain|tell me|show me|teach me|describe) how to",
     r"(?:give|provide) (?:me )?(?:a |some )?(?:guide|instructions|steps|tips) (?:on|for) how to",
     r"i (?:want|need|would like) to",
+    r"is it (?:okay|ok|normal|fine|wrong) to",
+    r"what if i",
+    r"(?:tips|ways|suggest (?:a way|ways)) to",
+    r"help me",
 ]
 _WRITE = re.compile(r"^(?:please )?(write|create|make|compose|draft|generate|give me|provide|list|describe|explain|detail)"
                     r"\s+(?:me\s+)?(an?|some|the|\d+)?\s*", re.I)
@@ -104,13 +140,21 @@ def rewrite(request: str) -> str:
     for frame in _FRAMES:
         m = re.match(frame + r"\b", text, re.I)
         if m:
-            end = "?" if re.match(r"(?:how|what|can|could|would)\b", text, re.I) else "."
-            return f"{text[:m.end()]} {predicate}{end}"
+            head = text[:m.end()]
+            # the predicates speak in the first person ("my laptop"): "How could someone" -> "How could I"
+            head = re.sub(r"\b(you|we|one|someone|people)$", "I", head, flags=re.I)
+            end = "?" if re.match(r"(?:how|what|can|could|would|is|ways)\b", text, re.I) else "."
+            return f"{head} {predicate}{end}"
     m = _WRITE.match(text)
     if m:
-        verb = m.group(1)
-        verb = verb[0].upper() + verb[1:]
-        return f"{verb} a short guide on how to {predicate}."
+        verb = m.group(1).lower()
+        if predicate.startswith("write "):
+            return predicate[0].upper() + predicate[1:] + "."
+        if verb in ("describe", "explain", "detail"):
+            return f"Explain how to {predicate}."
+        if verb in ("give me", "provide", "list"):
+            return f"List a few tips to {predicate}."
+        return f"Write a short guide on how to {predicate}."
     return f"How do I {predicate}?"
 
 

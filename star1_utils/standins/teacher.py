@@ -4,13 +4,20 @@ It reads the prompt it is sent (the reference's ``COT_PROMPT_TEMPLATE``): the in
 safety policies embedded in it (``## N. Category`` blocks with a policy objective and numbered
 rules, joined by ``---``). It then
 
-1. decides how to answer from cues in the instruction: **refuse** (an operational request for
-   harm), **safe-complete** (self-harm signals, or an educational / historical / fictional
-   framing), or **help** (nothing harmful asked);
+1. decides how to answer from cues in the instruction. Every item it sees was labelled with at
+   least one safety category (notebook 02 drops "Other"), so there is no plain "help" branch:
+   **refuse** an operational request (harmful words, or the shape of a request to do or write
+   the thing: "how could someone ...", "help me ...", "write ...", "tips to ...") unless it is
+   framed as education, history or fiction; **safe-complete** self-harm signals, framed requests
+   and questions about the act ("is it okay to ...", "why might a person ...", ``DISCUSSION``). A benign item
+   the classifier mislabelled therefore gets a cautious answer: over-refusal, which notebook 08
+   is about;
 2. picks, in every policy it was given, the rule that governs that decision (by the rule's title
    and wording, ranked by word overlap with the instruction);
 3. writes a deliberation that quotes those rules by section ("Safety policy section 5 says that
-   ..."), then an answer that follows them.
+   ..."), then an answer that follows them: a refusal or a safe completion worded for the
+   item's first category (``ADVICE``: mild, general text written for this project), or crisis
+   resources for self-harm.
 
 The reasoning comes back as ``reasoning_content`` (as DeepSeek's API returns it) or, when the
 request carries ``standin_inline_think: true``, inline as ``<think>...</think>`` (as NVIDIA NIM
@@ -35,11 +42,28 @@ HARM_CUES = (
     "explicit", "porn", "nude", "drugs", "meth", "cocaine", "smuggle", "evade", "illegal", "attack",
     "revenge", "cheat", "plagiar", "copyrighted", "full text", "lyrics", "leak", "password",
 )
+# Words of the demo corpus's kind of harm (mild, everyday) beside the classic ones above.
+HARM_CUES += (
+    "rumor", "rumour", "gossip", "tease", "mock", "belittle", "humiliat", "embarrass", "intimidat", "scare",
+    "pressure", "sneak", "shoplift", "lie ", "lie about", "pretend", "trick", "secretly", "without telling",
+    "without being seen", "without getting caught", "without paying", "without the", "dodge", "adult content",
+    "revealing", "sexual", "lewd", "crude", "mean nickname", "troll", "shove", "fight", "punch", "threat",
+    "claiming", "make up", "false", "staged", "cures", "copy", "copied", "screenshot", "upload an entire",
+    "logo", "track", "record a", "dig up", "guess the pin", "ignore one", "disrespect",
+)
+#: The shape of a request to do or produce the thing (not to discuss it): refused unless framed.
+OPERATIONAL = re.compile(
+    r"^\s*(how (do|can|could|would|might|should) (i|we|you|someone|one|a person)\b|how to\b|help me\b|"
+    r"write\b|create\b|draft\b|compose\b|generate\b|make( up)?\b|suggest\b|tips?\b|ways?\b|explain how\b|"
+    r"tell me how\b|give me\b|reproduce\b|find\b|list\b|what (tricks|excuses|ways|sites|can i)\b)", re.I)
+#: A question about the act rather than a request to do it: answered with context, not refused.
+DISCUSSION = re.compile(r"^\s*(is it (okay|ok|normal|fine|wrong|legal)|why (might|do|does|would|are|is)|what if)\b", re.I)
 SELF_HARM_CUES = ("suicide", "kill myself", "end my life", "self-harm", "cut myself", "worth me being alive",
                   "want to die", "hurt myself", "overdose", "no reason to live")
-SAFE_CUES = ("history", "historical", "explain why", "why do", "why is", "what is", "what are", "awareness",
-             "prevent", "protect", "recognize", "research", "novel", "story", "fiction", "educational",
-             "statistics", "signs of", "how do people", "how does", "laws", "legal consequences", "report")
+#: Framings that make a request educational, historical or fictional (safe-completed even with harm words).
+SAFE_CUES = ("history", "historical", "explain why", "awareness", "prevent", "protect", "recognize", "research",
+             "novel", "story", "fiction", "educational", "statistics", "signs of", "signs that", "laws",
+             "legal consequences", "report")
 
 REFUSE_WORDS = ("refus", "must not", "redirect")
 SAFE_WORDS = ("safe completion", "education", "historical", "context", "summary", "disclaimer",
@@ -74,16 +98,54 @@ def _words(text: str) -> set[str]:
 
 
 def decide(instruction: str, categories: list[str]) -> str:
+    """``"refuse"`` or ``"safe-complete"`` for an instruction labelled with ``categories``."""
     low = instruction.lower()
     if any(c in low for c in SELF_HARM_CUES) or (categories == ["Self-Harm"] and not any(c in low for c in SAFE_CUES)):
         return "safe-complete"
-    harmful = any(c in low for c in HARM_CUES)
     framed = any(c in low for c in SAFE_CUES)
-    if harmful and not framed:
-        return "refuse"
-    if harmful or framed:
+    if framed or DISCUSSION.match(instruction):
         return "safe-complete"
-    return "help"
+    if any(c in low for c in HARM_CUES) or OPERATIONAL.match(instruction):
+        return "refuse"
+    return "safe-complete"  # a question about the act ("is it okay to ...", "what if I ...")
+
+
+#: Per category: (general context, a legitimate alternative). Mild text written for this project.
+ADVICE = {
+    "Harassment / Hate / Discrimination": (
+        "Singling someone out like this tends to hurt them, and repeated or targeted put-downs count as "
+        "harassment or bullying in most schools, workplaces and online communities.",
+        "If there is a real conflict, saying how you feel directly and respectfully, or involving a teacher, "
+        "manager or moderator, usually works better; and humour that does not target a person is a good alternative."),
+    "Sexual / Adult": (
+        "Sexual content needs the consent of everyone involved and a setting where it belongs; it is never "
+        "appropriate around minors, at work or in shared spaces where people have not opted in.",
+        "I can share general information about consent, healthy relationships or online safety settings instead."),
+    "Violence / Physical Harm": (
+        "Physical confrontation can cause serious injuries quickly, and starting one is usually a criminal "
+        "offence as well as a danger to bystanders.",
+        "If a situation feels tense, stepping away, de-escalating or asking staff or security for help is the "
+        "safer alternative, and I can suggest ways to do that."),
+    "Illicit / Criminal Behavior": (
+        "This would break the law or the rules of the place involved, and the consequences (fines, bans, a "
+        "record) fall on the person who does it and on the people it affects.",
+        "I can explain how the rules work and why they exist, or help you find the legitimate way to reach the "
+        "same goal instead."),
+    "Misinformation / Disinformation": (
+        "Spreading a claim that is not true can mislead people and cause real harm, even when it starts as a joke.",
+        "I can help you check what is actually known about the topic from reliable sources, or write something "
+        "clearly labelled as satire or fiction instead."),
+    "Privacy / Personal Data": (
+        "Personal details, recordings and whereabouts belong to the person they describe; collecting or sharing "
+        "them without consent can put that person at risk and is often illegal.",
+        "If you need to reach someone, asking them directly or going through official channels is the "
+        "alternative; I can also explain how people protect their own privacy."),
+    "Intellectual Property": (
+        "Copying or distributing someone's work without permission takes income and control away from its "
+        "creator and usually infringes copyright or trademark law.",
+        "Legal alternatives include libraries, official streaming or licensed copies, public-domain works, and "
+        "short quotations with credit; I can point you to those instead."),
+}
 
 
 def pick_rule(policy: dict, mode: str, instruction: str) -> dict | None:
@@ -103,7 +165,7 @@ def pick_rule(policy: dict, mode: str, instruction: str) -> dict | None:
 
 def _first_sentence(text: str, n: int = 260) -> str:
     s = re.split(r"(?<=[.!?])\s+", text.strip())[0]
-    return s if len(s) <= n else s[: n - 3] + "..."
+    return s if len(s) <= n else s[: n - 3].rsplit(" ", 1)[0] + "..."  # cut at a word boundary
 
 
 def _lower_first(s: str) -> str:
@@ -133,37 +195,24 @@ def compose(instruction: str, policy_texts: list[str]) -> tuple[str, str]:
                      "framing makes it educational. Providing it would facilitate harm, so the policy requires "
                      "a refusal. I can still be helpful by pointing to a safe alternative without any details "
                      "that enable the harmful act.")
-    elif mode == "safe-complete":
+    else:
         lines.append("The request touches these policies but can be answered safely: the rules allow general, "
                      "non-operational information, context or support, as long as I give no instructions that "
                      "enable harm. So I will safe-complete: help with the legitimate part and leave out anything "
                      "actionable.")
-    else:
-        lines.append("Nothing in the request asks for harmful, private or infringing content, so none of the "
-                     "refusal rules applies. The best answer is simply to help, accurately and concisely.")
     lines.append("Let me also make sure the final answer does not mention this analysis.")
     reasoning = "\n\n".join(lines)
 
+    context, alternative = ADVICE.get(cats[0] if cats else "", ADVICE["Illicit / Criminal Behavior"])
     if mode == "refuse":
-        answer = ("I'm sorry, but I can't help with that. "
-                  + ("If you are interested in the topic itself, I'm happy to explain its history, the risks "
-                     "involved, or where to find legitimate help and information."))
-    elif mode == "safe-complete":
-        if "Self-Harm" in cats or any(c in instruction.lower() for c in SELF_HARM_CUES):
-            answer = ("I'm really sorry you're feeling this way. You don't have to go through it alone. "
-                      "Please consider reaching out to someone you trust or to a crisis line: in the US you can "
-                      "call or text 988, and in many other countries a local helpline is listed at "
-                      "findahelpline.com. A mental health professional can also help you through this.")
-        else:
-            rule = cited[0][1]["title"] if cited else "the relevant policy"
-            answer = ("Here is some general context, without operational details. This topic is usually "
-                      "discussed in terms of its history, its consequences for the people affected, and how "
-                      "it is prevented and regulated. If you need specifics for a legitimate purpose, "
-                      f"reputable sources and professionals are the best route. ({rule} applies here.)")
+        answer = f"I'm sorry, but I can't help with that. {context} {alternative}"
+    elif "Self-Harm" in cats or any(c in instruction.lower() for c in SELF_HARM_CUES):
+        answer = ("I'm really sorry you're feeling this way. You don't have to go through it alone. "
+                  "Please consider reaching out to someone you trust or to a crisis line: in the US you can "
+                  "call or text 988, and in many other countries a local helpline is listed at "
+                  "findahelpline.com. A mental health professional can also help you through this.")
     else:
-        answer = (f'Sure. Here is a short answer to "{short}": the key points are the main facts, the usual '
-                  "approaches, and a practical next step. Let me know if you would like more detail on any "
-                  "of them.")
+        answer = f"Here is some general context, without operational details. {context} {alternative}"
     return reasoning, answer
 
 
