@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import PACKAGE_DIR, dedup
+from . import PACKAGE_DIR, dedup, environment
 from .resources import Resource, ResourceError, fetch, offline
 
 DEMO_DIR = PACKAGE_DIR / "data" / "demo_corpus"
@@ -576,7 +576,7 @@ def embed(texts: list[str], model_name: str, cache_dir: Path | None = None, batc
     if path is not None and path.is_file():
         return dedup.normalize_rows(np.load(path)), True
     model = load_embedding_model(model_name)
-    e = model.encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True)
+    e = model.encode(texts, batch_size=batch_size, show_progress_bar=environment.progress_wanted(progress), convert_to_numpy=True)
     e = np.asarray(e, dtype=np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -746,15 +746,19 @@ def plot_funnel(funnel: list[dict]):
     fig, (ax, ax_tot) = plt.subplots(1, 2, figsize=(15, 5.5), gridspec_kw={"width_ratios": [2, 1]})
     steps = [k for k, _ in STEPS]
     x = np.arange(len(steps))
-    labels = [k.replace("_", "\n") for k in steps]
+    labels = [k.replace("_", " ") for k in steps]
     for r in funnel:
         ax.plot(x, [r[k] for k in steps], marker="o", lw=1.5, alpha=0.8, label=r["source"])
     tot = funnel_total(funnel)
-    ax_tot.plot(x, [tot[k] for k in steps], marker="s", lw=3, color="black")
-    for a, title in ((ax, "per source"), (ax_tot, "all sources")):
-        a.set_xticks(x, labels, fontsize=9)
+    ys = [tot[k] for k in steps]
+    ax_tot.plot(x, ys, marker="s", lw=3, color="black")
+    for xi, yi in zip(x, ys):
+        ax_tot.annotate(str(yi), (xi, yi), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=9)
+    top_source = max((r[k] for r in funnel for k in steps), default=1)
+    for a, title, top in ((ax, "per source", top_source), (ax_tot, "all sources", max(ys, default=1))):
+        a.set_xticks(x, labels, fontsize=9, rotation=40, ha="right")
         a.set_ylabel("rows remaining")
-        a.set_ylim(bottom=0)
+        a.set_ylim(0, top * 1.12)
         a.set_title(title)
     ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.suptitle("Collection funnel: rows left after each filter")

@@ -30,3 +30,9 @@ def report() -> dict:
         info["gpus"] = []
         info["torch_error"] = f"{type(e).__name__}: {e}"
     return info
+
+
+def progress_wanted(progress: bool) -> bool:
+    """``progress`` unless the environment says ``STAR1_PROGRESS=0`` (set by the demo profile: in a
+    saved notebook every frame of a bar is kept, and the demo's bars finish in a second anyway)."""
+    return bool(progress) and os.environ.get("STAR1_PROGRESS", "1") != "0"

@@ -603,7 +603,7 @@ def _draw_curves(data: pd.DataFrame, caption: str):
                     color=color if len(run_names) == 1 else viz.DATASET_COLORS[i % len(viz.DATASET_COLORS)],
                     linestyle=styles[i % len(styles)], label=run, alpha=0.9)
         ax.set_title(panel, fontsize=15)
-        ax.set_xlabel("benign samples added to the 1K")
+        ax.set_xlabel("benign samples added to the selected set (1K in the paper)")
         ax.set_ylim(-3, 103)
         xs = sorted(set(d["n_benign"]))
         if xs:

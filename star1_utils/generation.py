@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import llm
+from . import environment, llm
 
 BACKENDS = ("openai", "vllm", "transformers")
 #: The reference's decoding for the safety benchmark (``gen.py``), hard-coded there.
@@ -174,7 +174,7 @@ def _generate_local(runner, items, decoding, cache_path, desc, progress, batch_s
              "seconds": 0.0, "failed": 0}
     results: dict = {}
     failures: dict = {}
-    bar = tqdm(total=len(items), desc=desc, unit="item", file=sys.stderr, mininterval=1.0, disable=not progress,
+    bar = tqdm(total=len(items), desc=desc, unit="item", file=sys.stderr, mininterval=1.0, disable=not environment.progress_wanted(progress),
                dynamic_ncols=True)
     pending = []
     for k in groups:

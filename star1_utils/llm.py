@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import environment
+
 INPROCESS = "inprocess"
 #: Attempts per item for transient errors (429, 5xx, timeouts, connection errors).
 TRANSIENT_ATTEMPTS = 8
@@ -315,7 +317,7 @@ async def _run_async(rc, items, build_messages, parse, decoding, cache_path, des
         messages_by_key[k] = msgs
 
     bar = tqdm(total=len(items), desc=desc or rc.model, unit="item", file=sys.stderr, mininterval=1.0,
-               disable=not progress, dynamic_ncols=True)
+               disable=not environment.progress_wanted(progress), dynamic_ncols=True)
 
     def accept(k, text, finish, u, parsed, cached):
         for item_id in groups[k]:

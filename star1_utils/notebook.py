@@ -88,6 +88,12 @@ def start(
     # Without ipywidgets, tqdm.auto warns in every notebook that imports transformers; the text
     # progress bars it falls back to are what we want in executed notebooks anyway.
     warnings.filterwarnings("ignore", message="IProgress not found")
+    if cfg.name == "demo":
+        # saved notebooks keep every frame of a progress bar; the demo's finish in a second anyway
+        # (set STAR1_PROGRESS=1 to see them)
+        os.environ.setdefault("STAR1_PROGRESS", "0")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
     # pandas cuts table cells at 50 characters by default: too short for instructions and policies
     import pandas as pd
 

@@ -480,7 +480,7 @@ def plot_curve(rows: list[dict]):
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
         ax.set_title(title, fontsize=12)
-        ax.set_xlabel("benign rows added to the 1K", fontsize=10)
+        ax.set_xlabel("benign rows added to the selected set (1K in the paper)", fontsize=10)
         ax.tick_params(labelsize=9)
         ax.set_xticks(xs)
         ax.set_ylim(-5, 105)

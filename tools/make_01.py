@@ -67,7 +67,8 @@ The reference processes its 18 training sources in a fixed order. Order matters:
 deduplicated against the test sets **and all earlier sources**, so when two sources share a prompt
 the earlier one keeps it. Each source has its own question field, sometimes a filter (HarmBench
 drops its contextual behaviours, PKU-SafeRLHF and BeaverTails keep only unsafe rows) and its own
-n-gram size for self dedup: 8 for small sources, 7 for mid-sized ones, 6 and 5 for the huge ones.
+n-gram size for self dedup: 8 for the small sources (up to 300 rows) and SaladBench, 7 for 1.4K-14.8K
+rows, 6 for PKU-SafeRLHF and 5 for the two huge ones (spec §1.2).
 """),
 code('''
 paper = pd.DataFrame([{"#": i + 1, "source": s.name, "origin": s.origin, "question field": s.field or "(line)",
@@ -317,7 +318,8 @@ md("""
   n-gram dedup.
 - The exact greedy filters run in seconds at 41K rows and minutes at 250K, instead of needing
   tens to hundreds of GB (`benchmarks/bench_dedup.py` on 2 cores: TF-IDF plus embedding filters
-  12-26 s within 1 GB at 41K, 13.5 minutes within 2 GB at 250K). Next: `02_category_classification` labels each kept prompt.
+  25.7 s within 0.95 GB at 41K, 13.5 minutes within 1.96 GB at 250K, in
+  `benchmarks/bench_dedup.results.txt`). Next: `02_category_classification` labels each kept prompt.
 """),
 ]
 

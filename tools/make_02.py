@@ -128,7 +128,10 @@ print("usage:", outcome.usage)
 md("""
 A few labelled items. In the demo the labels come from the **stand-in classifier**: it embeds the
 instruction and each category definition parsed from the prompt with MiniLM and keeps the
-categories within a calibrated margin of the best match. It is not a language model.
+categories within a calibrated margin of the best match. It is not a language model, and some of its
+labels are plainly wrong (a threat filed under Self-Harm, a pressuring message under Other). Wrong
+labels travel downstream: notebook 03 grounds the reasoning in the wrong policy, and notebook 04
+shows which of those traces the scorer catches. Section 6 measures how often it agrees with GPT-4o.
 """),
 code('''
 pd.DataFrame([{"id": r["id"], "question": r["question"][:70], "category": r["category"]} for r in labelled[:8]])
@@ -193,9 +196,9 @@ md("""
 **How to read it.** Precision is how often the classifier's label is one GPT-4o also gave; recall, how
 many of GPT-4o's labels it found. The exact label-set match is strict: one missing or extra label on a
 multi-label item counts as a miss. Below, for each GPT-4o category, the label the classifier most
-often gave *instead*: that is where the stand-in's embedding of the category definitions disagrees
-with GPT-4o's reading (Illicit, for example, is a broad category whose items often mention personal
-data or violence). A real classifier role (GPT-4o, or any model behind an endpoint) is measured the same way.
+often gave *instead*, and how often: that is where the stand-in's embedding of the category
+definitions disagrees with GPT-4o's reading. A real classifier role (GPT-4o, or any model behind an
+endpoint) is measured the same way.
 """),
 code('''
 if confusion is not None:

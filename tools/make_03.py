@@ -45,6 +45,7 @@ teacher_concurrency = 0  # parallel requests; 0 keeps the profile value
 md("Derived values: the resolved profile, the run folder and this stage's folder."),
 code('''
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from star1_utils import llm, reasoning, viz
@@ -85,7 +86,8 @@ md("""
 with the instruction and the item's policies. Shown whole for an item with the most labels:
 """),
 code('''
-example = max(items, key=lambda r: len(r["category"]))
+# an item with several labels, Self-Harm not first (that one gets crisis resources, shown further down)
+example = max(items, key=lambda r: (len(r["category"]) if r["category"][0] != "Self-Harm" else 0))
 print("categories:", example["category"], "\\n")
 print(reasoning.build_prompt(example["question"], example["category"]))
 '''),
@@ -118,16 +120,18 @@ print("REASONING\\n---------\\n" + shown.reasoning)
 print("\\nANSWER\\n------\\n" + shown.answer)
 '''),
 md("""
-The answer follows the decision the reasoning reached. Two more answers for contrast, one refusal and
-one safe completion (the stand-in never simply complies: every item here carries a safety category):
+The answer follows the decision the reasoning reached. Three more answers for contrast: a refusal, a
+safe completion (general context, no details) and crisis resources for an item whose first label is
+Self-Harm (the stand-in never simply complies: every item here carries a safety category):
 """),
 code('''
 def first_answer(start):
     return next((t for t in traces if llm.split_think(t["response"])[1].startswith(start)), None)
 
-for kind, t in (("refusal", first_answer("I'm sorry")), ("safe completion", first_answer("Here is some general context"))):
+for kind, t in (("refusal", first_answer("I'm sorry")), ("safe completion", first_answer("Here is some general context")),
+                ("crisis resources", first_answer("I'm really sorry you're feeling"))):
     if t:
-        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\\n  -> {llm.split_think(t['response'])[1][:300]}\\n")
+        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\\n  -> {llm.split_think(t['response'])[1]}\\n")
 '''),
 md("""
 ## 5. Length statistics
@@ -149,15 +153,18 @@ table = {f"this run ({role.model})": stats[["reasoning_words", "answer_words"]].
 if released is not None:
     table["released STAR-1 (DeepSeek-R1)"] = released[["reasoning_words", "answer_words"]].describe()
 display(pd.concat(table, axis=1).loc[["count", "mean", "50%", "max"]].round(1))
-fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=False)
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
 for ax, col in zip(axes, ("reasoning_words", "answer_words")):
-    ax.hist(stats[col], bins=20, alpha=0.7, density=True, label=f"this run ({role.model})")
+    both = pd.concat([stats[col]] + ([released[col]] if released is not None else []))
+    bins = np.linspace(0, both.quantile(0.99), 25)  # the 1% longest are off the scale
+    ax.hist(stats[col].clip(upper=bins[-1]), bins=bins, alpha=0.7, density=True, label=f"this run ({role.model})")
     if released is not None:
-        ax.hist(released[col], bins=20, alpha=0.6, density=True, label="released STAR-1 (DeepSeek-R1)")
+        ax.hist(released[col].clip(upper=bins[-1]), bins=bins, alpha=0.6, density=True,
+                label="released STAR-1 (DeepSeek-R1)")
     ax.set_xlabel(f"words in the {col.split('_')[0]}")
-    ax.set_ylabel("share of items")
+    ax.set_ylabel("density")
     ax.legend(fontsize=9)
-fig.suptitle("Trace lengths")
+fig.suptitle("Trace lengths (the longest 1% are counted in the last bin)")
 viz.save_figure(fig, ctx.figures_dir() / "03_trace_lengths")
 plt.show()
 '''),
@@ -176,7 +183,7 @@ if ctx.demo:
                         parse=reasoning.parse_trace, decoding={**reasoning.decoding(cfg), "max_tokens": 40},
                         desc="max_tokens=40 demo", progress=False)
     display(pd.DataFrame(cut.failures).assign(note="demonstration, not part of the run"))
-failures
+failures if len(failures) else "no failures in the run itself"
 '''),
 md("## 7. What was produced"),
 code('''

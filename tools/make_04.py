@@ -183,15 +183,18 @@ filter_table = pd.DataFrame({"items": {
     "traces (from 03)": len(rows), "scored": len(scored), "scoring failures": len(failures),
     "labelled Other": n_other, "some score below 10": n_not_ten, "pass (all 10, no Other)": len(all_10)}})
 display(filter_table)
+print(f"{len(below_ten)} items scored below 10; the first {min(8, len(below_ten))}:")
 pd.DataFrame([{"id": r["id"], "instruction": r["question"][:70], "categories": ", ".join(SHORT_NAMES.get(c, c) for c in r["category"]),
                **{k.split("_")[0]: v for k, v in r["score"].items()},
                "answer (start)": (scoring.split_response(r["response"])[1] or "")[:60]} for r in below_ten[:8]])
 '''),
 md("""
-The items below 10 are worth reading: in the demo they are mostly items that notebook 02 filed under a
-category that does not fit (a stuck Python process under Self-Harm), so the teacher answered with
-the wrong policy's help, and the scorer's Accuracy criterion marks it down. A wrong label costs an item
-its place here, which is one reason the paper's pipeline is robust to classifier mistakes.
+The items below 10 are worth reading. In the demo they are items that notebook 02 filed under
+Self-Harm although they show no distress (a stuck Python process), so the teacher answered with crisis
+resources, and the scorer's Accuracy criterion marks the mismatch down. Other wrong labels pass when
+the answer is still safe and consistent with its reasoning: a refusal of a harmless request scores 10,
+because the scorer grades the trace against the item's labels, not the labels themselves. Section 9
+shows a few of the selected rows.
 """),
 md("""
 ## 6. Ensuring diversity: the greedy removal, by hand
@@ -260,7 +263,7 @@ The paper's Figure 2 shows how the 1K spreads over the 8 categories. Below, the 
 labels in the classified collection (notebook 02, "Other" left out), in the all-10 pool and in the
 selection, and the shares of sources. Read it with the removal rule in mind: an item's score is
 $P(\\text{source}) \\times \\sum_c P(c)$, so a **multi-label item sums several shares and goes early**:
-with a small pool the selection can end up almost single-label (counted below the figure), and a
+with a small pool the selection can end up almost or entirely single-label (counted above the table), and a
 category that appears mostly in multi-label items loses more than its share. Among single-label items,
 those of frequent categories and big sources go first, which is what evens the distribution out.
 """),
@@ -286,8 +289,9 @@ axes[0].set_ylabel("% of labels")
 srcs.plot.bar(ax=axes[1], rot=35, width=0.8)
 axes[1].set_title(f"Sources (% of items)")
 axes[1].set_ylabel("% of items")
-for ax in axes:
-    ax.legend(fontsize=11)
+for ax, data in zip(axes, (cats, srcs)):
+    ax.legend(fontsize=10, loc="upper right", framealpha=0.9)
+    ax.set_ylim(0, data.to_numpy().max() * 1.35)  # room for the legend above the bars
     plt.setp(ax.get_xticklabels(), ha="right", fontsize=11)
 fig.suptitle(f"Figure 2: classified ({len(classified)}), all-10 pool ({len(all_10)}) and selected ({len(selected)})", fontsize=15)
 fig.tight_layout()
@@ -334,7 +338,10 @@ ctx.stage.finish(
             "all_10": len(all_10), "selected": n_written, "target_size": target},
     models={"scorer": cfg.roles.scorer.model},
     usage=usage)
-print(f"wrote {n_written} rows to {star1_path}")
+print(f"wrote {n_written} rows to {star1_path}; five of them:")
+display(pd.DataFrame([{"instruction": r["question"][:70], "categories": ", ".join(SHORT_NAMES.get(c, c) for c in r["category"]),
+                       "source": r["source"], "answer (start)": (scoring.split_response(r["response"])[1] or "")[:70]}
+                      for r in selected[:: max(1, len(selected) // 5)][:5]]))
 '''),
 md("""
 ## What was produced

@@ -184,8 +184,9 @@ display(pd.DataFrame({"paper (full profile)": paper, "this profile": {k: getattr
 '''),
 md("""
 The demo profile changes sizes, not the recipe: a 60-row set and a random 2-layer model need a batch
-of 8 (or there would be one update), a learning rate of 1e-2 (at 1e-5 a random model does not move in
-a few dozen updates), short sequences and fp32 on the CPU. Optimizer, betas, weight decay, schedule
+of 8 (at 128 there would be 2 updates), a learning rate of 1e-2 (at 1e-5 a random model does not move
+in a few dozen updates), more epochs (with fewer it only learns to print newlines), short sequences and
+fp32 on the CPU. Optimizer, betas, weight decay, schedule
 shape, masking and formatting are the paper's. The full profile uses the paper's values.
 """),
 md("""
@@ -246,7 +247,7 @@ code('''
 log_path = folder / training.LOG_NAME
 if log_path.is_file():
     steps, losses, lrs = training.loss_curve(training.read_log(log_path))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
     a1.plot(steps, losses)
     a1.set_xlabel("optimizer update")
     a1.set_ylabel("training loss")

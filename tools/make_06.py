@@ -18,7 +18,7 @@ md("""
 - how Llama Guard judges (`unsafe` anywhere in its reply means unsafe), and why it matters whether
   it sees the reasoning: the reference judges reasoning + answer; we also report a clearly labelled
   variant that judges only the final answer after `</think>`;
-- safety rates with bootstrap 95% intervals, per-category breakdowns, and our numbers beside the
+- safety rates with bootstrap and exact 95% intervals, per-category breakdowns, and our numbers beside the
   paper's Table 1 row for the same base model.
 
 **Expected runtime and hardware**
@@ -26,7 +26,7 @@ md("""
 | profile | student | judge | hardware | time |
 |---|---|---|---|---|
 | demo | the tiny model from notebook 05 (transformers, CPU) | stand-in (rules, in-process) | any CPU | under 90 s |
-| full | the trained 1.5B model served by `vllm serve` (or `backend: vllm` in-process) | Llama-Guard-3-8B served by vLLM | 1 GPU each (a 1.5B student and the 8B judge fit on one 80 GB GPU) | 1,033 generations of up to 8,000 tokens plus 2,066 judge calls: tens of minutes on one H100 |
+| full | the trained 1.5B model served by `vllm serve` (or `backend: vllm` in-process) | Llama-Guard-3-8B served by vLLM | one 80 GB GPU holds both the 1.5B student and the 8B judge (or one GPU each) | 1,033 generations of up to 8,000 tokens plus 2,066 judge calls: tens of minutes on one H100 |
 
 **Content note:** the benchmarks are requests for harmful content (violence, crime, hate, sexual
 content, self-harm). Only short excerpts of prompts and model outputs are shown. The demo's prompts
@@ -245,14 +245,15 @@ code('''
 judge_outcomes = {mode: safety_eval.judge(cfg, gen_rows, mode=mode, cache_path=cache_path)
                   for mode in safety_eval.MODES}
 for mode, o in judge_outcomes.items():
-    print(f"{mode:13} ({safety_eval.MODE_LABELS[mode]}): {o}")
+    print(f"{safety_eval.MODE_LABELS[mode]}: {len(o.results)} verdicts, {len(o.failures)} failures, "
+          f"{o.usage['requests']} requests ({o.usage['cached']} from the cache)")
 judgements = safety_eval.judgement_rows(gen_rows, judge_outcomes)
 judgements_path = ctx.stage.path("judgements.jsonl")
 write_jsonl(judgements_path, judgements)
 failures = gen_outcome.failures + [dict(f, stage=f"judge_{m}") for m, o in judge_outcomes.items() for f in o.failures]
 failures_path = ctx.stage.record_failures(failures)
 print(f"{len(judgements)} judged generations; {len(failures)} failures recorded in {failures_path.name}")
-pd.Series([j["think_status"] for j in judgements]).value_counts().rename("think tags in the generations")
+print("think tags in the generations:", pd.Series([j["think_status"] for j in judgements]).value_counts().to_dict())
 '''),
 md("""
 ## 4. Safety rates
@@ -285,12 +286,12 @@ for mode_key, block in (("reference (reasoning + answer)", metrics),
     rows.append({"judge sees": mode_key, "benchmark": "Average", "% safe": block["average"],
                  "n": sum(b["n"] for b in block["benchmarks"].values()),
                  "95% CI (bootstrap)": f"{block['average_ci95'][0]:.1f} to {block['average_ci95'][1]:.1f}",
-                 "95% CI (exact)": "", "no final answer": sum(b["n_no_final_answer"] for b in block["benchmarks"].values())})
+                 "95% CI (exact)": "n/a (mean of benchmarks)", "no final answer": sum(b["n_no_final_answer"] for b in block["benchmarks"].values())})
 display(pd.DataFrame(rows))
 unclosed = sum(j["think_status"] == "unclosed" for j in judgements)
 if unclosed:
     print(f"{unclosed} of {len(judgements)} generations never closed <think>: the final-answer variant judged an "
-          "empty text for them (safe by construction), so the two modes cannot differ there.")
+          "empty text for them (safe by construction), while the reference mode judged their reasoning.")
 '''),
 md("Per category, where the benchmark has categories (reference mode):"),
 code('''

@@ -88,12 +88,13 @@ pd.DataFrame([{"key": k, "paper column": m.COLUMN, "n (reference)": m.N_REFERENC
 '''),
 md("""
 **MMLU-Pro's size.** The mirror's test split has 12,032 questions, which is what the reference's loader
-(`split='test'`) evaluates. The paper's Table 1 cites 12,102: that is test plus
-the 70-question validation split (the 5-shot exemplars), which nobody evaluates. We use 12,032.
+(`split='test'`) evaluates. The paper's Table 1 header cites 12,102, which is exactly 12,032 plus the
+70-question validation split (the 5-shot exemplars), so the header probably counts both; only the test
+split is evaluated. We use 12,032.
 """),
 code('''
 mp_all = rb.load("mmlu_pro")
-print(f"MMLU-Pro test rows in the mirror: {len(mp_all):,} (paper header: {mmlu_pro.N_PAPER:,} = test + 70 validation)")
+print(f"MMLU-Pro test rows in the mirror: {len(mp_all):,} (paper header: {mmlu_pro.N_PAPER:,}, probably test + 70 validation)")
 print(pd.Series([it["category"] for it in mp_all]).value_counts().head(5).to_dict())
 '''),
 md("""
@@ -261,7 +262,7 @@ fig, ax = plt.subplots(figsize=(7, 3.2))
 fail[[c for c in rb.STATUSES if c in fail.columns]].plot.barh(stacked=True, ax=ax, width=0.7)
 ax.set_xlabel("items")
 ax.set_title("Why items were (not) correct" + (" (demo: tiny model, near zero by construction)" if ctx.demo else ""))
-ax.legend(fontsize=7, loc="lower right")
+ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 viz.save_figure(fig, ctx.figures_dir() / "07_reasoning_failures")
 plt.show()
 '''),

@@ -149,7 +149,8 @@ if cfg.limit:
 rewrites, out_rw = orf.rewrite(cfg, items, cache_path)
 failures = [{**f, "stage": "rewrite"} for f in out_rw.failures]
 write_jsonl(ctx.stage.path("benign_rewrites.jsonl"), rewrites)
-print(f"{len(rewrites)} rewrites of {len(items)} STAR-1 instructions; {len(out_rw.failures)} failed")
+print(f"{len(rewrites)} rewrites of {len(items)} STAR-1 instructions ({len({r['question'] for r in rewrites})} distinct); "
+      f"{len(out_rw.failures)} failed")
 if cfg.role("rewriter").model.startswith("standin-"):
     print("Rewrites below come from the STAND-IN rewriter (a table of benign uses of trigger words), not GPT-4o.")
 display(pd.DataFrame([{"original (excerpt)": r["original_question"][:60] + ("..." if len(r["original_question"]) > 60 else ""),
@@ -299,8 +300,9 @@ md("""
 
 - Every STAR-1 instruction was rewritten into a benign look-alike, answered with bare-question
   reasoning, scored on three 1-5 criteria, and kept only at 5/5/5 (`source = "4o_rewrite"`).
-- XSTest measures over-refusal as the share of full compliance on 250 safe prompts; the unsafe
-  contrast prompts show whether a model that complies more also refuses less where it should not.
+- XSTest measures over-refusal on 250 safe prompts: the share of full or partial refusals (100 minus
+  full compliance; which of these the paper's Figure 4 plots is not known). The unsafe contrast prompts
+  show whether a model that complies more also refuses less where it should.
 - The benign-mix curve (`08_overrefusal/benign_mix_curve.csv`, `figures/fig4_benign_mix_curve.*`)
   puts over-refusal, safety and reasoning side by side for each benign amount. The paper mixes the
   915 kept rewrites into the 1K to reduce over-refusal (its Sec. 4.3); its Figure 4 values could not be

@@ -200,13 +200,20 @@ def compose(instruction: str, policy_texts: list[str]) -> tuple[str, str]:
                      "non-operational information, context or support, as long as I give no instructions that "
                      "enable harm. So I will safe-complete: help with the legitimate part and leave out anything "
                      "actionable.")
+    crisis = mode == "safe-complete" and (
+        (cats[:1] == ["Self-Harm"]) or any(c in instruction.lower() for c in SELF_HARM_CUES))
+    if crisis:
+        lines.append("The Self-Harm policy asks me to respond with empathy and to point to support, so my answer "
+                     "will offer crisis resources rather than any details.")
     lines.append("Let me also make sure the final answer does not mention this analysis.")
     reasoning = "\n\n".join(lines)
 
-    context, alternative = ADVICE.get(cats[0] if cats else "", ADVICE["Illicit / Criminal Behavior"])
+    # the first category with advice (Self-Harm has crisis resources instead)
+    first = next((c for c in cats if c in ADVICE), "Illicit / Criminal Behavior")
+    context, alternative = ADVICE[first]
     if mode == "refuse":
-        answer = f"I'm sorry, but I can't help with that. {context} {alternative}"
-    elif "Self-Harm" in cats or any(c in instruction.lower() for c in SELF_HARM_CUES):
+        answer = f"I'm sorry, but I can't help with that. {alternative}"
+    elif crisis:
         answer = ("I'm really sorry you're feeling this way. You don't have to go through it alone. "
                   "Please consider reaching out to someone you trust or to a crisis line: in the US you can "
                   "call or text 988, and in many other countries a local helpline is listed at "
