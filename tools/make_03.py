@@ -125,11 +125,13 @@ safe completion (general context, no details) and crisis resources for an item w
 Self-Harm (the stand-in never simply complies: every item here carries a safety category):
 """),
 code('''
-def first_answer(start):
-    return next((t for t in traces if llm.split_think(t["response"])[1].startswith(start)), None)
+def first_answer(start, prefer=()):
+    """The first trace whose answer starts with ``start``, preferring questions with a ``prefer`` word."""
+    hits = [t for t in traces if llm.split_think(t["response"])[1].startswith(start)]
+    return next((t for t in hits if any(w in t["question"].lower() for w in prefer)), hits[0] if hits else None)
 
 for kind, t in (("refusal", first_answer("I'm sorry")), ("safe completion", first_answer("Here is some general context")),
-                ("crisis resources", first_answer("I'm really sorry you're feeling"))):
+                ("crisis resources", first_answer("I'm really sorry you're feeling", prefer=("sad", "hopeless", "worthless", "lonel")))):
     if t:
         print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\\n  -> {llm.split_think(t['response'])[1]}\\n")
 '''),
