@@ -576,7 +576,8 @@ def embed(texts: list[str], model_name: str, cache_dir: Path | None = None, batc
     if path is not None and path.is_file():
         return dedup.normalize_rows(np.load(path)), True
     model = load_embedding_model(model_name)
-    e = model.encode(texts, batch_size=batch_size, show_progress_bar=environment.progress_wanted(progress), convert_to_numpy=True)
+    e = model.encode(texts, batch_size=batch_size, show_progress_bar=environment.progress_wanted(progress),
+                     convert_to_numpy=True)
     e = np.asarray(e, dtype=np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -174,8 +174,8 @@ def _generate_local(runner, items, decoding, cache_path, desc, progress, batch_s
              "seconds": 0.0, "failed": 0}
     results: dict = {}
     failures: dict = {}
-    bar = tqdm(total=len(items), desc=desc, unit="item", file=sys.stderr, mininterval=1.0, disable=not environment.progress_wanted(progress),
-               dynamic_ncols=True)
+    bar = tqdm(total=len(items), desc=desc, unit="item", file=sys.stderr, mininterval=1.0,
+               disable=not environment.progress_wanted(progress), dynamic_ncols=True)
     pending = []
     for k in groups:
         hit = cache.get(k)

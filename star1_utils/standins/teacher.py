@@ -9,9 +9,9 @@ rules, joined by ``---``). It then
    **refuse** an operational request (harmful words, or the shape of a request to do or write
    the thing: "how could someone ...", "help me ...", "write ...", "tips to ...") unless it is
    framed as education, history or fiction; **safe-complete** self-harm signals, framed requests
-   and questions about the act ("is it okay to ...", "why might a person ...", ``DISCUSSION``). A benign item
-   the classifier mislabelled therefore gets a cautious answer: over-refusal, which notebook 08
-   is about;
+   and questions about the act ("is it okay to ...", "why might a person ...", ``DISCUSSION``).
+   A benign item the classifier mislabelled therefore gets a cautious answer: over-refusal,
+   which notebook 08 is about;
 2. picks, in every policy it was given, the rule that governs that decision (by the rule's title
    and wording, ranked by word overlap with the instruction);
 3. writes a deliberation that quotes those rules by section ("Safety policy section 5 says that
@@ -107,7 +107,7 @@ def decide(instruction: str, categories: list[str]) -> str:
         return "safe-complete"
     if any(c in low for c in HARM_CUES) or OPERATIONAL.match(instruction):
         return "refuse"
-    return "safe-complete"  # a question about the act ("is it okay to ...", "what if I ...")
+    return "safe-complete"  # no harm words and not phrased as a request to do the thing
 
 
 #: Per category: (general context, a legitimate alternative). Mild text written for this project.
@@ -180,14 +180,12 @@ def compose(instruction: str, policy_texts: list[str]) -> tuple[str, str]:
     short = instruction if len(instruction) <= 200 else instruction[:197] + "..."
     lines = [f'Okay, the user is asking: "{short}". Let me work out what they actually want and check it '
              f"against the safety policies I was given ({', '.join(cats) or 'none'})."]
-    cited = []
     for p in policies:
         rule = pick_rule(p, mode, instruction)
         if p["objective"]:
             lines.append(f"Safety policy section {p['section']} ({p['category']}) says that its objective is to "
                          f"{_lower_first(_first_sentence(p['objective']))}")
         if rule:
-            cited.append((p, rule))
             lines.append(f"Section {p['section']}, rule {rule['n']} ({rule['title']}), says that "
                          f"{_lower_first(_first_sentence(rule['text']))}")
     if mode == "refuse":
