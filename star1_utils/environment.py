@@ -36,3 +36,19 @@ def progress_wanted(progress: bool) -> bool:
     """``progress`` unless the environment says ``STAR1_PROGRESS=0`` (set by the demo profile: in a
     saved notebook every frame of a bar is kept, and the demo's bars finish in a second anyway)."""
     return bool(progress) and os.environ.get("STAR1_PROGRESS", "1") != "0"
+
+
+def quiet_model_libraries() -> None:
+    """Keep notebook outputs readable: no "Loading weights" / "Writing model shards" bars, and on a
+    machine without CUDA no DeepSpeed warning that it "was unable to detect" a GPU (it picks the CPU
+    anyway). Call it before importing transformers, trl or deepspeed."""
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass

