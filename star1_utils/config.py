@@ -116,9 +116,12 @@ class SelectionConfig(_Section):
 class TrainingConfig(_Section):
     """Section 3.1: SFT (notebook 05). Defaults are the paper's recipe (spec section 5)."""
 
-    base_model: str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"  # Hub id, local folder, or tiny-qwen2
+    base_model: str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"  # Hub id, local folder, tiny-qwen2 or smollm2-135m-instruct
     run_name: str = "star1"
     data_path: str = ""  # STAR-1-format .json/.jsonl; "" = this run 04_selection/star1.jsonl
+    # > 0: train on the released STAR-1 instead, cut to this many rows by the paper's diversity
+    # selection among the rows that fit max_length (the miniature); 0 = data_path
+    release_rows: int = Field(default=0, ge=0)
     think_flag: int = Field(default=1, ge=0, le=1)  # 0 = the w/o-think ablation (Sec. 4.2)
     base_flag: int = Field(default=0, ge=0, le=1)  # 1 = instruct model: the bare answer when think_flag is 0
     model_family: str = "auto"  # "Qwen" or "Llama" (the reference --base_model); auto = from base_model
@@ -174,6 +177,9 @@ class SafetyEvalConfig(_Section):
     vllm_tensor_parallel_size: int = Field(default=1, ge=1)
     bootstrap_samples: int = Field(default=1000, ge=10)
     n_examples: int = Field(default=3, ge=0)
+    max_examples: int = Field(default=0, ge=0)  # prompts per benchmark, evenly spread and fixed by id; 0 = all
+    batch_size: int = Field(default=1, ge=1)  # transformers backend: prompts generated together (left padding)
+    compare_base: bool = False  # also evaluate the untrained base model (training.base_model) on the same prompts
 
 
 class ReasoningEvalConfig(_Section):
@@ -193,6 +199,8 @@ class ReasoningEvalConfig(_Section):
     equality_judge_role: str = ""  # role for the reference GPT-4o-style math equality check; "" = off
     vllm_tensor_parallel_size: int = Field(default=1, ge=1)
     n_examples: int = Field(default=1, ge=0)  # excerpts shown per benchmark
+    batch_size: int = Field(default=1, ge=1)  # transformers backend: prompts generated together (left padding)
+    compare_base: bool = False  # also evaluate the untrained base model (training.base_model) on the same prompts
 
 
 class OverrefusalConfig(_Section):
@@ -209,6 +217,7 @@ class OverrefusalConfig(_Section):
     curve_limit: int = Field(default=0, ge=0)  # limit passed to the sub-run notebooks 05-07; 0 = none
     curve_overrides: dict[str, Any] = Field(default_factory=dict)  # extra dotted overrides for the sub runs
     reuse_main_run: bool = True  # the 0-benign point reuses this run 05/06/07 results when they match
+    compare_base: bool = False  # also evaluate the untrained base model on the XSTest prompts
 
 
 class FiguresConfig(_Section):

@@ -377,6 +377,19 @@ def read_run(path: str | Path, name: str | None = None) -> RunMetrics:
     return run
 
 
+def read_base_run(path: str | Path, name: str) -> RunMetrics | None:
+    """The untrained base model a run also evaluated (``compare_base``: ``metrics_base.json`` of
+    06 and 07), as a run of its own; ``None`` when there is none."""
+    path = Path(path)
+    files = [path / "06_safety" / "metrics_base.json", path / "07_reasoning" / "metrics_base.json"]
+    if not any(f.is_file() for f in files):
+        return None
+    run = RunMetrics(name=name, path=path)
+    run.safety = _read_json(files[0], run.notes) if files[0].is_file() else None
+    run.reasoning = _read_json(files[1], run.notes) if files[1].is_file() else None
+    return run
+
+
 def _is_run_dir(p: Path) -> bool:
     return any((p / f).is_file() for f in ("06_safety/metrics.json", "07_reasoning/metrics.json",
                                            "08_overrefusal/benign_mix_curve.csv"))
@@ -402,6 +415,9 @@ def find_runs(roots: Iterable[str | Path] = (), extra: Iterable[str | Path] = ()
                 rel = d.relative_to(root).as_posix()
                 name = prefix if rel == "." else (f"{prefix}/{rel}" if prefix else rel)
                 found[d.resolve()] = read_run(d, name)
+                base = read_base_run(d, f"{name} [base model]")
+                if base is not None:
+                    found[d.resolve() / "[base]"] = base
 
     for root in roots:
         if Path(root).is_dir():

@@ -14,8 +14,9 @@ Used by the safety (06), reasoning (07) and over-refusal (08) evaluations. Three
     template with the generation prompt, ``SamplingParams(temperature=0, top_p=1, top_k=-1,
     repetition_penalty=1.2, max_tokens=8000, n=1)``.
 ``transformers``
-    ``AutoModelForCausalLM`` on the CPU (or whatever device torch picks), one prompt at a time.
-    The demo's tiny student uses it; it is far too slow for a real model.
+    ``AutoModelForCausalLM`` on the CPU (or whatever device torch picks), one prompt at a time or
+    ``batch_size`` prompts together (left padding). The demo's tiny student and the miniature's
+    SmolLM2-135M use it; batched, a 135M model writes about 90 tokens/s on one CPU thread.
 
 Every backend caches each answer as it is produced (the same SQLite cache as every LLM call,
 keyed by model, messages and decoding), so an interrupted run resumes without regenerating
@@ -94,6 +95,42 @@ def default_model_dir(cfg: Any, run_dir: str | Path) -> Path:
         return Path(run_dir) / "05_training" / cfg.training.run_name / "model"
 
 
+def base_model_ref(cfg: Any) -> str:
+    """The untrained student (``training.base_model``) as a local backend loads it."""
+    from .training import base_model_path
+
+    return base_model_path(cfg.training)
+
+
+def students(cfg: Any, run_dir: str | Path, section: Any) -> list[dict]:
+    """The models an evaluation notebook (06, 07, 08) generates with, in order: the trained student,
+    then, when ``section.compare_base``, the untrained base model on the same prompts.
+
+    Each is ``{"key": "trained" | "base", "name": shown name, "ref": what the backend loads or the
+    served model id}``. ``section`` is the notebook's config section (``backend``, ``student_model``,
+    ``compare_base``). The ``openai`` backend evaluates the served model only.
+    """
+    backend = section.backend
+    if backend == "openai":
+        trained = {"key": "trained", "name": cfg.roles.student.model, "ref": cfg.roles.student.model}
+    else:
+        own = getattr(section, "student_model", "")
+        ref = own or str(default_model_dir(cfg, run_dir))
+        if not own and not Path(ref).is_dir():
+            raise FileNotFoundError(f"no trained student at {ref}: run notebook 05 first, or set "
+                                    "student_model in this section to a model folder or Hub id")
+        t = cfg.training
+        how = f"trained on {t.release_rows} released STAR-1 rows" if t.release_rows else f"+ {t.run_name}"
+        trained = {"key": "trained", "ref": ref, "name": own or f"{t.base_model} {how} (this run)"}
+    out = [trained]
+    if getattr(section, "compare_base", False):
+        if backend == "openai":
+            raise ValueError("compare_base needs a local backend (transformers or vllm): the openai backend "
+                             "reaches one served model; serve the base model too and evaluate it as its own run")
+        out.append({"key": "base", "name": f"{cfg.training.base_model} (base, untrained)", "ref": base_model_ref(cfg)})
+    return out
+
+
 # --------------------------------------------------------------------------- the one function
 
 def generate(
@@ -107,7 +144,7 @@ def generate(
     role: str = "student",
     desc: str = "generating",
     progress: bool = True,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     vllm_kwargs: dict | None = None,
 ) -> llm.BatchOutcome:
     """Generate one answer per item with the student; cached and resumable.
@@ -119,7 +156,8 @@ def generate(
     it out), optionally ``top_k`` / ``seed``; default :data:`REFERENCE_DECODING`. Greedy when
     ``temperature`` is 0.
     cache_path: SQLite file shared with the other LLM calls of the run (``None``: no resume).
-    batch_size: prompts per vLLM call between cache commits (local backends).
+    batch_size: prompts generated together by a local backend, committed to the cache after each
+    batch (default: 256 for vLLM, 1 for transformers, whose batches are padded on the left).
     """
     items = list(items)
     for n, it in enumerate(items):
@@ -132,11 +170,12 @@ def generate(
         raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not model:
         raise ValueError(f"the {backend} backend needs `model` (a local model folder or a Hub id)")
+    if batch_size is None:
+        batch_size = 256 if backend == "vllm" else 1
     if backend == "vllm":
         runner = _VLLMRunner(str(model), decoding, **(vllm_kwargs or {}))
     else:
         runner = _TransformersRunner(str(model), decoding)
-        batch_size = 1  # one prompt at a time: each answer is committed as soon as it exists
     return _generate_local(runner, items, decoding, cache_path, desc, progress, batch_size)
 
 
@@ -187,6 +226,9 @@ def _generate_local(runner, items, decoding, cache_path, desc, progress, batch_s
             results[i] = llm.ChatResult(i, text, None, finish, u, True)
         usage["cached"] += len(groups[k])
         bar.update(len(groups[k]))
+    if batch_size > 1:
+        # prompts of similar length together: less padding in a left-padded batch
+        pending.sort(key=lambda k: sum(len(m.get("content") or "") for m in msgs_by_key[k]))
     try:
         for start in range(0, len(pending), batch_size):
             chunk = pending[start:start + batch_size]
@@ -267,28 +309,39 @@ class _TransformersRunner:
         return self._loaded[self.fingerprint]
 
     def generate(self, batch: list[list[dict]]) -> list[tuple[str, str, dict]]:
+        """Answers for a batch of chats, generated together: prompts left-padded, each answer cut
+        at its first end-of-sequence token. One chat is generated alone, exactly as before."""
         import torch
 
         tok, model = self._load()
         d = self.decoding
+        prompts = [render_prompt(tok, m) for m in batch]
+        greedy = not d.get("temperature")
+        kwargs = {"max_new_tokens": int(d.get("max_tokens", 8000)), "do_sample": not greedy}
+        if d.get("repetition_penalty"):
+            kwargs["repetition_penalty"] = float(d["repetition_penalty"])
+        if not greedy:
+            kwargs.update(temperature=float(d["temperature"]), top_p=float(d.get("top_p", 1.0)))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        eos = tok.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        side = tok.padding_side
+        tok.padding_side = "left"  # generation continues every prompt from its last real token
+        try:
+            enc = tok(prompts, return_tensors="pt", add_special_tokens=False, padding=len(prompts) > 1)
+        finally:
+            tok.padding_side = side
+        width = enc["input_ids"].shape[1]
+        with torch.no_grad():
+            gen = model.generate(**enc, pad_token_id=pad, **kwargs)
         out = []
-        for messages in batch:
-            prompt = render_prompt(tok, messages)
-            enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
-            n_in = enc["input_ids"].shape[1]
-            greedy = not d.get("temperature")
-            kwargs = {"max_new_tokens": int(d.get("max_tokens", 8000)), "do_sample": not greedy}
-            if d.get("repetition_penalty"):
-                kwargs["repetition_penalty"] = float(d["repetition_penalty"])
-            if not greedy:
-                kwargs.update(temperature=float(d["temperature"]), top_p=float(d.get("top_p", 1.0)))
-            pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-            with torch.no_grad():
-                gen = model.generate(**enc, pad_token_id=pad, **kwargs)
-            new = gen[0, n_in:].tolist()
-            eos = tok.eos_token_id
-            eos_ids = set(eos if isinstance(eos, list) else [eos])
-            finish = "stop" if (new and new[-1] in eos_ids) or len(new) < kwargs["max_new_tokens"] else "length"
+        for row, prompt in enumerate(prompts):
+            n_in = int(enc["attention_mask"][row].sum())
+            new = gen[row, width:].tolist()
+            stop = next((i for i, t in enumerate(new) if t in eos_ids), None)
+            if stop is not None:
+                new = new[: stop + 1]
+            finish = "stop" if stop is not None or len(new) < kwargs["max_new_tokens"] else "length"
             text = reopen_think(prompt, tok.decode(new, skip_special_tokens=True))
             out.append((text, finish, {"prompt_tokens": n_in, "completion_tokens": len(new)}))
         return out
@@ -350,7 +403,8 @@ def generations_rows(items: list[dict], outcome: llm.BatchOutcome, **extra) -> l
         if r is None:
             continue
         row = {k: v for k, v in it.items() if k != "messages"}
-        row.update(response=r.text, finish_reason=r.finish_reason, cached=r.cached, **extra)
+        row.update(response=r.text, finish_reason=r.finish_reason, cached=r.cached,
+                   completion_tokens=int((r.usage or {}).get("completion_tokens") or 0), **extra)
         rows.append(row)
     return rows
 

@@ -47,6 +47,9 @@ STANDINS: dict[str, list[str]] = {
     "standin-rewriter": ["star1_utils.standins.rewriter:respond"],
     "standin-refusal-judge": ["star1_utils.standins.refusal_judge:respond"],
     "standin-echo": ["star1_utils.offline:echo"],
+    # rule judges written for real model text (the miniature); measured against labels in notebooks 06/08
+    "rules-safety-judge": ["star1_utils.judges:respond_safety"],
+    "rules-refusal-judge": ["star1_utils.standins.refusal_judge:respond"],
 }
 
 

@@ -36,7 +36,7 @@ from collections import Counter
 from pathlib import Path
 
 from . import llm, policies
-from .refusal_rules import LABELS, classify_refusal, explain, final_answer  # noqa: F401
+from .refusal_rules import LABELS, PARTIAL, REFUSAL, classify_refusal, explain, final_answer  # noqa: F401
 from .resources import Resource, fetch
 
 SOURCE_TAG = "4o_rewrite"
@@ -339,29 +339,39 @@ def xstest_items(cfg) -> list[dict]:
     return items
 
 
-def generation_settings(cfg, run_dir) -> dict:
-    """Backend, model and decoding of the student, exactly as the safety evaluation (06) uses them."""
+def generation_settings(cfg, run_dir, student: str = "trained") -> dict:
+    """Backend, model and decoding of a student, exactly as the safety evaluation (06) uses them.
+
+    student: ``"trained"`` (the model 06 evaluates: ``safety_eval.student_model`` or this run's) or
+    ``"base"`` (the untrained base model, with ``safety_eval.compare_base``).
+    """
     from . import generation
 
-    backend = cfg.safety_eval.backend
-    model = "" if backend == "openai" else str(generation.default_model_dir(cfg, run_dir))
-    decoding = generation.decoding_for(cfg.safety_eval.max_tokens, cfg.safety_eval.repetition_penalty)
-    return {"backend": backend, "model": model, "decoding": decoding}
+    se = cfg.safety_eval
+    picked = {s["key"]: s for s in generation.students(cfg, run_dir, se.model_copy(update={"compare_base": student == "base"}))}
+    if student not in picked:
+        raise ValueError(f"unknown student {student!r}: trained or base")
+    backend = se.backend
+    model = "" if backend == "openai" else picked[student]["ref"]
+    decoding = generation.decoding_for(se.max_tokens, se.repetition_penalty)
+    return {"backend": backend, "model": model, "decoding": decoding, "name": picked[student]["name"],
+            "batch_size": se.batch_size}
 
 
-def evaluate_xstest(cfg, run_dir, items: list[dict], cache_path, desc: str = "XSTest") -> dict:
+def evaluate_xstest(cfg, run_dir, items: list[dict], cache_path, desc: str = "XSTest", student: str = "trained") -> dict:
     """Student generations on ``items`` plus refusal-judge labels, and the metrics.
 
     Returns ``{"rows", "metrics", "failures"}``: rows hold ``id, question, type, label, response,
     refusal_label, judge_raw``; metrics ``{"safe": {...}, "unsafe": {...}}`` from
     :func:`refusal_metrics`; failures of generation and judging (each with ``id`` and ``reason``).
+    student: ``"trained"`` or ``"base"`` (:func:`generation_settings`).
     """
     from . import generation
 
-    gs = generation_settings(cfg, run_dir)
+    gs = generation_settings(cfg, run_dir, student)
     prompts = [{**it, "prompt": it["question"]} for it in items]
     gen = generation.generate(cfg, prompts, backend=gs["backend"], model=gs["model"], decoding=gs["decoding"],
-                              cache_path=cache_path, desc=f"{desc} generation")
+                              cache_path=cache_path, desc=f"{desc} generation", batch_size=gs["batch_size"])
     rows = [{k: v for k, v in r.items() if k not in ("prompt", "cached")}
             for r in generation.generations_rows(prompts, gen)]
     if prompts and not rows:
@@ -460,12 +470,65 @@ def write_curve_csv(path, rows: list[dict]) -> None:
             w.writerow({k: ("" if r.get(k) is None else r[k]) for k in CURVE_COLUMNS})
 
 
+def refusal_shift(before_rows: list[dict], after_rows: list[dict]) -> list[dict]:
+    """Refusal rates before and after training on the same XSTest prompts, per set (safe, unsafe).
+
+    A prompt counts as refused when its label is a full or a partial refusal. Exact 95% intervals
+    and McNemar's test on the paired prompts (:func:`star1_utils.safety_eval.paired_test`).
+    """
+    from .safety_eval import exact_ci, paired_test
+
+    def refused(r):
+        return r["refusal_label"] in (REFUSAL, PARTIAL)
+
+    after = {r["id"]: r for r in after_rows}
+    out = []
+    for label in ("safe", "unsafe"):
+        ids = [r["id"] for r in before_rows if r["label"] == label and r["id"] in after]
+        if not ids:
+            continue
+        bmap = {r["id"]: r for r in before_rows}
+        b = [refused(bmap[i]) for i in ids]
+        a = [refused(after[i]) for i in ids]
+        t = paired_test([not x for x in b], [not x for x in a])  # "unsafe" here = answered (not refused)
+        pct = lambda xs: 100.0 * sum(xs) / len(xs)  # noqa: E731
+        ci = lambda xs: [round(100 - hi, 1) for hi in exact_ci(xs)][::-1]  # noqa: E731  interval of the refused share
+        out.append({"set": label, "n": len(ids), "base % refused": round(pct(b), 1), "base 95% CI": ci(b),
+                    "trained % refused": round(pct(a), 1), "trained 95% CI": ci(a),
+                    "newly refused": t["fixed"], "no longer refused": t["broken"], "McNemar p": t["p_value"]})
+    return out
+
+
+def plot_shift(shift: list[dict], title: str = ""):
+    """Bars of the refused share before and after training, per XSTest set, with exact intervals."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+    names = [f"{r['set']} prompts\n(n={r['n']}, p={r['McNemar p']:.2g})" for r in shift]
+    for k, (label, col, ci, color) in enumerate((("base (untrained)", "base % refused", "base 95% CI", "#999999"),
+                                                 ("after STAR-1 training", "trained % refused", "trained 95% CI", "C3"))):
+        vals = [r[col] for r in shift]
+        err = [[max(0.0, v - r[ci][0]) for v, r in zip(vals, shift)], [max(0.0, r[ci][1] - v) for v, r in zip(vals, shift)]]
+        ax.bar([i + (k - 0.5) * 0.38 for i in range(len(shift))], vals, width=0.38, yerr=err, capsize=4,
+               color=color, label=label)
+    ax.set_xticks(range(len(shift)), names)
+    ax.set_ylabel("% refused (full or partial)")
+    ax.set_ylim(0, 105)
+    ax.legend(loc="upper left", frameon=False)
+    ax.set_title(title or "XSTest refusals before and after training", fontsize=10)
+    ax.text(0.0, -0.22, "Refusing the safe prompts is over-refusal (lower is better); refusing the unsafe ones is "
+            "right (higher is better).", transform=ax.transAxes, fontsize=8)
+    return fig
+
+
 def plot_curve(rows: list[dict]):
     """Figure-4-style plot: XSTest compliance/refusal, average safety and average reasoning (%)
     against the number of benign samples joined to the 1K."""
     import matplotlib.pyplot as plt
 
-    xs = [r["n_benign"] for r in rows]
+    # positions 0..k-1 labelled with the amounts: amounts close together (0, 50, 55) stay readable
+    labels = [str(r["n_benign"]) for r in rows]
+    xs = list(range(len(rows)))
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     series = [
         (axes[0], [("xstest_full_compliance", "full compliance", "o-"), ("xstest_full_refusal", "full refusal", "s--"),
@@ -482,7 +545,8 @@ def plot_curve(rows: list[dict]):
         ax.set_title(title, fontsize=12)
         ax.set_xlabel("benign rows added to the selected set (1K in the paper)", fontsize=10)
         ax.tick_params(labelsize=9)
-        ax.set_xticks(xs)
+        ax.set_xticks(xs, labels)
+        ax.set_xlim(-0.5, len(xs) - 0.5)
         ax.set_ylim(-5, 105)
         if len(cols) > 1:
             ax.legend(fontsize=8, loc="center right")

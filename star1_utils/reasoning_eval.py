@@ -13,6 +13,8 @@ to a role name (e.g. ``judge`` pointed at an OpenAI-compatible GPT-4o-class endp
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 from . import generation, llm
@@ -107,21 +109,38 @@ def load_sets(keys: list[str], *, n: int = 0, skip_unavailable: bool = True,
 
 def generate(cfg: Any, sets: dict[str, list[dict]], *, backend: str, model: str = "", cache_path=None,
              max_tokens: int = 0, repetition_penalty: float | None = 1.2, model_name: str = "",
-             vllm_kwargs: dict | None = None, progress: bool = True) -> tuple[list[dict], list[dict], dict]:
+             vllm_kwargs: dict | None = None, progress: bool = True,
+             batch_size: int | None = None) -> tuple[list[dict], list[dict], dict]:
     """Generate for every benchmark with its reference decoding (``max_tokens`` > 0 caps it).
 
     Returns ``(rows, failures, usage)``; rows are the items plus ``response``, ``finish_reason``,
     ``decoding`` and ``model``.
     """
     rows, failures, usage = [], [], {}
-    for key, items in sets.items():
-        dec = rb.decoding(key, max_tokens=max_tokens, repetition_penalty=repetition_penalty)
+    # benchmarks with the same decoding (a max_tokens cap makes them equal) share one call, so a
+    # batched backend fills its batches across benchmarks
+    groups: dict[str, list[str]] = {}
+    decodings = {key: rb.decoding(key, max_tokens=max_tokens, repetition_penalty=repetition_penalty) for key in sets}
+    for key in sets:
+        groups.setdefault(json.dumps(decodings[key], sort_keys=True), []).append(key)
+    by_id: dict[str, dict] = {}
+    for keys in groups.values():
+        dec = decodings[keys[0]]
+        items = [it for k in keys for it in sets[k]]
         out = generation.generate(cfg, items, backend=backend, model=model, decoding=dec, cache_path=cache_path,
-                                  desc=key, progress=progress, vllm_kwargs=vllm_kwargs)
-        rows += generation.generations_rows(items, out, model=model_name, decoding=dec)
-        failures += [dict(f, benchmark=key) for f in out.failures]
-        usage[key] = out.usage
+                                  desc="+".join(keys), progress=progress, vllm_kwargs=vllm_kwargs, batch_size=batch_size)
+        for r in generation.generations_rows(items, out, model=model_name, decoding=dec):
+            by_id[r["id"]] = r
+        failures += [dict(f, benchmark=next(it["benchmark"] for it in items if it["id"] == f["id"])) for f in out.failures]
+        for k in keys:
+            usage[k] = out.usage if len(keys) == 1 else {**out.usage, "shared_with": keys}
+    rows = [by_id[it["id"]] for items in sets.values() for it in items if it["id"] in by_id]
     return rows, failures, usage
+
+
+#: What guessing scores (percent): one of 10 options for MMLU-Pro, one of 4 for GPQA-Diamond; an
+#: open numeric or symbolic answer (AIME, MATH-500) or a program (HumanEval) is not guessed.
+CHANCE_PCT = {"MMLU-Pro": 10.0, "GPQA-Diamond": 25.0, "AIME2024": 0.0, "MATH-500": 0.0, "HumanEval": 0.0}
 
 
 # --------------------------------------------------------------------------- grading

@@ -239,13 +239,27 @@ def load_demo(key: str) -> list[dict]:
     return [_item(key, i, r["prompt"], r.get("category"), prefix="demo_") for i, r in enumerate(rows)]
 
 
+def evenly_spread(items: list[dict], n: int) -> list[dict]:
+    """``n`` items at even steps through the list (positions ``int(i * len / n)``), in order.
+
+    A fixed, seed-free subset that keeps a benchmark's categories (which are stored in blocks)
+    represented; the same ``n`` always picks the same ids. ``n`` = 0 or more than there are: all.
+    """
+    if not n or n >= len(items):
+        return list(items)
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
 def load_sets(keys, *, eval_set: str = "reference", wildchat_repo: str = WILDCHAT_REFERENCE_REPO,
-              limit: int = 0, skip_unavailable: bool = False) -> tuple[dict[str, list[dict]], dict[str, str]]:
+              limit: int = 0, skip_unavailable: bool = False,
+              max_examples: int = 0) -> tuple[dict[str, list[dict]], dict[str, str]]:
     """``({key: items}, {key: why unavailable})`` for the profile's benchmarks.
 
     eval_set ``"reference"`` loads the real benchmarks, ``"demo"`` the project's small sets.
-    ``limit`` keeps the first ``limit`` items of each. With ``skip_unavailable`` a gated or
-    offline benchmark is reported in the second dict instead of raising.
+    ``max_examples`` keeps an evenly spread subset of each (:func:`evenly_spread`), then ``limit``
+    keeps the first ``limit`` of those. With ``skip_unavailable`` a gated or offline benchmark is
+    reported in the second dict instead of raising.
     """
     sets: dict[str, list[dict]] = {}
     missing: dict[str, str] = {}
@@ -257,5 +271,6 @@ def load_sets(keys, *, eval_set: str = "reference", wildchat_repo: str = WILDCHA
                 raise
             missing[key] = str(e)
             continue
+        items = evenly_spread(items, max_examples)
         sets[key] = items[:limit] if limit else items
     return sets, missing

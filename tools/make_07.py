@@ -27,6 +27,7 @@ md("""
 | profile | student | hardware | time |
 |---|---|---|---|
 | demo | the tiny model from notebook 05 (transformers, CPU), 2 items per benchmark, 32 new tokens | any CPU | under 90 s |
+| mini | SmolLM2-135M-Instruct before and after training (transformers, batches of 16), 4 items per benchmark, 384 new tokens | 2 CPU cores | about 4 minutes |
 | full | the trained 1.5B model served by `vllm serve` (or `backend: vllm`) | 1 GPU (80 GB) | 12,924 generations, most of them long (MMLU-Pro's 12,032 at up to 4,096 tokens; math at up to 16,384): several hours on one H100 |
 
 **Content note:** no harmful content here; model outputs are shown as short excerpts. GPQA-Diamond
@@ -188,16 +189,14 @@ The reference's sampler: the chat template with the generation prompt, no system
 (the run's SQLite cache), so an interrupted run resumes.
 """),
 code('''
+students = generation.students(cfg, ctx.run_dir, re_cfg)  # the trained model, and the base when compare_base
+model_name, model_ref = students[0]["name"], students[0]["ref"]
 if re_cfg.backend == "openai":
-    model_name = model_ref = cfg.roles.student.model
     print(f"student: {model_name} at {cfg.roles.student.base_url} (OpenAI protocol; repetition_penalty in extra_body)")
 else:
-    model_ref = re_cfg.student_model or str(generation.default_model_dir(cfg, ctx.run_dir))
-    if not Path(model_ref).is_dir() and not re_cfg.student_model:
-        raise FileNotFoundError(f"no trained student at {model_ref}: run notebook 05 first, or set "
-                                "reasoning_eval.student_model to a model folder or Hub id")
-    model_name = re_cfg.student_model or f"{cfg.training.base_model} + {cfg.training.run_name} (this run)"
-    print(f"student: {model_ref} ({re_cfg.backend} backend, in this process)")
+    print(f"student: {model_ref} ({re_cfg.backend} backend, in this process, batches of {re_cfg.batch_size})")
+for s in students[1:]:
+    print(f"also   : {s['name']}, on the same items (before/after)")
 for key in sets:
     print(f"{key:13}", rb.decoding(key, max_tokens=re_cfg.max_tokens, repetition_penalty=re_cfg.repetition_penalty))
 '''),
@@ -205,7 +204,7 @@ code('''
 gen_rows, gen_failures, gen_usage = reasoning_eval.generate(
     cfg, sets, backend=re_cfg.backend, model=model_ref if re_cfg.backend != "openai" else "", cache_path=cache_path,
     max_tokens=re_cfg.max_tokens, repetition_penalty=re_cfg.repetition_penalty, model_name=model_name,
-    vllm_kwargs={"tensor_parallel_size": re_cfg.vllm_tensor_parallel_size})
+    vllm_kwargs={"tensor_parallel_size": re_cfg.vllm_tensor_parallel_size}, batch_size=re_cfg.batch_size)
 generations_path = ctx.stage.path("generations.jsonl")
 write_jsonl(generations_path, [{k: v for k, v in r.items() if k not in ("test", "gold")} for r in gen_rows])
 print(f"{len(gen_rows)} generations, {sum(r['finish_reason'] == 'length' for r in gen_rows)} stopped at max_tokens, "
@@ -278,6 +277,51 @@ print("Paper source:", paper.CITATION)
 reasoning_eval.comparison_table(metrics, compare_family, label="demo" if ctx.demo else "this run").round(1)
 '''),
 md("""
+### Before and after, beside chance
+
+With `compare_base` (the miniature), the untrained base model answers the same items with the same
+decoding and graders. A 135M model sits at the floor of these benchmarks: the honest comparison is
+with **chance** (what guessing scores: 10% on MMLU-Pro's ten options, 25% on GPQA's four, nothing on
+open answers and programs), and a handful of items per benchmark gives intervals tens of points
+wide (exact 95%, shown). What the miniature can show here is the *cost side* of the paper's claim:
+whether a short safety fine-tune moved the reasoning scores at all.
+"""),
+code('''
+before_metrics = None
+if re_cfg.compare_base:
+    base = students[1]
+    b_rows, b_failures, b_usage = reasoning_eval.generate(
+        cfg, sets, backend=re_cfg.backend, model=base["ref"], cache_path=cache_path, max_tokens=re_cfg.max_tokens,
+        repetition_penalty=re_cfg.repetition_penalty, model_name=base["name"], batch_size=re_cfg.batch_size)
+    b_grades = reasoning_eval.grade_rows(b_rows, humaneval_timeout_s=re_cfg.humaneval_timeout_s,
+                                         humaneval_memory_mb=re_cfg.humaneval_memory_mb, workers=re_cfg.grading_workers)
+    before_metrics = reasoning_eval.compute_metrics(b_grades, list(rb.KEYS), model=base["name"], paper_family=None,
+                                                    extra={"role": "base model (untrained)", "backend": re_cfg.backend})
+    base_metrics_path = ctx.stage.path("metrics_base.json")
+    write_json(base_metrics_path, before_metrics)
+    write_jsonl(ctx.stage.path("grades_base.jsonl"), b_grades)
+    gen_failures += [dict(f, model="base") for f in b_failures]
+    failures_path = ctx.stage.record_failures([{"id": f["id"], "reason": f["reason"], **f} for f in gen_failures])
+    correct_b = {g["id"]: g["correct"] for g in b_grades}
+    rows_ba = []
+    for col, b in metrics["benchmarks"].items():
+        key = next(k for k in rb.KEYS if rb.COLUMNS[k] == col)
+        ids = [g["id"] for g in grades if g["benchmark"] == key]
+        after_flags = [bool(g["correct"]) for g in grades if g["benchmark"] == key]
+        before_flags = [bool(correct_b.get(i, False)) for i in ids]
+        # the exact interval of an accuracy is that of a "safety rate" of the wrong answers
+        ci_a = safety_eval.exact_ci([not f for f in after_flags])
+        ci_b = safety_eval.exact_ci([not f for f in before_flags])
+        rows_ba.append({"benchmark": col, "n": len(ids), "chance %": reasoning_eval.CHANCE_PCT.get(col),
+                        "base %": before_metrics["benchmarks"][col]["value"], "base 95% CI": [round(x) for x in ci_b],
+                        "trained %": b["value"], "trained 95% CI": [round(x) for x in ci_a]})
+    metrics["before_after"] = rows_ba
+    write_json(metrics_path, metrics)
+    display(pd.DataFrame(rows_ba))
+else:
+    print("this profile evaluates the trained model only (reasoning_eval.compare_base: false)")
+'''),
+md("""
 ## 7. A few graded outputs
 
 The end of one response per benchmark and what the grader read from it.
@@ -292,7 +336,8 @@ md("## 8. What was produced"),
 code('''
 model_files = sorted(Path(model_ref).glob("*.safetensors")) if re_cfg.backend != "openai" and Path(model_ref).is_dir() else []
 ctx.stage.finish(
-    inputs=model_files, outputs=[generations_path, grades_path, metrics_path, failures_path],
+    inputs=model_files, outputs=[generations_path, grades_path, metrics_path, failures_path,
+                                 *([base_metrics_path] if before_metrics else [])],
     counts={"items": sum(len(v) for v in sets.values()), "generations": len(gen_rows), "graded": len(grades),
             "correct": sum(g["correct"] for g in grades), "failed": len(gen_failures),
             **{f"n_{k}": len(v) for k, v in sets.items()}},
@@ -313,6 +358,8 @@ assert set(m["benchmarks"]) <= set(paper.REASONING_BENCHMARKS) and m["benchmarks
 for col, b in m["benchmarks"].items():
     assert 0 <= b["value"] <= 100 and sum(b["failures"].values()) == b["n"], col
 assert abs(m["average"] - sum(b["value"] for b in m["benchmarks"].values()) / len(m["benchmarks"])) < 0.01
+if re_cfg.compare_base:
+    assert len(m["before_after"]) == len(m["benchmarks"]) and base_metrics_path.is_file()
 print("checks passed")
 '''),
 md("""

@@ -40,6 +40,7 @@ md("""
 | profile | models | hardware | time |
 |---|---|---|---|
 | demo | stand-ins (rule-based programs, not language models) and a tiny student; XSTest subset; two curve points | any CPU | under 3 minutes |
+| mini | stand-ins for the data (rewriter, teacher, scorer); the real SmolLM2-135M before and after training on XSTest; rules for the refusal judge, with their agreement with hand labels; one curve point (no benign-mix training) | 2 CPU cores | about 4 minutes |
 | full | GPT-4o (rewriter, scorer, refusal judge), DeepSeek-R1 (teacher), your student | API keys; one full training (8 GPUs in the paper) plus safety, reasoning and XSTest evaluation **per curve point** | about 3,000 API calls for the data; hours per curve point |
 
 **Content note:** the STAR-1 instructions that are rewritten are harmful requests; they appear only as
@@ -135,6 +136,22 @@ for name in ("refusal_completions.jsonl", "refusal_completions_heldout.jsonl"):
 display(pd.DataFrame(agreement).T)
 '''),
 md("""
+Those are completions we wrote. On **real model text** the rules are measured on real answers of
+SmolLM2-135M-Instruct before and after STAR-1 training, to XSTest, StrongREJECT, JBB and HarmBench
+prompts that this run does not evaluate, each labelled by reading (`star1_utils/data/judges/`,
+how they were made in its README). This is the agreement that stands beside the miniature's
+over-refusal numbers:
+"""),
+code('''
+from star1_utils import judges
+
+real_agreement = judges.judge_agreement(cfg)["refusal"]
+print(f"refusal judge (classify_refusal) vs labels of real completions: {real_agreement['agree']}/{real_agreement['n']} "
+      f"({real_agreement['accuracy']:.1f} %), Cohen kappa {real_agreement['kappa']:.2f}; by model "
+      f"{ {m: str(v['agree']) + '/' + str(v['n']) for m, v in real_agreement['by_model'].items()} }")
+display(pd.Series(real_agreement["confusion"], name="label -> judge").to_frame())
+'''),
+md("""
 ## 2. Rewrite the 1K into benign look-alikes
 
 Input: the STAR-1 selection of notebook 04. The rewriter role gets the reference's
@@ -224,6 +241,39 @@ display(pd.DataFrame([{"safe prompt": r["question"],
                        "label": r["refusal_label"]} for r in xs["rows"] if r["label"] == "safe"][:4]))
 '''),
 md("""
+### Before and after: the over-refusal shift
+
+With `overrefusal.compare_base` (the miniature) the untrained base model answers the same XSTest
+prompts. Over-refusal is the share of safe prompts answered with a full or partial refusal; on the
+unsafe contrast prompts refusing is right. Exact 95% intervals, and McNemar's test on the paired
+prompts. This is the cost the paper's Section 4.3 addresses with benign look-alikes.
+"""),
+code('''
+shift = None
+if oc.compare_base:
+    xs_base = orf.evaluate_xstest(cfg, ctx.run_dir, xs_items, cache_path, desc="XSTest (base model)", student="base")
+    failures += [{**f, "model": "base"} for f in xs_base["failures"]]
+    write_jsonl(ctx.stage.path("xstest_base.jsonl"), xs_base["rows"])
+    shift = orf.refusal_shift(xs_base["rows"], xs["rows"])
+    write_json(ctx.stage.path("xstest_shift.json"), {"judge": cfg.role("refusal_judge").model,
+                                                     "judge_agreement": {k: real_agreement[k] for k in ("n", "agree", "accuracy", "kappa")},
+                                                     "rows": shift})
+    display(pd.DataFrame(shift))
+    fig = orf.plot_shift(shift, title=f"{cfg.training.base_model}: refusals before and after STAR-1 training "
+                                      f"(judge {cfg.role('refusal_judge').model}, agreement {real_agreement['accuracy']:.0f} %)")
+    viz.save_figure(fig, ctx.figures_dir() / "08_refusal_shift")
+    plt.show()
+    by_id = {r["id"]: r for r in xs_base["rows"]}
+    cut = lambda t, n=90: " ".join(t.split())[:n] + (" [...]" if len(" ".join(t.split())) > n else "")
+    display(pd.DataFrame([{"safe prompt": r["question"], "base answer": cut(by_id[r["id"]]["response"]),
+                           "base": by_id[r["id"]]["refusal_label"],
+                           "trained final answer": cut(orf.final_answer(r["response"]) or "(none)"),
+                           "trained": r["refusal_label"]}
+                          for r in xs["rows"] if r["label"] == "safe" and r["id"] in by_id][:4]))
+else:
+    print("this profile evaluates the trained model only (overrefusal.compare_base: false)")
+'''),
+md("""
 ## 6. The benign-mix curve
 
 For each amount in `overrefusal.benign_counts` (-1 = all kept rows) the 1K plus that many benign
@@ -276,6 +326,9 @@ md("## What was produced"),
 code('''
 outputs = [ctx.stage.path(n) for n in ("benign_rewrites.jsonl", "benign_scored.jsonl", "star1_benign_filtered.jsonl",
                                        "xstest.jsonl", "xstest_metrics.json", "benign_mix_curve.csv")]
+if shift is not None:
+    outputs += [ctx.stage.path("xstest_base.jsonl"), ctx.stage.path("xstest_shift.json")]
+    assert {r["set"] for r in shift} <= {"safe", "unsafe"} and all(0 <= r["McNemar p"] <= 1 for r in shift)
 for p in outputs + list(figure_paths):
     print(p.relative_to(ctx.run_dir), f"{p.stat().st_size:,} bytes")
 curve_df = pd.read_csv(ctx.stage.path("benign_mix_curve.csv"))
