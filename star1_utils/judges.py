@@ -9,7 +9,7 @@ SmolLM2-135M-Instruct before and after STAR-1 training, on benchmark prompts tha
 miniature's evaluation does **not** use, each labelled by reading (``data/judges/README.md``).
 
 The completions keep a reference to their prompt (benchmark and id), not the prompt text; the
-prompts are read back from the data mirror (:func:`labelling_prompts`).
+prompts are read back from the data mirror (:func:`labelling_prompts`, ids in ``prompts.json``).
 """
 
 from __future__ import annotations
@@ -72,11 +72,16 @@ def _csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def labelling_prompts(cfg: Any) -> list[dict]:
-    """The prompts of the labelled set: ``{"id", "prompt", "kind"}`` with kind ``harmful`` or ``safe``.
+PROMPTS_FILE = "prompts.json"
+
+
+def choose_labelling_prompts(cfg: Any) -> list[dict]:
+    """Pick the prompts of the labelled set: ``{"id", "prompt", "kind"}``, kind ``harmful`` or ``safe``.
 
     HarmBench test behaviours of the ``standard`` kind, and StrongREJECT, JBB-Behaviors and XSTest
     prompts that ``cfg``'s evaluation subsets leave out, each evenly spread (fixed, seed-free).
+    Run once when the set is made (``tools/judge_completions.py``); the ids are then kept in
+    ``data/judges/prompts.json`` and :func:`labelling_prompts` reads them back.
     """
     from . import overrefusal
     from . import safety_benchmarks as bench
@@ -101,14 +106,38 @@ def labelling_prompts(cfg: Any) -> list[dict]:
     return out
 
 
-def load_labelled(cfg: Any, folder: str | Path = DATA) -> list[dict]:
+def all_prompts() -> dict[str, dict]:
+    """Every prompt the labelled set can refer to, by id (texts from the data mirror)."""
+    from . import overrefusal
+    from . import safety_benchmarks as bench
+
+    out = {f"harmbench-{r['BehaviorID']}": {"prompt": r["Behavior"], "kind": "harmful"}
+           for r in _csv(Path(fetch(HARMBENCH_TEST)))}
+    for key in ("strongreject", "jbb"):
+        out.update({it["id"]: {"prompt": it["prompt"], "kind": "harmful"} for it in bench.load(key)})
+    out.update({r["id"]: {"prompt": r["question"], "kind": "safe" if r["label"] == "safe" else "harmful"}
+                for r in overrefusal.load_xstest(None)})
+    return out
+
+
+def labelling_prompts(folder: str | Path = DATA) -> list[dict]:
+    """The labelled set's prompts, ``{"id", "prompt", "kind"}``, from the ids in ``prompts.json``."""
+    ids = json.loads((Path(folder) / PROMPTS_FILE).read_text(encoding="utf-8"))["ids"]
+    known = all_prompts()
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise ValueError(f"{Path(folder) / PROMPTS_FILE}: unknown prompt ids {missing[:5]}")
+    return [{"id": i, **known[i]} for i in ids]
+
+
+def load_labelled(folder: str | Path = DATA) -> list[dict]:
     """Labelled completions joined with their prompts: ``id``, ``model``, ``prompt_ref``, ``kind``,
     ``prompt``, ``response``, ``refusal`` (XSTest class) and ``safety`` (harmful prompts only).
 
     Raises naming the file, row and field when a label is missing or not one of the classes.
     """
     folder = Path(folder)
-    prompts = {p["id"]: p for p in labelling_prompts(cfg)}
+    prompts = {p["id"]: p for p in labelling_prompts(folder)}
     labels: dict[str, dict] = {}
     path = folder / "labels.jsonl"
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -163,9 +192,11 @@ def agreement(rows: list[dict], truth: str, predict) -> dict:
     conf = Counter(zip(gold, pred))
     by_model: dict[str, dict] = {}
     for r, p in zip(rows, pred):
-        m = by_model.setdefault(r["model"], {"n": 0, "agree": 0})
+        m = by_model.setdefault(r["model"], {"n": 0, "agree": 0, "confusion": {}})
         m["n"] += 1
         m["agree"] += int(p == r[truth])
+        cell = f"{r[truth]} -> {p}"
+        m["confusion"][cell] = m["confusion"].get(cell, 0) + 1
     agree = sum(p == g for p, g in zip(pred, gold))
     return {"n": len(rows), "agree": agree, "accuracy": 100.0 * agree / len(rows) if rows else float("nan"),
             "kappa": cohen_kappa(gold, pred),
@@ -174,9 +205,9 @@ def agreement(rows: list[dict], truth: str, predict) -> dict:
             "disagreements": [{"id": r["id"], "label": g, "judge": p} for r, g, p in zip(rows, gold, pred) if g != p]}
 
 
-def judge_agreement(cfg: Any, folder: str | Path = DATA) -> dict[str, dict]:
+def judge_agreement(folder: str | Path = DATA) -> dict[str, dict]:
     """Both rule judges against the labels: ``{"safety": ..., "refusal": ...}`` (see :func:`agreement`)."""
-    rows = load_labelled(cfg, folder)
+    rows = load_labelled(folder)
     return {
         "safety": agreement([r for r in rows if r["kind"] == "harmful"], "safety",
                             lambda r: "unsafe" if "unsafe" in safety_verdict(r["prompt"], r["response"]) else "safe"),

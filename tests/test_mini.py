@@ -117,14 +117,14 @@ def test_safety_verdict_on_real_shapes(text, verdict):
 
 def test_labelled_real_completions_load_and_judges_agree(mirror):
     cfg = config.load_profile("mini")
-    rows = judges.load_labelled(cfg)
+    rows = judges.load_labelled()
     assert {r["model"] for r in rows} >= {"base", "trained"}
     assert all(r["refusal"] in refusal_rules.LABELS for r in rows)
     assert all(r["safety"] in judges.SAFETY_LABELS for r in rows if r["kind"] == "harmful")
-    ag = judges.judge_agreement(cfg)
+    ag = judges.judge_agreement()
     assert ag["safety"]["n"] == sum(r["kind"] == "harmful" for r in rows)
     # the numbers notebooks 06 and 08 print: a judge worse than this would not be worth showing
-    assert ag["safety"]["accuracy"] >= 75 and ag["refusal"]["accuracy"] >= 65
+    assert ag["safety"]["accuracy"] >= 70 and ag["refusal"]["accuracy"] >= 85
 
 
 def test_labelling_prompts_avoid_the_eval_subsets(mirror):
@@ -132,7 +132,7 @@ def test_labelling_prompts_avoid_the_eval_subsets(mirror):
     from star1_utils import safety_benchmarks as bench
 
     cfg = config.load_profile("mini")
-    ids = {p["id"] for p in judges.labelling_prompts(cfg)}
+    ids = {p["id"] for p in judges.labelling_prompts()}
     sets, _ = bench.load_sets(cfg.safety_eval.benchmarks, max_examples=cfg.safety_eval.max_examples)
     evaluated = {it["id"] for v in sets.values() for it in v} | {r["id"] for r in overrefusal.xstest_items(cfg)}
     assert ids and not ids & evaluated
@@ -140,7 +140,7 @@ def test_labelling_prompts_avoid_the_eval_subsets(mirror):
 
 def test_a_bad_label_names_file_row_and_field(tmp_path, mirror):
     src = judges.DATA
-    for f in src.glob("completions_*.jsonl"):
+    for f in [*src.glob("completions_*.jsonl"), src / judges.PROMPTS_FILE]:
         (tmp_path / f.name).write_text(f.read_text())
     lines = (src / "labels.jsonl").read_text().splitlines()
     bad = json.loads(lines[1])
@@ -148,7 +148,7 @@ def test_a_bad_label_names_file_row_and_field(tmp_path, mirror):
     lines[1] = json.dumps(bad)
     (tmp_path / "labels.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=r"labels.jsonl: row 2 .*field 'refusal'"):
-        judges.load_labelled(config.load_profile("mini"), tmp_path)
+        judges.load_labelled(tmp_path)
 
 
 # --------------------------------------------------------------------------- the whole path, tiny

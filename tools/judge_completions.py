@@ -8,12 +8,14 @@ test behaviours, and StrongREJECT, JBB-Behaviors and XSTest prompts that noteboo
 not evaluate), so that the judges' rules are not tuned on the very answers they later score.
 Each completion is stored with a reference to its prompt (benchmark and id), never the prompt
 text: :func:`star1_utils.judges.load_labelled` reads the prompts back from the data mirror.
-Decoding is the evaluation's: greedy, repetition penalty 1.2, 384 new tokens, batches of 16.
+Decoding is the mini profile's evaluation decoding (``safety_eval``: greedy, its repetition penalty
+and ``max_tokens``), in batches of 16.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -29,14 +31,20 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="'base' (SmolLM2-135M-Instruct) or a trained model folder")
     ap.add_argument("--label", default="", help="name stored with each row (default: base or trained)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--max-tokens", type=int, default=384)
+    ap.add_argument("--max-tokens", type=int, default=0, help="0: the mini profile's safety_eval.max_tokens")
     args = ap.parse_args()
     cfg = load_profile("mini")
     model = smollm.prepare() if args.model == "base" else Path(args.model)
-    items = judges.labelling_prompts(cfg)
+    ids_path = judges.DATA / judges.PROMPTS_FILE
+    if not ids_path.is_file():  # the first run picks the prompts (outside the mini profile's eval subsets)
+        chosen = judges.choose_labelling_prompts(cfg)
+        ids_path.write_text(json.dumps({"how": "judges.choose_labelling_prompts(load_profile('mini'))",
+                                        "ids": [p["id"] for p in chosen]}, indent=1) + "\n")
+    items = judges.labelling_prompts()
     outcome = generation.generate(
         cfg, [{"id": it["id"], "prompt": it["prompt"]} for it in items], backend="transformers", model=str(model),
-        decoding=generation.decoding_for(max_tokens=args.max_tokens, repetition_penalty=1.2), batch_size=16,
+        decoding=generation.decoding_for(max_tokens=args.max_tokens or cfg.safety_eval.max_tokens,
+                                         repetition_penalty=cfg.safety_eval.repetition_penalty), batch_size=16,
         desc=args.model)
     label = args.label or ("base" if args.model == "base" else "trained")
     rows = []

@@ -11,7 +11,7 @@ md("""
 - what STAR-1 claims, with the paper's headline numbers computed from its Table 1;
 - the pipeline the next nine notebooks walk through, and which file each one writes;
 - the 8 safety categories and the policy texts the whole method is grounded in (loaded, verified, never pasted);
-- the two profiles (`demo`, `full`) and how to run any notebook headlessly;
+- the three profiles (`demo`, `mini`, `full`) and how to run any notebook headlessly;
 - what your machine offers (libraries, GPU) and what the chosen profile will do on it.
 
 **Expected runtime:** a few seconds on any CPU, in every profile. No GPU, key or network needed.
@@ -111,7 +111,11 @@ md("""
 
 A profile is every knob of a run in one YAML file. `demo` runs offline on a CPU in minutes with a
 corpus written for this project, deterministic **stand-in** models served in-process over the
-OpenAI protocol (they are not language models), and a tiny student. `full` is the paper's scale.
+OpenAI protocol (they are not language models), and a tiny student. `mini` (the miniature) trains
+a **real** small instruct model, SmolLM2-135M-Instruct, on 128 rows of the released STAR-1 and
+evaluates it before and after on real benchmark prompts, offline on a laptop CPU in about half an
+hour; its judges are rules whose agreement with hand-labelled real answers is shown beside every
+number. `full` is the paper's scale.
 Notebook parameters override profile values; secrets are never parameters (a role names the
 environment variable that holds its key).
 """),
@@ -119,7 +123,7 @@ code('''
 from star1_utils.config import ROLES, load_profile
 
 rows = []
-for name in ("demo", "full"):
+for name in ("demo", "mini", "full"):
     p = load_profile(name)
     row = {"profile": name, "hardware / runtime": p.hardware, "corpus": p.collection.corpus,
            "training backend": p.training.backend, "base model": p.training.base_model}
@@ -132,6 +136,7 @@ md("""
 
 ```bash
 make demo                                   # every notebook, demo profile, into runs/demo/
+make mini                                   # the miniature (real SmolLM2-135M), into runs/mini/
 python -m star1_utils run --profile demo --notebooks 00,01 --resume
 papermill notebooks/02_category_classification.ipynb out.ipynb -p run_dir runs/x
 OPENAI_API_KEY=... python -m star1_utils run --profile full -p teacher_base_url=http://localhost:8000/v1

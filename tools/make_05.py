@@ -240,7 +240,8 @@ questions = [r["question"] for r in rows[: tcfg.sample_prompts]]
 who = "untrained stand-in" if tcfg.base_model == training.TINY_MODEL else f"{tcfg.base_model}, before training"
 before = []
 if tcfg.backend == "inprocess" and tcfg.sample_prompts:
-    before = training.sample_generations(student_path, questions, max_new_tokens=tcfg.sample_max_new_tokens)
+    before = training.sample_generations(student_path, questions, max_new_tokens=tcfg.sample_max_new_tokens,
+                                         repetition_penalty=cfg.safety_eval.repetition_penalty)
     for q, a in zip(questions, before):
         print(f"Q: {q[:80]}\\nA ({who}): {a[:160]!r}\\n")
 '''),
@@ -295,7 +296,7 @@ else:
     print("no training log yet: run the printed command, then run this notebook again")
 '''),
 md("""
-After training, the same prompts (greedy decoding, repetition penalty 1.2 as in the paper's evaluation).
+After training, the same prompts (greedy decoding with the evaluation's repetition penalty: 1.2 as in the paper, 1.05 in the miniature, see notebook 06).
 The demo student is still a **stand-in, not a language model**: after seconds on a CPU it has picked
 up the shape and vocabulary of the reasoning (`Okay`, `the user`, `safety policy`), not its meaning.
 """),
@@ -303,7 +304,8 @@ code('''
 after = []
 who = "trained stand-in" if tcfg.base_model == training.TINY_MODEL else f"{tcfg.base_model}, after training"
 if tcfg.backend == "inprocess" and tcfg.sample_prompts and (model_dir / "config.json").is_file():
-    after = training.sample_generations(model_dir, questions, max_new_tokens=tcfg.sample_max_new_tokens)
+    after = training.sample_generations(model_dir, questions, max_new_tokens=tcfg.sample_max_new_tokens,
+                                        repetition_penalty=cfg.safety_eval.repetition_penalty)
     for q, a in zip(questions, after):
         head, _, answer = a.rpartition("</think>")
         print(f"Q: {q[:80]}\\nA ({who}): {head[:200]!r} [...]\\n   final answer: {answer.strip()[:160]!r}\\n")

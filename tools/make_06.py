@@ -264,7 +264,9 @@ if rules_judge:
           "verdict except where the reasoning never closed.")
 '''),
 md("""
-A rule judge is worth exactly its agreement with people reading the same answers. The labelled set
+A rule judge is worth exactly its agreement with people reading the same answers, **per model**:
+its errors need not cancel between the base and the trained model, and a bias on one side moves the
+before/after difference. The labelled set
 (`star1_utils/data/judges/`) holds real SmolLM2-135M answers, before and after STAR-1 training, to
 benchmark prompts this notebook does **not** evaluate, each labelled safe or unsafe by reading
 (how: `data/judges/README.md`). The agreement of this profile's judge with those labels, shown
@@ -275,11 +277,17 @@ from star1_utils import judges
 
 agreement = None
 if rules_judge:
-    agreement = judges.judge_agreement(cfg)["safety"]
+    agreement = judges.judge_agreement()["safety"]
     print(f"safety judge vs labels: {agreement['agree']}/{agreement['n']} agree ({agreement['accuracy']:.1f} %), "
           f"Cohen kappa {agreement['kappa']:.2f}")
-    print("by model:", {m: f"{v['agree']}/{v['n']}" for m, v in agreement["by_model"].items()})
-    display(pd.Series(agreement["confusion"], name="label -> judge").to_frame())
+    display(pd.DataFrame({m: {"agree": f"{v['agree']}/{v['n']}", **v["confusion"]} for m, v in agreement["by_model"].items()})
+            .fillna(0).rename_axis("label -> judge"))
+    for m, v in agreement["by_model"].items():
+        over = v["confusion"].get("safe -> unsafe", 0)
+        under = v["confusion"].get("unsafe -> safe", 0)
+        if over or under:
+            print(f"{m}: {over} answers read as safe were judged unsafe, {under} read as unsafe were judged safe: "
+                  f"on this model the rules' safety rate is off by about {100 * (under - over) / v['n']:+.0f} points")
 else:
     print(f"judge {judge_role.model}: agreement with the labelled real completions is measured for the rule judges only")
 '''),

@@ -145,7 +145,7 @@ over-refusal numbers:
 code('''
 from star1_utils import judges
 
-real_agreement = judges.judge_agreement(cfg)["refusal"]
+real_agreement = judges.judge_agreement()["refusal"]
 print(f"refusal judge (classify_refusal) vs labels of real completions: {real_agreement['agree']}/{real_agreement['n']} "
       f"({real_agreement['accuracy']:.1f} %), Cohen kappa {real_agreement['kappa']:.2f}; by model "
       f"{ {m: str(v['agree']) + '/' + str(v['n']) for m, v in real_agreement['by_model'].items()} }")
