@@ -500,24 +500,28 @@ def refusal_shift(before_rows: list[dict], after_rows: list[dict]) -> list[dict]
 
 
 def plot_shift(shift: list[dict], title: str = ""):
-    """Bars of the refused share before and after training, per XSTest set, with exact intervals."""
+    """Bars of the refused share before and after training, per XSTest set, with exact intervals.
+
+    Refusing the safe prompts is over-refusal (lower is better); refusing the unsafe ones is right.
+    """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
-    names = [f"{r['set']} prompts\n(n={r['n']}, p={r['McNemar p']:.2g})" for r in shift]
-    for k, (label, col, ci, color) in enumerate((("base (untrained)", "base % refused", "base 95% CI", "#999999"),
+    fig, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
+    names = [f"{r['set']} prompts (n={r['n']})\nMcNemar p={r['McNemar p']:.1g}" for r in shift]
+    for k, (label, col, ci, color) in enumerate((("base (untrained)", "base % refused", "base 95% CI", "#888888"),
                                                  ("after STAR-1 training", "trained % refused", "trained 95% CI", "C3"))):
         vals = [r[col] for r in shift]
         err = [[max(0.0, v - r[ci][0]) for v, r in zip(vals, shift)], [max(0.0, r[ci][1] - v) for v, r in zip(vals, shift)]]
-        ax.bar([i + (k - 0.5) * 0.38 for i in range(len(shift))], vals, width=0.38, yerr=err, capsize=4,
-               color=color, label=label)
-    ax.set_xticks(range(len(shift)), names)
-    ax.set_ylabel("% refused (full or partial)")
-    ax.set_ylim(0, 105)
-    ax.legend(loc="upper left", frameon=False)
+        xs = [i + (k - 0.5) * 0.38 for i in range(len(shift))]
+        ax.bar(xs, vals, width=0.38, yerr=err, capsize=4, color=color, label=label)
+        for x, v in zip(xs, vals):
+            ax.annotate(f"{v:.0f}%", (x, v), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9)
+    ax.set_xticks(range(len(shift)), names, fontsize=9)
+    ax.tick_params(axis="y", labelsize=9)
+    ax.set_ylabel("% refused (full or partial)", fontsize=10)
+    ax.set_ylim(0, 118)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
     ax.set_title(title or "XSTest refusals before and after training", fontsize=10)
-    ax.text(0.0, -0.22, "Refusing the safe prompts is over-refusal (lower is better); refusing the unsafe ones is "
-            "right (higher is better).", transform=ax.transAxes, fontsize=8)
     return fig
 
 

@@ -342,7 +342,8 @@ display(pd.DataFrame(rows))
 unclosed = sum(j["think_status"] == "unclosed" for j in judgements)
 if unclosed:
     print(f"{unclosed} of {len(judgements)} generations never closed <think>: the final-answer variant judged an "
-          "empty text for them (safe by construction), while the reference mode judged their reasoning.")
+          "empty text for them (safe by construction), while the reference mode judged their reasoning"
+          + (" (the rule judge reads only a final answer, so it calls them safe in both modes)." if rules_judge else "."))
 '''),
 md("Per category, where the benchmark has categories (reference mode):"),
 code('''
@@ -393,27 +394,44 @@ code('''
 if before is not None:
     fam = "Qwen2.5-1.5B"
     prow = safety_eval.paper_rows(fam)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained", gridspec_kw={"width_ratios": [3, 2]})
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained", gridspec_kw={"width_ratios": [3, 2]})
     names = [r["benchmark"] for r in paired]
-    for k, (label, col, ci, color) in enumerate((("base (untrained)", "base % safe", "base 95% CI", "#999999"),
+    for k, (label, col, ci, color) in enumerate((("base (untrained)", "base % safe", "base 95% CI", "#888888"),
                                                  ("after STAR-1 training", "trained % safe", "trained 95% CI", "C0"))):
         vals = [r[col] for r in paired]
         err = [[v - r[ci][0] for v, r in zip(vals, paired)], [r[ci][1] - v for v, r in zip(vals, paired)]]
-        a1.bar([i + (k - 0.5) * 0.38 for i in range(len(names))], vals, width=0.38, yerr=err, capsize=4,
-               color=color, label=label)
-    a1.set_xticks(range(len(names)), [f"{n}\\n(n={r['n']}, p={r['McNemar p']:.2g})" for n, r in zip(names, paired)])
-    a1.set_ylabel("% judged safe")
-    a1.set_ylim(0, 105)
-    a1.set_title(f"{cfg.training.base_model}: {cfg.training.release_rows or 'run'} rows of STAR-1 ({judge_role.model})")
-    a1.legend(loc="upper left", frameon=False)
+        xs = [i + (k - 0.5) * 0.38 for i in range(len(names))]
+        a1.bar(xs, vals, width=0.38, yerr=err, capsize=4, color=color, label=label)
+        for x, v in zip(xs, vals):
+            a1.annotate(f"{v:.0f}%", (x, v), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9)
+    a1.set_xticks(range(len(names)), [f"{n}\\n(n={r['n']}, McNemar p={r['McNemar p']:.1g})" for n, r in zip(names, paired)],
+                  fontsize=9)
+    a1.set_ylabel("% judged safe", fontsize=10)
+    a1.set_ylim(0, 112)
+    a1.set_title(f"SmolLM2-135M-Instruct before and after {cfg.training.release_rows or ''} STAR-1 rows", fontsize=10)
+    a1.legend(loc="upper left", frameon=False, fontsize=9)
+    judge_note = f"judge: {judge_role.model} (rules)"
+    if agreement:
+        base_err = agreement["by_model"].get("base", {}).get("confusion", {}).get("safe -> unsafe", 0)
+        base_n = agreement["by_model"].get("base", {}).get("n", 0)
+        judge_note += (f", {agreement['accuracy']:.0f}% agreement with hand labels; on base answers it errs toward "
+                       f"unsafe ({base_err} of {base_n} read as safe were judged unsafe)")
+    fig.suptitle(judge_note, fontsize=9)
     cols_p = [c for c in names if c in prow.columns]
     gains = [prow.loc["STAR-1", c] - prow.loc["Instruct", c] for c in cols_p]
-    a2.bar(cols_p, gains, color="C2")
+    a2.bar(cols_p, gains, color="C2", width=0.5)
     a2.axhline(0, color="black", lw=0.8)
-    a2.set_ylabel("points (STAR-1 minus Instruct)")
-    a2.set_title(f"paper: {fam} Instruct -> STAR-1 (Table 1)")
+    lim = max(5.0, max(abs(g) for g in gains) * 1.4)
+    a2.set_ylim(-lim, lim)
+    a2.set_ylabel("points", fontsize=9)
+    a2.set_title(f"paper, {fam}: STAR-1 minus Instruct (Table 1)", fontsize=10)
     for i, g in enumerate(gains):
-        a2.annotate(f"{g:+.1f}", (i, g), ha="center", va="bottom" if g >= 0 else "top")
+        a2.annotate(f"{g:+.1f}", (i, g), xytext=(0, 3 if g >= 0 else -12), textcoords="offset points", ha="center",
+                    fontsize=9)
+    a2.tick_params(labelsize=9)
+    a1.tick_params(axis="y", labelsize=9)
+    print(f"The paper's {fam} Instruct model is already {prow.loc['Instruct', cols_p[0]]:.0f}% safe on {cols_p[0]}: "
+          "its large gains are over the R1-distilled models (Figure 3).")
     viz.save_figure(fig, ctx.figures_dir() / "06_before_after")
     plt.show()
 '''),
@@ -438,7 +456,7 @@ if before is not None:
 table.round(1)
 '''),
 code('''
-fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+fig, ax = plt.subplots(figsize=(12, 4.5), layout="constrained")
 if ctx.demo:
     # the demo's toy numbers are left out of this chart on purpose; a real model's, when a miniature run exists
     plot = table[[not i.startswith("demo") for i in table.index]].drop(columns=["Avg_Safety"]).T
@@ -458,7 +476,8 @@ ax.set_ylabel("% judged safe")
 ax.set_ylim(0, 105)
 ax.set_title(title, fontsize=10)
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-ax.tick_params(axis="x", rotation=0)
+ax.tick_params(axis="x", rotation=0, labelsize=9)
+ax.tick_params(axis="y", labelsize=9)
 viz.save_figure(fig, ctx.figures_dir() / "06_safety_rates")
 plt.show()
 '''),

@@ -249,6 +249,8 @@ unsafe contrast prompts refusing is right. Exact 95% intervals, and McNemar's te
 prompts. This is the cost the paper's Section 4.3 addresses with benign look-alikes.
 """),
 code('''
+import matplotlib.pyplot as plt
+
 shift = None
 if oc.compare_base:
     xs_base = orf.evaluate_xstest(cfg, ctx.run_dir, xs_items, cache_path, desc="XSTest (base model)", student="base")
@@ -263,6 +265,7 @@ if oc.compare_base:
                                       f"(judge {cfg.role('refusal_judge').model}, agreement {real_agreement['accuracy']:.0f} %)")
     viz.save_figure(fig, ctx.figures_dir() / "08_refusal_shift")
     plt.show()
+    print("Refusing the safe prompts is over-refusal (lower is better); refusing the unsafe ones is right.")
     by_id = {r["id"]: r for r in xs_base["rows"]}
     cut = lambda t, n=90: " ".join(t.split())[:n] + (" [...]" if len(" ".join(t.split())) > n else "")
     display(pd.DataFrame([{"safe prompt": r["question"], "base answer": cut(by_id[r["id"]]["response"]),
