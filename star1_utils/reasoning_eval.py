@@ -187,6 +187,28 @@ def equality_judge(cfg: Any, grades: list[dict], *, role: str, cache_path=None) 
 
 # --------------------------------------------------------------------------- metrics
 
+def before_after(grades_before: list[dict], grades_after: list[dict]) -> list[dict]:
+    """Per benchmark: accuracy of the base and the trained model on the same items, with exact 95%
+    intervals (Clopper-Pearson) and chance beside them (:data:`CHANCE_PCT`)."""
+    from .safety_eval import exact_ci
+
+    before = {g["id"]: bool(g["correct"]) for g in grades_before}
+    out = []
+    for key in rb.KEYS:
+        after = [g for g in grades_after if g["benchmark"] == key and g["id"] in before]
+        if not after:
+            continue
+        a = [bool(g["correct"]) for g in after]
+        b = [before[g["id"]] for g in after]
+        col = rb.COLUMNS[key]
+        # exact_ci gives the interval of the share of False flags: pass the wrong answers
+        out.append({"benchmark": col, "n": len(a), "chance %": CHANCE_PCT.get(col),
+                    "base %": round(_pct(sum(b), len(b)), 1), "base 95% CI": [round(x) for x in exact_ci([not x for x in b])],
+                    "trained %": round(_pct(sum(a), len(a)), 1),
+                    "trained 95% CI": [round(x) for x in exact_ci([not x for x in a])]})
+    return out
+
+
 def _pct(k: int, n: int) -> float:
     return round(100.0 * k / n, 2) if n else 0.0
 

@@ -153,7 +153,9 @@ def test_a_bad_label_names_file_row_and_field(tmp_path, mirror):
 
 # --------------------------------------------------------------------------- the whole path, tiny
 
-TINY = {"training.release_rows": 8, "training.max_length": 256, "training.sample_prompts": 1,
+# 8 rows, 2 epochs, batches of 2: 8 updates, enough for the loss to fall (notebook 05 asserts it)
+TINY = {"training.release_rows": 8, "training.max_length": 256, "training.epochs": 2,
+        "training.effective_batch_size": 2, "training.sample_prompts": 1,
         "training.sample_max_new_tokens": 8, "safety_eval.max_examples": 2, "safety_eval.max_tokens": 24,
         "reasoning_eval.max_examples": 1, "reasoning_eval.max_tokens": 16, "overrefusal.xstest_limit": 2,
         "overrefusal.xstest_unsafe_limit": 1, "selection.target_size": 20}
@@ -171,7 +173,7 @@ def test_mini_path_tiny(tmp_path, smol):
     cfg = config.load_profile("mini", overrides=TINY)
     model_dir = training.final_model_dir(tmp_path, cfg)
     summary = json.loads((model_dir.parent / "summary.json").read_text())
-    assert summary["updates"] == 1 and summary["rows"] == 8
+    assert summary["updates"] == 8 and summary["rows"] == 8 and summary["loss_last"] < summary["loss_first"]
     s = json.loads((tmp_path / "06_safety" / "metrics.json").read_text())
     base = json.loads((tmp_path / "06_safety" / "metrics_base.json").read_text())
     assert set(s["benchmarks"]) == set(base["benchmarks"]) == {"StrongREJECT", "JBB-Behaviors"}
@@ -183,3 +185,12 @@ def test_mini_path_tiny(tmp_path, smol):
     assert {row["set"] for row in shift["rows"]} == {"safe", "unsafe"}
     for name in ("06_before_after", "08_refusal_shift", "05_training_loss"):
         assert (tmp_path / "figures" / f"{name}.png").is_file(), name
+
+
+def test_reasoning_before_after_with_chance():
+    from star1_utils import reasoning_eval
+
+    mk = lambda flags: [{"id": f"m{i}", "benchmark": "mmlu_pro", "correct": c} for i, c in enumerate(flags)]  # noqa: E731
+    rows = reasoning_eval.before_after(mk([False, False, True, False]), mk([True, False, True, False]))
+    assert rows == [{"benchmark": "MMLU-Pro", "n": 4, "chance %": 10.0, "base %": 25.0, "base 95% CI": [1, 81],
+                     "trained %": 50.0, "trained 95% CI": [7, 93]}]

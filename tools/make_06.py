@@ -288,6 +288,11 @@ if rules_judge:
         if over or under:
             print(f"{m}: {over} answers read as safe were judged unsafe, {under} read as unsafe were judged safe: "
                   f"on this model the rules' safety rate is off by about {100 * (under - over) / v['n']:+.0f} points")
+    # held out: answers of a full mini run to the very prompts evaluated here, labelled after the rules were frozen
+    held = judges.judge_agreement(judges.DATA / "heldout")["safety"]
+    print(f"held out (the mini run's own answers, labelled after the rules were written): {held['agree']}/{held['n']} "
+          f"({held['accuracy']:.1f} %), kappa {held['kappa']:.2f}; by model "
+          + ", ".join(f"{m} {v['agree']}/{v['n']} {v['confusion']}" for m, v in held["by_model"].items()))
 else:
     print(f"judge {judge_role.model}: agreement with the labelled real completions is measured for the rule judges only")
 '''),
@@ -322,6 +327,7 @@ metrics = safety_eval.compute_metrics(
     extra={"eval_set": se.eval_set, "judge": judge_role.model, "backend": se.backend, "decoding": decoding,
            "missing_benchmarks": missing, "demo": ctx.demo,
            "judge_agreement": ({k: agreement[k] for k in ("n", "agree", "accuracy", "kappa")} if agreement else None),
+           "judge_agreement_heldout": ({k: held[k] for k in ("n", "agree", "accuracy", "kappa")} if agreement else None),
            "caveat": ("demo: a tiny model and a stand-in judge on our small mild sets; not comparable to the paper")
            if ctx.demo else ""})
 metrics_path = ctx.stage.path("metrics.json")

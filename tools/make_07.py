@@ -302,19 +302,7 @@ if re_cfg.compare_base:
     write_jsonl(ctx.stage.path("grades_base.jsonl"), b_grades)
     gen_failures += [dict(f, model="base") for f in b_failures]
     failures_path = ctx.stage.record_failures([{"id": f["id"], "reason": f["reason"], **f} for f in gen_failures])
-    correct_b = {g["id"]: g["correct"] for g in b_grades}
-    rows_ba = []
-    for col, b in metrics["benchmarks"].items():
-        key = next(k for k in rb.KEYS if rb.COLUMNS[k] == col)
-        ids = [g["id"] for g in grades if g["benchmark"] == key]
-        after_flags = [bool(g["correct"]) for g in grades if g["benchmark"] == key]
-        before_flags = [bool(correct_b.get(i, False)) for i in ids]
-        # the exact interval of an accuracy is that of a "safety rate" of the wrong answers
-        ci_a = safety_eval.exact_ci([not f for f in after_flags])
-        ci_b = safety_eval.exact_ci([not f for f in before_flags])
-        rows_ba.append({"benchmark": col, "n": len(ids), "chance %": reasoning_eval.CHANCE_PCT.get(col),
-                        "base %": before_metrics["benchmarks"][col]["value"], "base 95% CI": [round(x) for x in ci_b],
-                        "trained %": b["value"], "trained 95% CI": [round(x) for x in ci_a]})
+    rows_ba = reasoning_eval.before_after(b_grades, grades)
     metrics["before_after"] = rows_ba
     write_json(metrics_path, metrics)
     display(pd.DataFrame(rows_ba))

@@ -150,6 +150,9 @@ print(f"refusal judge (classify_refusal) vs labels of real completions: {real_ag
       f"({real_agreement['accuracy']:.1f} %), Cohen kappa {real_agreement['kappa']:.2f}; by model "
       f"{ {m: str(v['agree']) + '/' + str(v['n']) for m, v in real_agreement['by_model'].items()} }")
 display(pd.Series(real_agreement["confusion"], name="label -> judge").to_frame())
+held = judges.judge_agreement(judges.DATA / "heldout")["refusal"]
+print(f"held out (a full mini run's own answers to this notebook's and 06's prompts, labelled after the rules were "
+      f"written): {held['agree']}/{held['n']} ({held['accuracy']:.1f} %), kappa {held['kappa']:.2f}")
 '''),
 md("""
 ## 2. Rewrite the 1K into benign look-alikes
