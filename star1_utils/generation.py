@@ -16,7 +16,8 @@ Used by the safety (06), reasoning (07) and over-refusal (08) evaluations. Three
 ``transformers``
     ``AutoModelForCausalLM`` on the CPU (or whatever device torch picks), one prompt at a time or
     ``batch_size`` prompts together (left padding). The demo's tiny student and the miniature's
-    SmolLM2-135M use it; batched, a 135M model writes about 90 tokens/s on one CPU thread.
+    SmolLM2-135M use it; batched, a 135M model writes 50-80 tokens/s on one CPU thread (one by
+    one: 13; benchmarks/bench_mini.py).
 
 Every backend caches each answer as it is produced (the same SQLite cache as every LLM call,
 keyed by model, messages and decoding), so an interrupted run resumes without regenerating
