@@ -723,7 +723,7 @@ def save_final(trainer, tokenizer, model_dir: Path, t: Any) -> None:
 
 def sample_generations(model_dir: str | Path, questions: Sequence[str], *, max_new_tokens: int = 48,
                        repetition_penalty: float = 1.2) -> list[str]:
-    """Greedy answers (the reference's decoding: repetition penalty 1.2) with the saved chat template,
+    """Greedy answers (repetition penalty 1.2 by default, the reference's) with the saved chat template,
     all questions in one left-padded batch (the evaluation's transformers backend, no cache)."""
     from . import generation
 
@@ -731,7 +731,9 @@ def sample_generations(model_dir: str | Path, questions: Sequence[str], *, max_n
     out = generation.generate(None, items, backend="transformers", model=str(model_dir),
                               decoding=generation.decoding_for(max_new_tokens, repetition_penalty),
                               batch_size=max(1, len(items)), progress=False)
-    return [out.results[it["id"]].text if it["id"] in out.results else "" for it in items]
+    if out.failures:
+        raise RuntimeError(f"sample generation with {model_dir} failed: {out.failures[0]['reason']}")
+    return [out.results[it["id"]].text for it in items]
 
 
 # --------------------------------------------------------------------------- teaching helpers
