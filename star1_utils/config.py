@@ -217,6 +217,7 @@ class OverrefusalConfig(_Section):
     curve_limit: int = Field(default=0, ge=0)  # limit passed to the sub-run notebooks 05-07; 0 = none
     curve_overrides: dict[str, Any] = Field(default_factory=dict)  # extra dotted overrides for the sub runs
     reuse_main_run: bool = True  # the 0-benign point reuses this run 05/06/07 results when they match
+    curve_reasoning: bool = True  # run notebook 07 (reasoning benchmarks) at each curve point too
     compare_base: bool = False  # also evaluate the untrained base model on the XSTest prompts
 
 

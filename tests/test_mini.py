@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from star1_utils import config, generation, judges, refusal_rules, safety_eval, smollm, training
@@ -158,7 +159,8 @@ TINY = {"training.release_rows": 8, "training.max_length": 256, "training.epochs
         "training.effective_batch_size": 2, "training.sample_prompts": 1,
         "training.sample_max_new_tokens": 8, "safety_eval.max_examples": 2, "safety_eval.max_tokens": 24,
         "reasoning_eval.max_examples": 1, "reasoning_eval.max_tokens": 16, "overrefusal.xstest_limit": 2,
-        "overrefusal.xstest_unsafe_limit": 1, "selection.target_size": 20}
+        "overrefusal.xstest_unsafe_limit": 1, "overrefusal.benign_counts": [0, 2],
+        "selection.target_size": 20}
 
 
 @pytest.mark.slow
@@ -183,7 +185,16 @@ def test_mini_path_tiny(tmp_path, smol):
     assert "before_after" in r and (tmp_path / "07_reasoning" / "metrics_base.json").is_file()
     shift = json.loads((tmp_path / "08_overrefusal" / "xstest_shift.json").read_text())
     assert {row["set"] for row in shift["rows"]} == {"safe", "unsafe"}
-    for name in ("06_before_after", "08_refusal_shift", "05_training_loss"):
+    curve = pd.read_csv(tmp_path / "08_overrefusal" / "benign_mix_curve.csv")
+    trained = curve[curve["model"] == "trained"]
+    assert trained["n_benign"].tolist() == [0, 2] and trained["n_training_rows"].tolist() == [8, 10]
+    assert curve[curve["model"] == "base (untrained)"]["n_benign"].isna().all() and len(curve) == 3
+    sub = tmp_path / "08_overrefusal" / "curve" / "n_2"
+    sub_summary = json.loads((training.final_model_dir(sub, config.load_profile("mini", overrides={
+        **TINY, "training.run_name": f"{cfg.training.run_name}-benign2"})).parent / "summary.json").read_text())
+    assert sub_summary["rows"] == 10  # the 8 harmful rows and 2 benign look-alikes
+    assert not (sub / "06_safety" / "metrics_base.json").exists()  # the base model is evaluated once, here
+    for name in ("06_before_after", "08_refusal_shift", "05_training_loss", "fig4_benign_mix_curve"):
         assert (tmp_path / "figures" / f"{name}.png").is_file(), name
 
 

@@ -40,7 +40,7 @@ md("""
 | profile | models | hardware | time |
 |---|---|---|---|
 | demo | stand-ins (rule-based programs, not language models) and a tiny student; XSTest subset; two curve points | any CPU | under 3 minutes |
-| mini | stand-ins for the data (rewriter, teacher, scorer); the real SmolLM2-135M before and after training on XSTest; rules for the refusal judge, with their agreement with hand labels; one curve point (no benign-mix training) | 2 CPU cores | about 4 minutes |
+| mini | stand-ins for the data (rewriter, teacher, scorer); the real SmolLM2-135M before and after training on XSTest; rules for the refusal judge, with their agreement with hand labels; three curve points, two of them trained here (128 harmful rows + 64 and + all benign rows) | 2 CPU cores | about 45 minutes |
 | full | GPT-4o (rewriter, scorer, refusal judge), DeepSeek-R1 (teacher), your student | API keys; one full training (8 GPUs in the paper) plus safety, reasoning and XSTest evaluation **per curve point** | about 3,000 API calls for the data; hours per curve point |
 
 **Content note:** the STAR-1 instructions that are rewritten are harmful requests; they appear only as
@@ -155,17 +155,18 @@ print(f"held out (a full mini run's own answers to this notebook's and 06's prom
       f"written): {held['agree']}/{held['n']} ({held['accuracy']:.1f} %), kappa {held['kappa']:.2f}")
 '''),
 md("""
-## 2. Rewrite the 1K into benign look-alikes
+## 2. Rewrite the training rows into benign look-alikes
 
-Input: the STAR-1 selection of notebook 04. The rewriter role gets the reference's
-`REWRITE_PROMPT_TEMPLATE` (five few-shot pairs, "Output only the rewritten request.").
+Input: the harmful rows notebook 05 trains on (`training.training_rows`): the STAR-1 selection of
+notebook 04, or in the miniature the 128 released STAR-1 rows. The rewriter role gets the
+reference's `REWRITE_PROMPT_TEMPLATE` (five few-shot pairs, "Output only the rewritten request.").
 """),
 code('''
-star1_path = ctx.stage_dir("04") / "star1.jsonl"
-star1_rows = read_jsonl(star1_path, required=["id", "question", "response"])
+from star1_utils import training
+
+star1_rows, star1_path = training.training_rows(cfg, ctx.run_dir)
 items = [{"id": r["id"], "question": r["question"]} for r in star1_rows]
-if cfg.limit:
-    items = items[: cfg.limit]
+print(f"{len(items)} harmful training rows from {star1_path.name}")
 rewrites, out_rw = orf.rewrite(cfg, items, cache_path)
 failures = [{**f, "stage": "rewrite"} for f in out_rw.failures]
 write_jsonl(ctx.stage.path("benign_rewrites.jsonl"), rewrites)
@@ -282,56 +283,117 @@ else:
 md("""
 ## 6. The benign-mix curve
 
-For each amount in `overrefusal.benign_counts` (-1 = all kept rows) the 1K plus that many benign
-rows is written to a sub run folder, and notebooks 05 (training), 06 (safety) and 07 (reasoning)
-run there through papermill with `training.data_path` and `training.run_name` overridden; then
-XSTest runs on that model. The 0-benign point is this run's own 1K model when nothing else differs
-(`overrefusal.reuse_main_run`), so its numbers come from notebooks 05-07 and section 5.
+For each amount in `overrefusal.benign_counts` (-1 = all kept rows) the harmful training rows plus
+that many benign rows are written to a sub run folder, and notebooks 05 (training) and 06 (safety),
+plus 07 (reasoning) when `overrefusal.curve_reasoning`, run there through papermill with
+`training.data_path` and `training.run_name` overridden; then XSTest runs on that model. The
+0-benign point is this run's own model when nothing else differs (`overrefusal.reuse_main_run`),
+so its numbers come from notebooks 05-07 and section 5. Every point starts from the same base
+model and sees the same harmful rows: only the benign rows differ.
+
+Where the benign rows come from matters. With a stand-in rewriter and teacher (the demo and the
+miniature) the look-alike questions come from a table of benign uses of trigger words, and each
+trace is a template: a short reasoning that the request is harmless, then three generic steps. A
+real student trained on them can learn *that* a look-alike deserves an answer, not *how* to
+answer it well; the paper's traces are DeepSeek-R1's.
 """),
 code('''
+print("benign rows from:", cfg.role("rewriter").model, "(rewrites) and", cfg.role("teacher").model, "(traces)",
+      "- STAND-INS, not GPT-4o and DeepSeek-R1" if cfg.role("teacher").model.startswith("standin-") else "")
 points = orf.curve_counts(oc.benign_counts, len(kept))
-curve_dir = ctx.stage.dir / "curve"
-curve = []
-for n in points:
-    t0 = time.time()
-    if n == 0 and orf.can_reuse_main_run(cfg, ctx.run_dir):
-        avg_s = orf.read_average(ctx.stage_dir("06") / "metrics.json")
-        avg_r = orf.read_average(ctx.stage_dir("07") / "metrics.json")
-        metrics, how = xs["metrics"], "this run (notebooks 05-07, section 5)"
-    else:
-        sub = curve_dir / f"n_{n}"
-        sub.mkdir(parents=True, exist_ok=True)
-        data_path = sub / "train_data.jsonl"
-        write_jsonl(data_path, orf.training_mix(star1_rows, kept, n))
-        sub_overrides = orf.point_overrides(cfg, overrides, data_path, n)
-        orf.run_notebooks(profile, sub, "05,06,07", sub_overrides, oc.curve_limit or cfg.limit, role_kw, echo=print)
-        sub_cfg = load_profile(profile, overrides=sub_overrides, limit=oc.curve_limit or cfg.limit, **role_kw)
-        sx = orf.evaluate_xstest(sub_cfg, sub, xs_items, cache_path, desc=f"XSTest ({n} benign)")
-        failures += [{**f, "curve_point": n} for f in sx["failures"]]
-        write_jsonl(sub / "xstest.jsonl", sx["rows"])
-        metrics = sx["metrics"]
-        avg_s = orf.read_average(sub / "06_safety" / "metrics.json")
-        avg_r = orf.read_average(sub / "07_reasoning" / "metrics.json")
-        how = f"sub run {sub.relative_to(ctx.run_dir)}"
-    curve.append(orf.curve_row(n, metrics, avg_s, avg_r))
-    print(f"{n:>5} benign: {how}, {time.time() - t0:.0f} s")
-orf.write_curve_csv(ctx.stage.path("benign_mix_curve.csv"), curve)
-display(pd.DataFrame(curve))
+reuse = orf.can_reuse_main_run(cfg, ctx.run_dir)
+print(f"curve points {points}; sub runs run notebooks 05,{orf.curve_evaluations(cfg)}; 0-benign point reuses "
+      f"this run: {reuse}")
 '''),
 md("""
-The plot has the paper's three views side by side: over-refusal on XSTest's safe prompts, average
-safety, and average reasoning, against the benign amount. With stand-ins and a tiny student the
-demo's numbers illustrate the mechanics only; they say nothing about STAR-1's real trade-off.
+One point, written once: build the mix, run the notebooks in the point's sub run, evaluate XSTest
+there, and read back the point's safety (and reasoning) metrics.
 """),
 code('''
-fig = orf.plot_curve(curve)
+def run_point(n):
+    sub = ctx.stage.dir / "curve" / f"n_{n}"
+    sub.mkdir(parents=True, exist_ok=True)
+    mix = orf.training_mix(star1_rows, kept, n)
+    write_jsonl(sub / "train_data.jsonl", mix)
+    sub_overrides = orf.point_overrides(cfg, overrides, sub / "train_data.jsonl", n)
+    sub_limit = oc.curve_limit or cfg.limit
+    # the mix already holds the limited rows: training reads all of it, the evaluations keep the limit
+    orf.run_notebooks(profile, sub, "05", sub_overrides, 0, role_kw, echo=print)
+    orf.run_notebooks(profile, sub, orf.curve_evaluations(cfg), sub_overrides, sub_limit, role_kw, echo=print)
+    sub_cfg = load_profile(profile, overrides=sub_overrides, limit=sub_limit, **role_kw)
+    sx = orf.evaluate_xstest(sub_cfg, sub, xs_items, cache_path, desc=f"XSTest ({n} benign)")
+    write_jsonl(sub / "xstest.jsonl", sx["rows"])
+    return sx, len(mix), sub
+'''),
+code('''
+curve, point_rows, details = [], {}, []
+for n in points:
+    t0 = time.time()
+    if n == 0 and reuse:
+        rows, n_rows, where = xs["rows"], len(star1_rows), ctx.run_dir
+    else:
+        sx, n_rows, where = run_point(n)
+        rows = sx["rows"]
+        failures += [{**f, "curve_point": n} for f in sx["failures"]]
+    safety = orf.read_metrics(where / "06_safety" / "metrics.json")
+    reasoning = orf.read_metrics(where / "07_reasoning" / "metrics.json") if oc.curve_reasoning else None
+    curve.append(orf.curve_row(n, rows, safety, reasoning, n_training_rows=n_rows))
+    point_rows[n] = rows
+    details.append({"n_benign": n, "n_training_rows": n_rows, "run": str(where.relative_to(ctx.run_dir)) or ".",
+                    "seconds": round(time.time() - t0), "safety": safety and safety["benchmarks"]})
+    print(f"{n:>5} benign ({n_rows} training rows): {where.relative_to(ctx.run_dir)}, {time.time() - t0:.0f} s")
+'''),
+md("""
+With `compare_base` the untrained base model is the reference row (empty `n_benign`): the same
+XSTest answers as section 5 and the same safety prompts as notebook 06. Each point's over-refusal
+is also compared with the 0-benign point on the same prompts (McNemar's exact test).
+"""),
+code('''
+if shift is not None:
+    base_safety = orf.read_metrics(ctx.stage_dir("06") / "metrics_base.json")
+    base_reasoning = orf.read_metrics(ctx.stage_dir("07") / "metrics_base.json") if oc.curve_reasoning else None
+    curve.append(orf.curve_row(None, xs_base["rows"], base_safety, base_reasoning, model=orf.BASE_POINT))
+for d in details[1:]:
+    d["vs_first_point"] = orf.refusal_shift(point_rows[points[0]], point_rows[d["n_benign"]])
+orf.write_curve_csv(ctx.stage.path("benign_mix_curve.csv"), curve)
+write_json(ctx.stage.path("benign_mix_points.json"), {"judge": cfg.role("refusal_judge").model,
+                                                      "benign_source": {r: cfg.role(r).model for r in ("rewriter", "teacher")},
+                                                      "points": details})
+display(pd.DataFrame(curve).set_index("n_benign"))
+vs = [{"n_benign": d["n_benign"], **r} for d in details[1:] for r in d["vs_first_point"]]
+if vs:
+    display(pd.DataFrame(vs).rename(columns=lambda c: c.replace("base", f"{points[0]} benign").replace("trained", "this point")))
+'''),
+md("""
+The figure has the paper's three views side by side: over-refusal on XSTest's safe prompts, average
+safety, and average reasoning, against the benign amount, with the base model as a dotted line.
+With stand-ins and a tiny student the demo's numbers illustrate the mechanics only; the
+miniature's are a real 135M model, judged by rules whose agreement with hand labels is shown above.
+"""),
+code('''
+fig = orf.plot_curve(curve, title=f"Benign-mix curve: {orf.generation_settings(cfg, ctx.run_dir)['name']}, "
+                                  f"judge {cfg.role('refusal_judge').model}")
 figure_paths = viz.save_figure(fig, ctx.figures_dir() / "fig4_benign_mix_curve")
+plt.show()
 print("saved:", *[p.name for p in figure_paths])
+'''),
+md("""
+What changed in the answers? The same safe prompts, answered at the first and the last point
+(short excerpts of the final answer):
+"""),
+code('''
+first, last = point_rows[points[0]], {r["id"]: r for r in point_rows[points[-1]]}
+display(pd.DataFrame([{"safe prompt": r["question"],
+                       f"{points[0]} benign": orf.final_answer(r["response"])[:70] or "(none)",
+                       f"{points[-1]} benign": orf.final_answer(last[r["id"]]["response"])[:70] or "(none)",
+                       "labels": f"{r['refusal_label']} -> {last[r['id']]['refusal_label']}"}
+                      for r in first if r["label"] == "safe" and r["id"] in last][:5]))
 '''),
 md("## What was produced"),
 code('''
 outputs = [ctx.stage.path(n) for n in ("benign_rewrites.jsonl", "benign_scored.jsonl", "star1_benign_filtered.jsonl",
-                                       "xstest.jsonl", "xstest_metrics.json", "benign_mix_curve.csv")]
+                                       "xstest.jsonl", "xstest_metrics.json", "benign_mix_curve.csv",
+                                       "benign_mix_points.json")]
 if shift is not None:
     outputs += [ctx.stage.path("xstest_base.jsonl"), ctx.stage.path("xstest_shift.json")]
     assert {r["set"] for r in shift} <= {"safe", "unsafe"} and all(0 <= r["McNemar p"] <= 1 for r in shift)
@@ -339,8 +401,12 @@ for p in outputs + list(figure_paths):
     print(p.relative_to(ctx.run_dir), f"{p.stat().st_size:,} bytes")
 curve_df = pd.read_csv(ctx.stage.path("benign_mix_curve.csv"))
 assert list(curve_df.columns) == list(orf.CURVE_COLUMNS)
-assert len(curve_df) == len(points) and curve_df["n_benign"].tolist() == points
-assert curve_df["xstest_full_compliance"].between(0, 100).all()
+trained_points = curve_df[curve_df["model"] == "trained"]
+assert trained_points["n_benign"].astype(int).tolist() == points
+assert len(curve_df) == len(points) + (shift is not None)
+assert curve_df["xstest_over_refusal"].between(0, 100).all()
+assert (curve_df["xstest_over_refusal_ci95_low"] <= curve_df["xstest_over_refusal"]).all()
+assert (trained_points["n_training_rows"].astype(int) == [len(star1_rows) + n for n in points]).all()
 assert all(r["source"] == "4o_rewrite" for r in read_jsonl(ctx.stage.path("star1_benign_filtered.jsonl")))
 assert len(kept) > 0, "the all-5 filter kept nothing"
 ctx.stage.record_failures(failures)
