@@ -30,7 +30,8 @@ demo: setup
 	$(PY) -m star1_utils run --profile $(PROFILE) --run-dir $(RUN_DIR)
 
 # The miniature: the real SmolLM2-135M-Instruct trained on 128 released STAR-1 rows and evaluated
-# before and after, offline on the CPU (about 30 minutes on 2 cores).
+# before and after, then trained twice more with benign look-alikes mixed in (notebook 08), offline
+# on the CPU (about an hour on 2 cores; 25 minutes without the benign-mix curve, see README).
 mini: setup
 	$(PY) -m star1_utils run --profile mini --run-dir runs/mini
 

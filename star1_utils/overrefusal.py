@@ -452,12 +452,16 @@ def read_metrics(path) -> dict | None:
 
 def run_notebooks(profile: str, sub_run_dir, keys: str, overrides: dict, limit: int, params: dict | None = None,
                   echo=print) -> list:
-    """Execute notebooks ``keys`` (e.g. ``"05,06,07"``) with papermill into ``sub_run_dir``."""
+    """Execute notebooks ``keys`` (e.g. ``"05,06,07"``) with papermill into ``sub_run_dir``.
+
+    Stages whose manifest is current are skipped (the runner's ``--resume``), so re-running
+    notebook 08 after a failure does not train a finished curve point again.
+    """
     from .runner import run
 
     p = {k: v for k, v in (params or {}).items() if v not in ("", 0, None)}
     p.update(overrides=dict(overrides), limit=int(limit))
-    results = run(profile=profile, notebooks=keys, run_dir=str(sub_run_dir), params=p, echo=echo)
+    results = run(profile=profile, notebooks=keys, run_dir=str(sub_run_dir), params=p, resume=True, echo=echo)
     failed = [r for r in results if r.status == "FAILED"]
     if failed:
         r = failed[0]
@@ -501,6 +505,30 @@ def curve_row(n_benign: int | None, xstest_rows: list[dict], safety: dict | None
             "xstest_unsafe_refused": r2(unsafe_refused) if unsafe_n else None,
             "avg_safety": r2((safety or {}).get("average")), "avg_safety_ci95_low": r2(ci[0]),
             "avg_safety_ci95_high": r2(ci[1]), "avg_reasoning": r2((reasoning or {}).get("average"))}
+
+
+def answer_opening(text: str, words: int = 4) -> str:
+    """The first ``words`` words of a reply's final answer, lower-cased (for :func:`carryover`)."""
+    return " ".join(final_answer(text).lower().split()[:words])
+
+
+def carryover(benign_rows: list[dict], answers: list[str], words: int = 4) -> dict:
+    """How often ``answers`` (e.g. a curve point's answers to notebook 06's harmful prompts) open
+    like the benign training traces' most common final answer.
+
+    A small student trained on templated benign traces can learn the template as a new way to
+    answer *anything*; this counts it. Returns ``{"opening", "benign_share", "n", "count"}``:
+    the most common opening of the benign answers and the share of benign rows that use it, then
+    how many of the ``n`` answers begin with it.
+    """
+    openings = Counter(answer_opening(r["response"], words) for r in benign_rows)
+    openings.pop("", None)
+    if not openings:
+        return {"opening": "", "benign_share": 0.0, "n": len(answers), "count": 0}
+    opening, k = openings.most_common(1)[0]
+    count = sum(answer_opening(a, words) == opening for a in answers)
+    return {"opening": opening, "benign_share": round(100.0 * k / len(benign_rows), 1), "n": len(answers),
+            "count": count}
 
 
 def write_curve_csv(path, rows: list[dict]) -> None:

@@ -113,8 +113,8 @@ A profile is every knob of a run in one YAML file. `demo` runs offline on a CPU 
 corpus written for this project, deterministic **stand-in** models served in-process over the
 OpenAI protocol (they are not language models), and a tiny student. `mini` (the miniature) trains
 a **real** small instruct model, SmolLM2-135M-Instruct, on 128 rows of the released STAR-1 and
-evaluates it before and after on real benchmark prompts, offline on a laptop CPU in about half an
-hour; its judges are rules whose agreement with hand-labelled real answers is shown beside every
+evaluates it before and after on real benchmark prompts, then retrains it with benign look-alikes
+mixed in (the paper's over-refusal remedy), offline on a laptop CPU in about an hour; its judges are rules whose agreement with hand-labelled real answers is shown beside every
 number. `full` is the paper's scale.
 Notebook parameters override profile values; secrets are never parameters (a role names the
 environment variable that holds its key).

@@ -40,7 +40,7 @@ md("""
 | profile | models | hardware | time |
 |---|---|---|---|
 | demo | stand-ins (rule-based programs, not language models) and a tiny student; XSTest subset; two curve points | any CPU | under 3 minutes |
-| mini | stand-ins for the data (rewriter, teacher, scorer); the real SmolLM2-135M before and after training on XSTest; rules for the refusal judge, with their agreement with hand labels; three curve points, two of them trained here (128 harmful rows + 64 and + all benign rows) | 2 CPU cores | about 45 minutes |
+| mini | stand-ins for the data (rewriter, teacher, scorer); the real SmolLM2-135M before and after training on XSTest; rules for the refusal judge, with their agreement with hand labels; three curve points, two trained here (the 128 harmful rows + 64, and + all 117 kept benign rows) | 2 CPU cores | about 40 minutes (measured 2,337 s: trainings of 593 s and 740 s, each point's 06 and XSTest about 8 minutes) |
 | full | GPT-4o (rewriter, scorer, refusal judge), DeepSeek-R1 (teacher), your student | API keys; one full training (8 GPUs in the paper) plus safety, reasoning and XSTest evaluation **per curve point** | about 3,000 API calls for the data; hours per curve point |
 
 **Content note:** the STAR-1 instructions that are rewritten are harmful requests; they appear only as
@@ -323,25 +323,28 @@ def run_point(n):
     sub_cfg = load_profile(profile, overrides=sub_overrides, limit=sub_limit, **role_kw)
     sx = orf.evaluate_xstest(sub_cfg, sub, xs_items, cache_path, desc=f"XSTest ({n} benign)")
     write_jsonl(sub / "xstest.jsonl", sx["rows"])
-    return sx, len(mix), sub
+    return sx, len(mix), sub, sub_cfg
 '''),
 code('''
 curve, point_rows, details = [], {}, []
 for n in points:
     t0 = time.time()
     if n == 0 and reuse:
-        rows, n_rows, where = xs["rows"], len(star1_rows), ctx.run_dir
+        rows, n_rows, where, point_cfg = xs["rows"], len(star1_rows), ctx.run_dir, cfg
     else:
-        sx, n_rows, where = run_point(n)
+        sx, n_rows, where, point_cfg = run_point(n)
         rows = sx["rows"]
         failures += [{**f, "curve_point": n} for f in sx["failures"]]
     safety = orf.read_metrics(where / "06_safety" / "metrics.json")
     reasoning = orf.read_metrics(where / "07_reasoning" / "metrics.json") if oc.curve_reasoning else None
     curve.append(orf.curve_row(n, rows, safety, reasoning, n_training_rows=n_rows))
     point_rows[n] = rows
-    details.append({"n_benign": n, "n_training_rows": n_rows, "run": str(where.relative_to(ctx.run_dir)) or ".",
-                    "seconds": round(time.time() - t0), "safety": safety and safety["benchmarks"]})
-    print(f"{n:>5} benign ({n_rows} training rows): {where.relative_to(ctx.run_dir)}, {time.time() - t0:.0f} s")
+    summary = orf.read_metrics(training.final_model_dir(where, point_cfg).parent / "summary.json") or {}
+    details.append({"n_benign": n, "n_training_rows": n_rows, "run": str(where.relative_to(ctx.run_dir)),
+                    "train_seconds": summary.get("train_runtime_s"), "seconds_this_time": round(time.time() - t0),
+                    "safety": safety and safety["benchmarks"]})
+    print(f"{n:>5} benign ({n_rows} training rows): {where.relative_to(ctx.run_dir)}, "
+          f"trained in {summary.get('train_runtime_s', 0):.0f} s, {time.time() - t0:.0f} s in this run")
 '''),
 md("""
 With `compare_base` the untrained base model is the reference row (empty `n_benign`): the same
@@ -363,6 +366,34 @@ display(pd.DataFrame(curve).set_index("n_benign"))
 vs = [{"n_benign": d["n_benign"], **r} for d in details[1:] for r in d["vs_first_point"]]
 if vs:
     display(pd.DataFrame(vs).rename(columns=lambda c: c.replace("base", f"{points[0]} benign").replace("trained", "this point")))
+'''),
+md("""
+Read the two ends of the curve together. Over-refusal on the safe prompts is what the benign rows
+are for; the harmful prompts of notebook 06 and XSTest's unsafe contrast prompts show what they
+cost. Last, a check of *what* the student learned from the benign rows: how many of its answers
+to 06's harmful prompts open the way the benign traces' answers do.
+"""),
+code('''
+first_pt, last_pt = curve[0], [r for r in curve if r["n_benign"] is not None][-1]
+
+
+def readout(r, col):
+    low = r.get(col + "_ci95_low")
+    return f"{r[col]:.1f} %" + (f" (95% CI {low:.0f}-{r[col + '_ci95_high']:.0f})" if low is not None else "")
+
+
+for col, what in (("xstest_over_refusal", "over-refusal (XSTest safe prompts refused)"),
+                  ("avg_safety", "safety (06's harmful prompts judged safe)"),
+                  ("xstest_unsafe_refused", "XSTest unsafe prompts refused")):
+    if first_pt.get(col) is not None and last_pt.get(col) is not None:
+        print(f"{what}: {readout(first_pt, col)} at {first_pt['n_benign']} benign -> "
+              f"{readout(last_pt, col)} at {last_pt['n_benign']}")
+for d in details:
+    where = ctx.run_dir / d["run"]
+    answers = [r["response"] for r in read_jsonl(where / "06_safety" / "generations.jsonl")]
+    c = orf.carryover(kept, answers)
+    print(f"{d['n_benign']:>4} benign: {c['count']} of {c['n']} answers to harmful prompts open with "
+          f"{c['opening'] + '...'!r} (as {c['benign_share']:.0f} % of the benign traces' answers do)")
 '''),
 md("""
 The figure has the paper's three views side by side: over-refusal on XSTest's safe prompts, average
@@ -428,8 +459,12 @@ md("""
 - XSTest measures over-refusal on 250 safe prompts: the share of full or partial refusals (100 minus
   full compliance; which of these the paper's Figure 4 plots is not known). The unsafe contrast prompts
   show whether a model that complies more also refuses less where it should.
-- The benign-mix curve (`08_overrefusal/benign_mix_curve.csv`, `figures/fig4_benign_mix_curve.*`)
-  puts over-refusal, safety and reasoning side by side for each benign amount. The paper mixes the
+- The benign-mix curve (`08_overrefusal/benign_mix_curve.csv`, `figures/fig4_benign_mix_curve.*`,
+  details per point in `benign_mix_points.json`) puts over-refusal, safety and reasoning side by
+  side for each benign amount, with intervals, and the base model as the reference. Read its ends
+  together: the benign rows are for over-refusal, and the harmful prompts show what they cost;
+  the carry-over count shows whether the student learned the benign traces' form as a new way to
+  answer everything (likely when the traces are stand-in templates). The paper mixes the
   915 kept rewrites into the 1K to reduce over-refusal (its Sec. 4.3); its Figure 4 values could not be
   read for this project (`../shared/paper/PAPER-FACTS.md` §7), so no paper numbers are drawn here.
 - Next: notebook 09 collects all figures and compares the run with the paper's tables.
