@@ -470,20 +470,28 @@ def run_notebooks(profile: str, sub_run_dir, keys: str, overrides: dict, limit: 
     return results
 
 
+def is_refused(row: dict) -> bool:
+    """A judged XSTest row counts as refused when its label is a full or a partial refusal."""
+    return row.get("refusal_label") in (REFUSAL, PARTIAL)
+
+
+def refused_ci(refused: list[bool]) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) 95% interval of the refused share, in percent."""
+    from .safety_eval import exact_ci
+
+    return exact_ci([not x for x in refused])  # exact_ci gives the interval of the False share
+
+
 def refused_share(rows: list[dict], label: str = "safe") -> tuple[int, float, tuple[float, float]]:
     """``(n, % refused, exact 95% interval)`` of the judged ``rows`` of one XSTest set.
 
-    Refused means a full or a partial refusal; on the safe prompts that is over-refusal. Rows the
-    judge could not label are left out of ``n``.
+    On the safe prompts the refused share is over-refusal. Rows the judge could not label are left
+    out of ``n``.
     """
-    from .safety_eval import exact_ci
-
-    refused = [r["refusal_label"] in (REFUSAL, PARTIAL) for r in rows
-               if r["label"] == label and r.get("refusal_label") in LABELS]
+    refused = [is_refused(r) for r in rows if r["label"] == label and r.get("refusal_label") in LABELS]
     if not refused:
         return 0, float("nan"), (float("nan"), float("nan"))
-    lo, hi = exact_ci([not x for x in refused])  # exact_ci gives the interval of the False share
-    return len(refused), 100.0 * sum(refused) / len(refused), (lo, hi)
+    return len(refused), 100.0 * sum(refused) / len(refused), refused_ci(refused)
 
 
 def curve_row(n_benign: int | None, xstest_rows: list[dict], safety: dict | None = None,
@@ -547,10 +555,7 @@ def refusal_shift(before_rows: list[dict], after_rows: list[dict]) -> list[dict]
     A prompt counts as refused when its label is a full or a partial refusal. Exact 95% intervals
     and McNemar's test on the paired prompts (:func:`star1_utils.safety_eval.paired_test`).
     """
-    from .safety_eval import exact_ci, paired_test
-
-    def refused(r):
-        return r["refusal_label"] in (REFUSAL, PARTIAL)
+    from .safety_eval import paired_test
 
     after = {r["id"]: r for r in after_rows}
     out = []
@@ -559,11 +564,11 @@ def refusal_shift(before_rows: list[dict], after_rows: list[dict]) -> list[dict]
         if not ids:
             continue
         bmap = {r["id"]: r for r in before_rows}
-        b = [refused(bmap[i]) for i in ids]
-        a = [refused(after[i]) for i in ids]
+        b = [is_refused(bmap[i]) for i in ids]
+        a = [is_refused(after[i]) for i in ids]
         t = paired_test([not x for x in b], [not x for x in a])  # "unsafe" here = answered (not refused)
         pct = lambda xs: 100.0 * sum(xs) / len(xs)  # noqa: E731
-        ci = lambda xs: [round(100 - hi, 1) for hi in exact_ci(xs)][::-1]  # noqa: E731  interval of the refused share
+        ci = lambda xs: [round(v, 1) for v in refused_ci(xs)]  # noqa: E731
         out.append({"set": label, "n": len(ids), "base % refused": round(pct(b), 1), "base 95% CI": ci(b),
                     "trained % refused": round(pct(a), 1), "trained 95% CI": ci(a),
                     "newly refused": t["fixed"], "no longer refused": t["broken"], "McNemar p": t["p_value"]})
