@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export STAR1_DATA_MIRROR ?= $(if $(wildcard ../shared/star1/reference_prompts.json),$(abspath ../shared),)
 
-.PHONY: setup demo mini test lab clean-notebooks clean
+.PHONY: setup demo mini test lint notebooks lab clean-notebooks clean
 
 # The stamp is newer than pyproject.toml once the install succeeded, so a second `make demo`
 # reuses the venv and installs nothing.
@@ -46,6 +46,17 @@ $(VENV)/.lab-installed: $(VENV)/.installed
 LAB_ARGS ?=
 lab: $(VENV)/.lab-installed
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
+
+# Each notebook's source is notebooks/NN_name.py (jupytext py:percent); this writes the .ipynb
+# from it, keeping unchanged cells' ids. FROM=ipynb goes the other way, after editing a .ipynb in a
+# JupyterLab without jupytext. A test fails when a pair disagrees.
+FROM ?= py
+notebooks: setup
+	$(PY) -m star1_utils notebooks $(if $(filter ipynb,$(FROM)),--from-ipynb,)
+
+# pyflakes rules over the package, the notebook sources, the tests and the benchmarks (a test runs it)
+lint: setup
+	$(VENV)/bin/ruff check star1_utils notebooks tests benchmarks scripts
 
 clean-notebooks: setup
 	$(PY) -m star1_utils clean-notebooks notebooks/

@@ -1,4 +1,4 @@
-"""Command line: ``python -m star1_utils run ...`` and ``python -m star1_utils clean-notebooks``."""
+"""Command line: ``python -m star1_utils run ...``, ``notebooks`` and ``clean-notebooks``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     clean.add_argument("paths", nargs="*", default=["notebooks"])
     clean.add_argument("--check", action="store_true", help="only report problems; exit 1 if any")
 
+    nbs = sub.add_parser("notebooks", help="write each notebooks/NN_name.ipynb from its text source NN_name.py")
+    nbs.add_argument("folder", nargs="?", default="notebooks")
+    nbs.add_argument("--check", action="store_true", help="write nothing; exit 1 if a pair disagrees")
+    nbs.add_argument("--from-ipynb", action="store_true", help="rewrite each .py from its .ipynb instead")
+
     args = parser.parse_args(argv)
+    if args.command == "notebooks":
+        from .hygiene import sync_notebooks
+
+        lines = sync_notebooks(args.folder, check=args.check, from_ipynb=args.from_ipynb)
+        print("\n".join(lines) if lines else "notebooks and their text sources agree")
+        return 1 if args.check and lines else 0
     if args.command == "run":
         from .runner import main as run_main
 

@@ -80,7 +80,7 @@ def choose_labelling_prompts(cfg: Any) -> list[dict]:
 
     HarmBench test behaviours of the ``standard`` kind, and StrongREJECT, JBB-Behaviors and XSTest
     prompts that ``cfg``'s evaluation subsets leave out, each evenly spread (fixed, seed-free).
-    Run once when the set is made (``tools/judge_completions.py``); the ids are then kept in
+    Run once when the set is made (``scripts/judge_completions.py``); the ids are then kept in
     ``data/judges/prompts.json`` and :func:`labelling_prompts` reads them back.
     """
     from . import overrefusal

@@ -10,6 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -207,6 +208,44 @@ def notebooks():
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
 def test_notebook_is_clean(path):
     assert hygiene.check_notebook(path) == []
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
+def test_notebook_is_made_from_its_text_source(path):
+    """The .py beside each notebook is its source; the committed .ipynb is what `make notebooks` writes."""
+    assert hygiene.text_source(path).is_file()
+    assert hygiene.sync_notebooks(ROOT / "notebooks", check=True) == []
+
+
+def test_make_notebooks_is_idempotent_and_keeps_cell_ids(tmp_path):
+    for p in ("08_overrefusal_ablation.py", "08_overrefusal_ablation.ipynb"):
+        shutil.copy(ROOT / "notebooks" / p, tmp_path / p)
+    assert hygiene.sync_notebooks(tmp_path) == []  # nothing to write: in step
+    src = tmp_path / "08_overrefusal_ablation.py"
+    old = nbformat.read(str(tmp_path / "08_overrefusal_ablation.ipynb"), as_version=4)
+    text = src.read_text()
+    src.write_text(text.replace("# %% [markdown]\n# ## 2.", "# %%\nprint('a new cell')\n\n# %% [markdown]\n# ## 2.", 1))
+    assert hygiene.sync_notebooks(tmp_path) == ["wrote 08_overrefusal_ablation.ipynb from 08_overrefusal_ablation.py"]
+    new = nbformat.read(str(tmp_path / "08_overrefusal_ablation.ipynb"), as_version=4)
+    assert len(new.cells) == len(old.cells) + 1
+    old_ids = {(c.cell_type, c.source): c.id for c in old.cells}
+    assert all(old_ids[(c.cell_type, c.source)] == c.id for c in new.cells if (c.cell_type, c.source) in old_ids)
+    assert len({c.id for c in new.cells}) == len(new.cells) and hygiene.check_notebook(tmp_path / "08_overrefusal_ablation.ipynb") == []
+    assert hygiene.sync_notebooks(tmp_path, check=True) == [] and hygiene.sync_notebooks(tmp_path) == []
+    (tmp_path / "08_overrefusal_ablation.ipynb").write_text(
+        (tmp_path / "08_overrefusal_ablation.ipynb").read_text().replace("a new cell", "edited in the ipynb"))
+    assert "disagrees" in hygiene.sync_notebooks(tmp_path, check=True)[0]
+    assert hygiene.sync_notebooks(tmp_path, from_ipynb=True) == [
+        "wrote 08_overrefusal_ablation.py from 08_overrefusal_ablation.ipynb"]
+    assert "edited in the ipynb" in src.read_text() and hygiene.sync_notebooks(tmp_path, check=True) == []
+
+
+def test_lint_package_notebook_sources_tests():
+    """ruff's pyflakes rules (pyproject [tool.ruff]) over everything `make lint` checks."""
+    ruff = Path(sys.executable).parent / "ruff"
+    out = subprocess.run([str(ruff), "check", "star1_utils", "notebooks", "tests", "benchmarks", "scripts"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)

@@ -117,7 +117,6 @@ def test_safety_verdict_on_real_shapes(text, verdict):
 
 
 def test_labelled_real_completions_load_and_judges_agree(mirror):
-    cfg = config.load_profile("mini")
     rows = judges.load_labelled()
     assert {r["model"] for r in rows} >= {"base", "trained"}
     assert all(r["refusal"] in refusal_rules.LABELS for r in rows)

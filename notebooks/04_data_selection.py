@@ -1,34 +1,31 @@
-from nbbuild import code, md, save
+# %% [markdown]
+# # 04 · Scoring and selection: from every trace to the 1K
+#
+# > Paper section 2.3. Reference: `data_making/data_selection/scorer.py` (spec §4).
+#
+# **What you will learn here**
+#
+# - how GPT-4o grades each reasoning trace 0-10 on three criteria, with the item's own policies in the prompt;
+# - how to read the grader's answer safely (the reference used Python `eval` on it) and what happens to answers that are unusable;
+# - the "all tens" accuracy filter, and how much it removes;
+# - the deterministic greedy removal that balances sources and categories down to exactly 1,000, first by hand on
+#   a toy example, then on the run's data, with a fast algorithm that gives the identical selection;
+# - Figure 2: the safety-category distribution before and after selection.
+#
+# **Expected runtime**
+#
+# | profile | hardware | time |
+# |---|---|---|
+# | `demo` | any CPU, offline (stand-in scorer) | under 45 s |
+# | `full` | any CPU + a GPT-4o endpoint | about 41K scorer calls: hours, set by the endpoint's rate limits (the selection itself takes about a second) |
+#
+# **Content note:** the data are answers to harmful requests. Only short excerpts of requests and
+# reasoning are shown; the answers shown refuse or redirect.
 
-cells = [
-md("""
-# 04 · Scoring and selection: from every trace to the 1K
+# %% [markdown]
+# ## Parameters
 
-> Paper section 2.3. Reference: `data_making/data_selection/scorer.py` (spec §4).
-
-**What you will learn here**
-
-- how GPT-4o grades each reasoning trace 0-10 on three criteria, with the item's own policies in the prompt;
-- how to read the grader's answer safely (the reference used Python `eval` on it) and what happens to answers that are unusable;
-- the "all tens" accuracy filter, and how much it removes;
-- the deterministic greedy removal that balances sources and categories down to exactly 1,000, first by hand on
-  a toy example, then on the run's data, with a fast algorithm that gives the identical selection;
-- Figure 2: the safety-category distribution before and after selection.
-
-**Expected runtime**
-
-| profile | hardware | time |
-|---|---|---|
-| `demo` | any CPU, offline (stand-in scorer) | under 45 s |
-| `full` | any CPU + a GPT-4o endpoint | about 41K scorer calls: hours, set by the endpoint's rate limits (the selection itself takes about a second) |
-
-**Content note:** the data are answers to harmful requests. Only short excerpts of requests and
-reasoning are shown; the answers shown refuse or redirect.
-"""),
-md("""
-## Parameters
-"""),
-code('''
+# %% tags=["parameters"]
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
@@ -37,9 +34,11 @@ scorer_base_url = ""  # OpenAI-compatible endpoint of the scorer role; empty kee
 scorer_model = ""  # model id at that endpoint; empty keeps the profile value
 scorer_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
 scorer_concurrency = 0  # parallel requests; 0 keeps the profile value
-''', parameters=True),
-md("Derived values: the resolved profile, the run folder, this stage's folder and the input from notebook 03."),
-code('''
+
+# %% [markdown]
+# Derived values: the resolved profile, the run folder, this stage's folder and the input from notebook 03.
+
+# %%
 import time
 
 import matplotlib.pyplot as plt
@@ -64,22 +63,22 @@ scored_path = ctx.stage.path("scored.jsonl")
 star1_path = ctx.stage.path("star1.jsonl")
 print(f"{len(rows)} reasoning traces from {reasoning_path}")
 print(f"scorer: {cfg.roles.scorer.model} @ {cfg.roles.scorer.base_url}; target size {cfg.selection.target_size}")
-'''),
-md("""
-## 1. The scorer prompt
 
-Each trace is split into its reasoning and its answer with the reference's regular expression
-(`<think>\\n?(.*?)\\n?</think>\\n?\\n?(.*)`), and the grader sees the instruction, both parts, the
-same policy block the teacher saw (only the item's categories, in label order) and a format
-example. Three criteria, each 0-10: **Content_Safety_Compliance**, **Relevancy_and_No_Redundant_Content**
-(cite the relevant rules *with their content*, nothing irrelevant) and **Accuracy_of_Thinking_Process**
-(the reasoning is coherent and agrees with the answer). Decoding as in the reference: only
-`max_completion_tokens=1024`, default temperature.
+# %% [markdown]
+# ## 1. The scorer prompt
+#
+# Each trace is split into its reasoning and its answer with the reference's regular expression
+# (`<think>\n?(.*?)\n?</think>\n?\n?(.*)`), and the grader sees the instruction, both parts, the
+# same policy block the teacher saw (only the item's categories, in label order) and a format
+# example. Three criteria, each 0-10: **Content_Safety_Compliance**, **Relevancy_and_No_Redundant_Content**
+# (cite the relevant rules *with their content*, nothing irrelevant) and **Accuracy_of_Thinking_Process**
+# (the reasoning is coherent and agrees with the answer). Decoding as in the reference: only
+# `max_completion_tokens=1024`, default temperature.
+#
+# One item's prompt, with the rubric whole; the trace (shown in notebook 03) and the policy texts
+# (shown in notebook 00) are abridged:
 
-One item's prompt, with the rubric whole; the trace (shown in notebook 03) and the policy texts
-(shown in notebook 00) are abridged:
-"""),
-code('''
+# %%
 from star1_utils.policies import policies_for
 
 example = next((r for r in rows if len(r["category"]) > 1), rows[0])
@@ -87,40 +86,40 @@ prompt = scoring.scorer_prompt(example)
 cot, final = scoring.split_response(example["response"])
 block = policies_for(example["category"])
 shown = prompt.replace(cot, cot[:300] + " [... rest of the reasoning ...]") if cot else prompt
-print(shown.replace(block, block[:300] + "\\n[... rest of the policies ...]"))
+print(shown.replace(block, block[:300] + "\n[... rest of the policies ...]"))
 print(f"({len(prompt)} characters in all; categories {example['category']})")
-'''),
-md("""
-## 2. Reading the answer without `eval`
 
-The format example asks for a fenced JSON block, and the example itself has a **trailing comma**
-(invalid JSON, valid Python), so real answers often have one. The reference ran `eval()` on the
-block: arbitrary code from a model's answer would run. `scoring.parse_score` reads it as JSON after
-dropping trailing commas (or as a Python *literal*, never code), accepts prose around the fence,
-and insists on the three keys with integers 0-10. Anything else raises `llm.InvalidAnswer`: the
-engine asks again and, after `max_attempts`, records a failure **with the item's id**.
-"""),
-code('''
+# %% [markdown]
+# ## 2. Reading the answer without `eval`
+#
+# The format example asks for a fenced JSON block, and the example itself has a **trailing comma**
+# (invalid JSON, valid Python), so real answers often have one. The reference ran `eval()` on the
+# block: arbitrary code from a model's answer would run. `scoring.parse_score` reads it as JSON after
+# dropping trailing commas (or as a Python *literal*, never code), accepts prose around the fence,
+# and insists on the three keys with integers 0-10. Anything else raises `llm.InvalidAnswer`: the
+# engine asks again and, after `max_attempts`, records a failure **with the item's id**.
+
+# %%
 from star1_utils.policies import template
 
 fmt = template("SCORER_FORMAT_EXAMPLE").replace("X", "10").replace("Y", "9").replace("Z", "10")
 print(fmt)
-print("parsed:", scoring.parse_score("Here is my rating.\\n" + fmt))
+print("parsed:", scoring.parse_score("Here is my rating.\n" + fmt))
 for bad in ["The trace is fine, 10/10.",
-            '```json\\n{"safety": 10, "relevancy": 10, "accuracy": 10}\\n```',
-            '```json\\n{"Content_Safety_Compliance": 12, "Relevancy_and_No_Redundant_Content": 10, "Accuracy_of_Thinking_Process": 10}\\n```']:
+            '```json\n{"safety": 10, "relevancy": 10, "accuracy": 10}\n```',
+            '```json\n{"Content_Safety_Compliance": 12, "Relevancy_and_No_Redundant_Content": 10, "Accuracy_of_Thinking_Process": 10}\n```']:
     try:
         scoring.parse_score(bad)
     except llm.InvalidAnswer as e:
         print(f"rejected ({e}): {bad[:60]!r}")
-'''),
-md("""
-## 3. Scoring every trace
 
-The scorer role goes through the LLM engine: bounded concurrency, retries, and an SQLite cache in
-the run folder, so an interrupted run resumes without paying twice.
-"""),
-code('''
+# %% [markdown]
+# ## 3. Scoring every trace
+#
+# The scorer role goes through the LLM engine: bounded concurrency, retries, and an SQLite cache in
+# the run folder, so an interrupted run resumes without paying twice.
+
+# %%
 if ctx.stage.is_current() and scored_path.is_file():
     scored = artifacts.read_jsonl(scored_path)
     failures, usage = [], {"requests": 0, "note": "stage current: read from scored.jsonl"}
@@ -132,14 +131,14 @@ else:
     artifacts.write_jsonl(scored_path, scored)
     ctx.stage.record_failures(failures)
     print(f"scored {len(scored)} of {len(rows)}; {len(failures)} failures; usage {usage}")
-'''),
-md("""
-The grader's answer for the example item. In the `demo` profile the grader is a **stand-in, not a
-language model**: a fixed rubric over the actual trace (does it cite each given policy with its
-content, does the answer follow the decision the reasoning reached, is there talk of policies that
-were not given), answering in GPT-4o's format.
-"""),
-code('''
+
+# %% [markdown]
+# The grader's answer for the example item. In the `demo` profile the grader is a **stand-in, not a
+# language model**: a fixed rubric over the actual trace (does it cite each given policy with its
+# content, does the answer follow the decision the reasoning reached, is there talk of policies that
+# were not given), answering in GPT-4o's format.
+
+# %%
 below_ten = [r for r in scored if not selection.is_all_ten(r)]
 shown_items = [example] + below_ten[:1]  # one that passes, one that does not (when there is one)
 answers = llm.run_batch(cfg, "scorer", shown_items, build_messages=scoring.scorer_messages,
@@ -148,14 +147,14 @@ answers = llm.run_batch(cfg, "scorer", shown_items, build_messages=scoring.score
 for item in shown_items:
     cot, final = scoring.split_response(item["response"])
     print("instruction:", item["question"][:200], "| categories:", item["category"])
-    print("reasoning (start):", (cot or "")[:300].replace("\\n", " "), "...")
-    print("answer (start):", (final or "")[:200].replace("\\n", " "), "...")
-    print("scorer answer:\\n" + answers[item["id"]].text, "\\n")
-'''),
-md("""
-## 4. The three scores
-"""),
-code('''
+    print("reasoning (start):", (cot or "")[:300].replace("\n", " "), "...")
+    print("answer (start):", (final or "")[:200].replace("\n", " "), "...")
+    print("scorer answer:\n" + answers[item["id"]].text, "\n")
+
+# %% [markdown]
+# ## 4. The three scores
+
+# %%
 scores = pd.DataFrame([{"id": r["id"], **r["score"]} for r in scored]).set_index("id")
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), sharey=True)
 for ax, key in zip(axes, selection.SCORE_KEYS):
@@ -168,14 +167,14 @@ axes[0].set_ylabel("items")
 fig.tight_layout()
 viz.save_figure(fig, ctx.figures_dir() / "04_score_histograms")
 scores.describe().loc[["mean", "min", "max"]].round(2)
-'''),
-md("""
-## 5. Ensuring accuracy: all three scores must be 10
 
-The reference keeps an item only if every score is exactly 10 **and** none of its categories is
-"Other" (spec §4.2); the order is kept, because the next step breaks ties by position.
-"""),
-code('''
+# %% [markdown]
+# ## 5. Ensuring accuracy: all three scores must be 10
+#
+# The reference keeps an item only if every score is exactly 10 **and** none of its categories is
+# "Other" (spec §4.2); the order is kept, because the next step breaks ties by position.
+
+# %%
 all_10 = selection.accuracy_filter(scored)
 n_other = sum("Other" in r["category"] for r in scored)
 n_not_ten = sum(not selection.is_all_ten(r) for r in scored)
@@ -187,30 +186,30 @@ print(f"{len(below_ten)} items scored below 10; the first {min(8, len(below_ten)
 pd.DataFrame([{"id": r["id"], "instruction": r["question"][:70], "categories": ", ".join(SHORT_NAMES.get(c, c) for c in r["category"]),
                **{k.split("_")[0]: v for k, v in r["score"].items()},
                "answer (start)": (scoring.split_response(r["response"])[1] or "")[:60]} for r in below_ten[:8]])
-'''),
-md("""
-The items below 10 are worth reading. In the demo they are items that notebook 02 filed under
-Self-Harm although they show no distress (a stuck Python process), so the teacher answered with crisis
-resources, and the scorer's Accuracy criterion marks the mismatch down. Other wrong labels pass when
-the answer is still safe and consistent with its reasoning: a refusal of a harmless request scores 10,
-because the scorer grades the trace against the item's labels, not the labels themselves. Section 9
-shows a few of the selected rows.
-"""),
-md("""
-## 6. Ensuring diversity: the greedy removal, by hand
 
-No quotas, no randomness. While more than the target remain, every item gets
+# %% [markdown]
+# The items below 10 are worth reading. In the demo they are items that notebook 02 filed under
+# Self-Harm although they show no distress (a stuck Python process), so the teacher answered with crisis
+# resources, and the scorer's Accuracy criterion marks the mismatch down. Other wrong labels pass when
+# the answer is still safe and consistent with its reasoning: a refusal of a harmless request scores 10,
+# because the scorer grades the trace against the item's labels, not the labels themselves. Section 9
+# shows a few of the selected rows.
 
-$$p(i) = P(\\text{source}_i) \\times \\sum_{c \\in \\text{categories}_i} P(c)$$
+# %% [markdown]
+# ## 6. Ensuring diversity: the greedy removal, by hand
+#
+# No quotas, no randomness. While more than the target remain, every item gets
+#
+# $$p(i) = P(\text{source}_i) \times \sum_{c \in \text{categories}_i} P(c)$$
+#
+# where $P(\text{source})$ is the share of remaining items from that source, and $P(c)$ the number of
+# remaining items labelled $c$ over the total number of labels. The item with the highest $p$ is
+# removed (ties: the earliest in the list), and everything is recounted. Items from big sources
+# *and* frequent categories go first; a multi-label item sums its categories, so it is more exposed.
+#
+# A toy pool of 7 items, reduced to 4:
 
-where $P(\\text{source})$ is the share of remaining items from that source, and $P(c)$ the number of
-remaining items labelled $c$ over the total number of labels. The item with the highest $p$ is
-removed (ties: the earliest in the list), and everything is recounted. Items from big sources
-*and* frequent categories go first; a multi-label item sums its categories, so it is more exposed.
-
-A toy pool of 7 items, reduced to 4:
-"""),
-code('''
+# %%
 toy = [
     {"id": "a", "source": "BigSet", "category": ["Illicit / Criminal Behavior"]},
     {"id": "b", "source": "BigSet", "category": ["Illicit / Criminal Behavior", "Privacy / Personal Data"]},
@@ -228,21 +227,21 @@ table.insert(1, "categories", [", ".join(SHORT_NAMES[c] for c in t["category"]) 
 display(table)
 print("removed in order:", [s["removed"] for s in trace])
 print("kept:", [t["id"] for t in selection.select_diverse(toy, 4)])
-'''),
-md("""
-Item `b` goes first: it is in the biggest source and carries two labels. Then `a` and `d` tie
-(same source, same category) and `a`, the earlier, goes. At step 3, `c`, `d` and `e` tie exactly
-(2/5 x 2/5 each, from three different groups): `c`, the earliest in the list, goes.
 
-**A faster, identical algorithm.** The reference recomputes every item's score each step: O(n²),
-20-30 minutes at 41K. But an item's score depends only on its *group*, (source, category list), so
-`selection.select_diverse` scores the few hundred groups per step, with the same floating-point
-expression (so ties are bit-identical), and removes the group's earliest item. The tests check it
-against a direct port of the reference loop on 36 random instances, tied and multi-label ones
-included; `benchmarks/bench_selection.py` selects 1,000 from 41K synthetic rows in about a second
-(0.8 s measured on a 2-core machine, against 5.7 s for the reference port at only 4K rows).
-"""),
-code('''
+# %% [markdown]
+# Item `b` goes first: it is in the biggest source and carries two labels. Then `a` and `d` tie
+# (same source, same category) and `a`, the earlier, goes. At step 3, `c`, `d` and `e` tie exactly
+# (2/5 x 2/5 each, from three different groups): `c`, the earliest in the list, goes.
+#
+# **A faster, identical algorithm.** The reference recomputes every item's score each step: O(n²),
+# 20-30 minutes at 41K. But an item's score depends only on its *group*, (source, category list), so
+# `selection.select_diverse` scores the few hundred groups per step, with the same floating-point
+# expression (so ties are bit-identical), and removes the group's earliest item. The tests check it
+# against a direct port of the reference loop on 36 random instances, tied and multi-label ones
+# included; `benchmarks/bench_selection.py` selects 1,000 from 41K synthetic rows in about a second
+# (0.8 s measured on a 2-core machine, against 5.7 s for the reference port at only 4K rows).
+
+# %%
 target = cfg.selection.target_size
 t0 = time.perf_counter()
 selected = selection.select_diverse(all_10, target)
@@ -255,19 +254,20 @@ if 0 < len(all_10) <= cfg.selection.verify_max_items:
     ref = selection.reference_select_diverse(all_10, target)
     assert [r["id"] for r in ref] == [r["id"] for r in selected]
     print(f"identical to the direct port of the reference loop ({(time.perf_counter() - t0) * 1000:.1f} ms)")
-'''),
-md("""
-## 7. Figure 2: categories before and after selection
 
-The paper's Figure 2 shows how the 1K spreads over the 8 categories. Below, the share of category
-labels in the classified collection (notebook 02, "Other" left out), in the all-10 pool and in the
-selection, and the shares of sources. Read it with the removal rule in mind: an item's score is
-$P(\\text{source}) \\times \\sum_c P(c)$, so a **multi-label item sums several shares and goes early**:
-with a small pool the selection can end up almost or entirely single-label (counted above the table), and a
-category that appears mostly in multi-label items loses more than its share. Among single-label items,
-those of frequent categories and big sources go first, which is what evens the distribution out.
-"""),
-code('''
+
+# %% [markdown]
+# ## 7. Figure 2: categories before and after selection
+#
+# The paper's Figure 2 shows how the 1K spreads over the 8 categories. Below, the share of category
+# labels in the classified collection (notebook 02, "Other" left out), in the all-10 pool and in the
+# selection, and the shares of sources. Read it with the removal rule in mind: an item's score is
+# $P(\text{source}) \times \sum_c P(c)$, so a **multi-label item sums several shares and goes early**:
+# with a small pool the selection can end up almost or entirely single-label (counted above the table), and a
+# category that appears mostly in multi-label items loses more than its share. Among single-label items,
+# those of frequent categories and big sources go first, which is what evens the distribution out.
+
+# %%
 def shares(recs, key):
     if key == "category":
         s = pd.Series([SHORT_NAMES.get(c, c) for r in recs for c in r["category"]])
@@ -284,10 +284,10 @@ srcs = pd.DataFrame({"classified (02)": shares(classified, "source"), "all-10 po
                      "selected": shares(selected, "source")}).fillna(0).sort_values("all-10 pool", ascending=False).head(12)
 fig, axes = plt.subplots(1, 2, figsize=(16, 5.5))
 cats.plot.bar(ax=axes[0], rot=35, width=0.8)
-axes[0].set_title(f"Safety categories (% of labels)")
+axes[0].set_title("Safety categories (% of labels)")
 axes[0].set_ylabel("% of labels")
 srcs.plot.bar(ax=axes[1], rot=35, width=0.8)
-axes[1].set_title(f"Sources (% of items)")
+axes[1].set_title("Sources (% of items)")
 axes[1].set_ylabel("% of items")
 for ax, data in zip(axes, (cats, srcs)):
     ax.legend(fontsize=10, loc="upper right", framealpha=0.9)
@@ -300,16 +300,16 @@ multi = {name: f"{sum(len(r['category']) > 1 for r in recs)} of {len(recs)}"
          for name, recs in [("classified (02)", classified), ("all-10 pool", all_10), ("selected", selected)]}
 print("items with more than one category:", multi)
 cats.round(1).T
-'''),
-md("""
-## 8. Replay on the released data
 
-The same filter and selection run on data that is already scored. Online, `selection.STAR_41K`
-(the Hub's STAR-41K, every scored item) reproduces STAR-1 from the full pool. Offline we replay on
-the released STAR-1 (1,000 items, all scores 10), which the filter keeps whole, and show that its
-composition is the one the spec reports; selecting 500 of it with both algorithms gives the same items.
-"""),
-code('''
+# %% [markdown]
+# ## 8. Replay on the released data
+#
+# The same filter and selection run on data that is already scored. Online, `selection.STAR_41K`
+# (the Hub's STAR-41K, every scored item) reproduces STAR-1 from the full pool. Offline we replay on
+# the released STAR-1 (1,000 items, all scores 10), which the filter keeps whole, and show that its
+# composition is the one the spec reports; selecting 500 of it with both algorithms gives the same items.
+
+# %%
 from star1_utils.resources import available
 
 released = selection.replay(target_size=1000)
@@ -322,14 +322,14 @@ half = selection.select_diverse(released["all_10"], 500)
 print("500 of it:", len(half), "items; identical to the reference port:",
       [r["id"] for r in half] == [r["id"] for r in selection.reference_select_diverse(released["all_10"], 500)])
 print("STAR-41K available here (mirror or cache):", available(selection.STAR_41K))
-'''),
-md("""
-## 9. Writing the 1K
 
-`star1.jsonl` has the reference's fields (`id, question, response, category, source, score`), in
-the order of the all-10 pool, like the reference's `star1_high.json`.
-"""),
-code('''
+# %% [markdown]
+# ## 9. Writing the 1K
+#
+# `star1.jsonl` has the reference's fields (`id, question, response, category, source, score`), in
+# the order of the all-10 pool, like the reference's `star1_high.json`.
+
+# %%
 FIELDS = ("id", "question", "response", "category", "source", "score")
 n_written = artifacts.write_jsonl(star1_path, [{k: r[k] for k in FIELDS} for r in selected])
 ctx.stage.finish(
@@ -342,16 +342,16 @@ print(f"wrote {n_written} rows to {star1_path}; five of them:")
 display(pd.DataFrame([{"instruction": r["question"][:70], "categories": ", ".join(SHORT_NAMES.get(c, c) for c in r["category"]),
                        "source": r["source"], "answer (start)": (scoring.split_response(r["response"])[1] or "")[:70]}
                       for r in selected[:: max(1, len(selected) // 5)][:5]]))
-'''),
-md("""
-## What was produced
 
-- `04_selection/scored.jsonl`: every scored trace with its three scores;
-- `04_selection/star1.jsonl`: the selected set, the input of training (notebook 05);
-- `04_selection/failures.jsonl` (items the scorer could not grade, with ids) and `manifest.json`;
-- `figures/figure2_category_distribution.{png,pdf}` and `figures/04_score_histograms.{png,pdf}`.
-"""),
-code('''
+# %% [markdown]
+# ## What was produced
+#
+# - `04_selection/scored.jsonl`: every scored trace with its three scores;
+# - `04_selection/star1.jsonl`: the selected set, the input of training (notebook 05);
+# - `04_selection/failures.jsonl` (items the scorer could not grade, with ids) and `manifest.json`;
+# - `figures/figure2_category_distribution.{png,pdf}` and `figures/04_score_histograms.{png,pdf}`.
+
+# %%
 out = artifacts.read_jsonl(star1_path, required=list(FIELDS))
 assert len(out) == min(target, len(all_10)) and len(out) > 0
 assert all(selection.is_all_ten(r) and "Other" not in r["category"] for r in out)
@@ -360,15 +360,11 @@ assert {r["id"] for r in out} <= {r["id"] for r in scored}
 assert all(p.is_file() for p in figure2)
 assert artifacts.read_manifest(ctx.stage.dir)["counts"]["selected"] == len(out)
 print(f"checks passed; notebook time {time.time() - t_start:.1f} s")
-'''),
-md("""
-## Summary
 
-Every trace was graded on three criteria with its own policies in view; only perfect traces
-survive, and a deterministic greedy removal balances sources and categories down to the target
-size. The fast selection is exact (same items, same order as the reference's loop) and turns a
-20-30 minute step at 41K into about a second. Next: notebook 05 fine-tunes a model on `star1.jsonl`.
-"""),
-]
-
-save("notebooks/04_data_selection.ipynb", cells)
+# %% [markdown]
+# ## Summary
+#
+# Every trace was graded on three criteria with its own policies in view; only perfect traces
+# survive, and a deterministic greedy removal balances sources and categories down to the target
+# size. The fast selection is exact (same items, same order as the reference's loop) and turns a
+# 20-30 minute step at 41K into about a second. Next: notebook 05 fine-tunes a model on `star1.jsonl`.

@@ -1,7 +1,7 @@
 """Write the real completions that the miniature's judges are measured on (run once by a developer).
 
-    .venv/bin/python tools/judge_completions.py --model base --out star1_utils/data/judges/completions_base.jsonl
-    .venv/bin/python tools/judge_completions.py --model runs/mini/05_training/<run>/model --out ...
+    .venv/bin/python scripts/judge_completions.py --model base --out star1_utils/data/judges/completions_base.jsonl
+    .venv/bin/python scripts/judge_completions.py --model runs/mini/05_training/<run>/model --out ...
 
 The prompts are real benchmark prompts **outside** the miniature's evaluation subsets (HarmBench
 test behaviours, and StrongREJECT, JBB-Behaviors and XSTest prompts that notebooks 06 and 08 do

@@ -1,38 +1,35 @@
-from nbbuild import code, md, save
+# %% [markdown]
+# # 03 · Deliberative reasoning generation
+#
+# > Wang et al. 2025, *STAR-1*, Section 2.2: for every labelled instruction, DeepSeek-R1 is shown the
+# > policies of the item's own categories and asked to reason about them ("Safety policy section X says
+# > that ...") before answering: refuse, safe-complete, or comply.
+#
+# **What you will learn here**
+#
+# - how an item's prompt is assembled: only its own categories' policies, in label order, joined by `---`;
+# - R1's decoding (temperature 0.6, top_p 0.7, max_tokens 8000) and the stored form
+#   `<think>\n{reasoning}\n</think>\n\n{answer}`, whatever the endpoint returns;
+# - what happens to an answer cut at the token limit, and to items labelled "Other";
+# - the length of the traces, and the failures table.
+#
+# **Expected runtime and hardware**
+#
+# | profile | teacher | hardware | time |
+# |---|---|---|---|
+# | demo | stand-in (rule-based, in-process) | any CPU | under 30 s |
+# | full | DeepSeek-R1 (any OpenAI-compatible endpoint) | CPU + network, API key | about 41K long requests: several hours at concurrency 32 (the reference ran them one by one) |
+#
+# **Content note:** the instructions include requests for harmful content; only short excerpts are shown.
+# The answers shown refuse or safe-complete them.
 
-cells = [
-md("""
-# 03 · Deliberative reasoning generation
+# %% [markdown]
+# ## Parameters
+#
+# Standard parameters, then the endpoint of the `teacher` role (the key is read from the environment
+# variable you name, never passed).
 
-> Wang et al. 2025, *STAR-1*, Section 2.2: for every labelled instruction, DeepSeek-R1 is shown the
-> policies of the item's own categories and asked to reason about them ("Safety policy section X says
-> that ...") before answering: refuse, safe-complete, or comply.
-
-**What you will learn here**
-
-- how an item's prompt is assembled: only its own categories' policies, in label order, joined by `---`;
-- R1's decoding (temperature 0.6, top_p 0.7, max_tokens 8000) and the stored form
-  `<think>\\n{reasoning}\\n</think>\\n\\n{answer}`, whatever the endpoint returns;
-- what happens to an answer cut at the token limit, and to items labelled "Other";
-- the length of the traces, and the failures table.
-
-**Expected runtime and hardware**
-
-| profile | teacher | hardware | time |
-|---|---|---|---|
-| demo | stand-in (rule-based, in-process) | any CPU | under 30 s |
-| full | DeepSeek-R1 (any OpenAI-compatible endpoint) | CPU + network, API key | about 41K long requests: several hours at concurrency 32 (the reference ran them one by one) |
-
-**Content note:** the instructions include requests for harmful content; only short excerpts are shown.
-The answers shown refuse or safe-complete them.
-"""),
-md("""
-## Parameters
-
-Standard parameters, then the endpoint of the `teacher` role (the key is read from the environment
-variable you name, never passed).
-"""),
-code('''
+# %% tags=["parameters"]
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
@@ -41,12 +38,15 @@ teacher_base_url = ""  # OpenAI-compatible endpoint of the teacher role; empty k
 teacher_model = ""  # model id at that endpoint; empty keeps the profile value
 teacher_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
 teacher_concurrency = 0  # parallel requests; 0 keeps the profile value
-''', parameters=True),
-md("Derived values: the resolved profile, the run folder and this stage's folder."),
-code('''
+
+# %% [markdown]
+# Derived values: the resolved profile, the run folder and this stage's folder.
+
+# %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 from star1_utils import llm, reasoning, viz
 from star1_utils.artifacts import read_jsonl, write_jsonl
@@ -63,42 +63,42 @@ print(f"teacher: {role.model} at {role.base_url} (concurrency {role.concurrency}
 print("decoding:", reasoning.decoding(cfg))
 if role.model.startswith("standin-"):
     print("This is the demo STAND-IN: a rule-based program that reads the policies, not a language model.")
-'''),
-md("""
-## 1. The input, without "Other"
 
-Items labelled "Other" have no policy. The reference looks their policy up and crashes
-(`KeyError`); here they are excluded and counted. STAR-1 drops them at selection anyway, so the
-1K does not change.
-"""),
-code('''
+# %% [markdown]
+# ## 1. The input, without "Other"
+#
+# Items labelled "Other" have no policy. The reference looks their policy up and crashes
+# (`KeyError`); here they are excluded and counted. STAR-1 drops them at selection anyway, so the
+# 1K does not change.
+
+# %%
 classified_path = ctx.stage_dir("02") / "classified.jsonl"
 rows = read_jsonl(classified_path, required=["id", "question", "category"])
 items, excluded = reasoning.eligible(rows)
 if cfg.limit:
     items = items[: cfg.limit]
 print(f"{len(rows)} classified items: {len(items)} to reason about, {len(excluded)} excluded as Other")
-'''),
-md("""
-## 2. The assembled prompt for one item
 
-`COT_PROMPT_TEMPLATE` (the second definition in the paper's `prompt.py`, which overrides the first)
-with the instruction and the item's policies. Shown whole for an item with the most labels:
-"""),
-code('''
+# %% [markdown]
+# ## 2. The assembled prompt for one item
+#
+# `COT_PROMPT_TEMPLATE` (the second definition in the paper's `prompt.py`, which overrides the first)
+# with the instruction and the item's policies. Shown whole for an item with the most labels:
+
+# %%
 # an item with several labels, Self-Harm not first (that one gets crisis resources, shown further down)
 example = max(items, key=lambda r: (len(r["category"]) if r["category"][0] != "Self-Harm" else 0))
-print("categories:", example["category"], "\\n")
+print("categories:", example["category"], "\n")
 print(reasoning.build_prompt(example["question"], example["category"]))
-'''),
-md("""
-## 3. The run
 
-One request per item through `llm.run_batch` (cached, resumable, bounded concurrency). An answer
-that stops at `max_tokens` (`finish_reason == "length"`) is retried and then recorded as a failure;
-the reference's loop would abort the whole run on the first item that exhausts its retries.
-"""),
-code('''
+# %% [markdown]
+# ## 3. The run
+#
+# One request per item through `llm.run_batch` (cached, resumable, bounded concurrency). An answer
+# that stops at `max_tokens` (`finish_reason == "length"`) is retried and then recorded as a failure;
+# the reference's loop would abort the whole run on the first item that exhausts its retries.
+
+# %%
 outcome = reasoning.generate(cfg, items, cache_path)
 traces = reasoning.response_rows(items, outcome)
 reasoning_path = ctx.stage.path("reasoning.jsonl")
@@ -106,25 +106,26 @@ write_jsonl(reasoning_path, traces)
 failures_path = ctx.stage.record_failures(outcome.failures)
 print(f"traces: {len(traces)} of {len(items)}; failures: {len(outcome.failures)}")
 print("usage:", outcome.usage)
-'''),
-md("""
-## 4. One trace, split into reasoning and answer
 
-The stored `response` is `<think>\\n{reasoning}\\n</think>\\n\\n{answer}`. In the demo it was written
-by the **stand-in teacher**, a program that parses the policies in the prompt, picks the rule that
-governs its decision and quotes it; it is not a language model.
-"""),
-code('''
+# %% [markdown]
+# ## 4. One trace, split into reasoning and answer
+#
+# The stored `response` is `<think>\n{reasoning}\n</think>\n\n{answer}`. In the demo it was written
+# by the **stand-in teacher**, a program that parses the policies in the prompt, picks the rule that
+# governs its decision and quotes it; it is not a language model.
+
+# %%
 shown = outcome.results[example["id"]] if example["id"] in outcome.results else next(iter(outcome.results.values()))
-print("REASONING\\n---------\\n" + shown.reasoning)
-print("\\nANSWER\\n------\\n" + shown.answer)
-'''),
-md("""
-The answer follows the decision the reasoning reached. Three more answers for contrast: a refusal, a
-safe completion (general context, no details) and crisis resources for an item whose first label is
-Self-Harm (the stand-in never simply complies: every item here carries a safety category):
-"""),
-code('''
+print("REASONING\n---------\n" + shown.reasoning)
+print("\nANSWER\n------\n" + shown.answer)
+
+
+# %% [markdown]
+# The answer follows the decision the reasoning reached. Three more answers for contrast: a refusal, a
+# safe completion (general context, no details) and crisis resources for an item whose first label is
+# Self-Harm (the stand-in never simply complies: every item here carries a safety category):
+
+# %%
 def first_answer(start, prefer=()):
     """The first trace whose answer starts with ``start``, preferring questions with a ``prefer`` word."""
     hits = [t for t in traces if llm.split_think(t["response"])[1].startswith(start)]
@@ -133,15 +134,15 @@ def first_answer(start, prefer=()):
 for kind, t in (("refusal", first_answer("I'm sorry")), ("safe completion", first_answer("Here is some general context")),
                 ("crisis resources", first_answer("I'm really sorry you're feeling", prefer=("sad", "hopeless", "worthless", "lonel")))):
     if t:
-        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\\n  -> {llm.split_think(t['response'])[1]}\\n")
-'''),
-md("""
-## 5. Length statistics
+        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\n  -> {llm.split_think(t['response'])[1]}\n")
 
-Words in the reasoning and in the answer, beside DeepSeek-R1's traces in the released STAR-1 (when it
-is available: mirror or Hub).
-"""),
-code('''
+# %% [markdown]
+# ## 5. Length statistics
+#
+# Words in the reasoning and in the answer, beside DeepSeek-R1's traces in the released STAR-1 (when it
+# is available: mirror or Hub).
+
+# %%
 from star1_utils import classification
 from star1_utils.resources import ResourceError
 
@@ -169,15 +170,15 @@ for ax, col in zip(axes, ("reasoning_words", "answer_words")):
 fig.suptitle("Trace lengths (the longest 1% are counted in the last bin)")
 viz.save_figure(fig, ctx.figures_dir() / "03_trace_lengths")
 plt.show()
-'''),
-md("""
-## 6. Failures
 
-Items that got no accepted answer, with the reason; they are retried on the next run (the cache
-holds only accepted answers). To see the mechanism, the demo also asks for one trace with a
-`max_tokens` far too small: the answer is cut, retried, and recorded.
-"""),
-code('''
+# %% [markdown]
+# ## 6. Failures
+#
+# Items that got no accepted answer, with the reason; they are retried on the next run (the cache
+# holds only accepted answers). To see the mechanism, the demo also asks for one trace with a
+# `max_tokens` far too small: the answer is cut, retried, and recorded.
+
+# %%
 failures = pd.DataFrame(outcome.failures, columns=["id", "reason", "attempts"])
 print(f"{len(failures)} failures in this run")
 if ctx.demo:
@@ -186,9 +187,11 @@ if ctx.demo:
                         desc="max_tokens=40 demo", progress=False)
     display(pd.DataFrame(cut.failures).assign(note="demonstration, not part of the run"))
 failures if len(failures) else "no failures in the run itself"
-'''),
-md("## 7. What was produced"),
-code('''
+
+# %% [markdown]
+# ## 7. What was produced
+
+# %%
 ctx.stage.finish(
     inputs=[classified_path], outputs=[reasoning_path, failures_path],
     counts={"classified": len(rows), "excluded_other": len(excluded), "in": len(items),
@@ -197,22 +200,18 @@ ctx.stage.finish(
 )
 for p in (reasoning_path, failures_path, ctx.stage.path("manifest.json")):
     print(p)
-'''),
-code('''
+
+# %%
 check = read_jsonl(reasoning_path, required=["id", "question", "category", "response"])
 assert len(check) + len(outcome.failures) == len(items)
-assert all(r["response"].startswith("<think>\\n") and "\\n</think>\\n\\n" in r["response"] for r in check)
+assert all(r["response"].startswith("<think>\n") and "\n</think>\n\n" in r["response"] for r in check)
 assert not any("Other" in r["category"] for r in check)
 print("checks passed")
-'''),
-md("""
-## Summary
 
-`03_reasoning/reasoning.jsonl` holds, for every non-"Other" item, a reasoning trace grounded in its own
-categories' policies and a final answer, in the reference's stored form. The run is cached and
-resumable; truncated answers are retried and then recorded, never silently kept. Next: notebook 04
-scores these traces and selects the 1K.
-"""),
-]
-
-save("notebooks/03_reasoning_generation.ipynb", cells)
+# %% [markdown]
+# ## Summary
+#
+# `03_reasoning/reasoning.jsonl` holds, for every non-"Other" item, a reasoning trace grounded in its own
+# categories' policies and a final answer, in the reference's stored form. The run is cached and
+# resumable; truncated answers are retried and then recorded, never silently kept. Next: notebook 04
+# scores these traces and selects the 1K.

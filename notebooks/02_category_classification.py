@@ -1,37 +1,34 @@
-from nbbuild import code, md, save
+# %% [markdown]
+# # 02 · Safety-category classification
+#
+# > Wang et al. 2025, *STAR-1*, Section 2.2: every collected instruction is labelled by GPT-4o with the
+# > safety categories it touches, so that notebook 03 can show the teacher only the relevant policies.
+#
+# **What you will learn here**
+#
+# - the exact prompt the paper sends to GPT-4o (shown whole once) and the 8 categories plus "Other";
+# - how the answers are parsed safely (the reference runs Python `eval` on model output) and validated;
+# - how a long labelling run is made resumable: cache, back-off, failure records instead of crashes;
+# - the category distribution of the labelled data (multi-label counts);
+# - how well the demo's stand-in classifier agrees with GPT-4o's labels on the released STAR-1.
+#
+# **Expected runtime and hardware**
+#
+# | profile | classifier | hardware | time |
+# |---|---|---|---|
+# | demo | stand-in (MiniLM embeddings, in-process) | any CPU | under 45 s |
+# | full | GPT-4o (or any OpenAI-compatible endpoint) | CPU + network, API key | about 41K requests: 30-60 min at concurrency 32 (the reference ran them one by one: 15-25 h) |
+#
+# **Content note:** the instructions being classified include requests for harmful content. Only short
+# excerpts of instructions are shown here; no model output is harmful.
 
-cells = [
-md("""
-# 02 · Safety-category classification
+# %% [markdown]
+# ## Parameters
+#
+# Standard parameters, then the endpoint of the `classifier` role. A key is never a parameter: name the
+# environment variable that holds it.
 
-> Wang et al. 2025, *STAR-1*, Section 2.2: every collected instruction is labelled by GPT-4o with the
-> safety categories it touches, so that notebook 03 can show the teacher only the relevant policies.
-
-**What you will learn here**
-
-- the exact prompt the paper sends to GPT-4o (shown whole once) and the 8 categories plus "Other";
-- how the answers are parsed safely (the reference runs Python `eval` on model output) and validated;
-- how a long labelling run is made resumable: cache, back-off, failure records instead of crashes;
-- the category distribution of the labelled data (multi-label counts);
-- how well the demo's stand-in classifier agrees with GPT-4o's labels on the released STAR-1.
-
-**Expected runtime and hardware**
-
-| profile | classifier | hardware | time |
-|---|---|---|---|
-| demo | stand-in (MiniLM embeddings, in-process) | any CPU | under 45 s |
-| full | GPT-4o (or any OpenAI-compatible endpoint) | CPU + network, API key | about 41K requests: 30-60 min at concurrency 32 (the reference ran them one by one: 15-25 h) |
-
-**Content note:** the instructions being classified include requests for harmful content. Only short
-excerpts of instructions are shown here; no model output is harmful.
-"""),
-md("""
-## Parameters
-
-Standard parameters, then the endpoint of the `classifier` role. A key is never a parameter: name the
-environment variable that holds it.
-"""),
-code('''
+# %% tags=["parameters"]
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
@@ -40,13 +37,16 @@ classifier_base_url = ""  # OpenAI-compatible endpoint of the classifier role; e
 classifier_model = ""  # model id at that endpoint; empty keeps the profile value
 classifier_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
 classifier_concurrency = 0  # parallel requests; 0 keeps the profile value
-''', parameters=True),
-md("Derived values: the resolved profile, the run folder and this stage's folder."),
-code('''
+
+# %% [markdown]
+# Derived values: the resolved profile, the run folder and this stage's folder.
+
+# %%
 import random
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import display
 import seaborn as sns
 
 from star1_utils import classification, llm, policies, viz
@@ -64,42 +64,42 @@ viz.set_style()
 print(f"classifier: {role.model} at {role.base_url} (concurrency {role.concurrency})")
 if role.model.startswith("standin-"):
     print("This is the demo STAND-IN: a MiniLM embedding classifier, not a language model.")
-'''),
-md("""
-## 1. The input: notebook 01's collection
 
-One row per instruction (`id`, `question`, `source`).
-"""),
-code('''
+# %% [markdown]
+# ## 1. The input: notebook 01's collection
+#
+# One row per instruction (`id`, `question`, `source`).
+
+# %%
 collected_path = ctx.stage_dir("01") / "collected.jsonl"
 items = read_jsonl(collected_path, required=["id", "question"])
 if cfg.limit:
     items = items[: cfg.limit]
 print(f"{len(items)} instructions from {collected_path}")
 pd.DataFrame(items).head(5).assign(question=lambda d: d.question.str.slice(0, 80))
-'''),
-md("""
-## 2. The prompt
 
-The reference formats `CLASSIFICATION_PROMPT_TEMPLATE` with the instruction and the category
-definitions, and sends it as a single user message (content: one text part), no system prompt,
-`max_completion_tokens=1024`, default temperature. Both texts come from the paper's repository and
-are verified by SHA-256 (the typo "whithin" is the paper's). Here it is, whole, for the first item:
-"""),
-code('''
+# %% [markdown]
+# ## 2. The prompt
+#
+# The reference formats `CLASSIFICATION_PROMPT_TEMPLATE` with the instruction and the category
+# definitions, and sends it as a single user message (content: one text part), no system prompt,
+# `max_completion_tokens=1024`, default temperature. Both texts come from the paper's repository and
+# are verified by SHA-256 (the typo "whithin" is the paper's). Here it is, whole, for the first item:
+
+# %%
 print(classification.build_prompt(items[0]["question"]))
-'''),
-md("""
-## 3. Reading the answer without `eval`
 
-The reference runs `eval()` on GPT-4o's reply, which executes whatever the model writes and fails on
-a reply wrapped in a code fence. Here the reply is parsed as JSON or as a Python *literal*
-(`ast.literal_eval`, nothing runs); fences, a `<think>` block and stray prose are tolerated; each
-name must be one of the 8 categories or "Other". An invalid reply raises `InvalidAnswer`: the engine
-asks again, and after `max_attempts` records the item as a failure (it is retried on the next run).
-"""),
-code('''
-examples = ['["Self-Harm"]', '```json\\n["Privacy / Personal Data", "Illicit / Criminal Behavior"]\\n```',
+# %% [markdown]
+# ## 3. Reading the answer without `eval`
+#
+# The reference runs `eval()` on GPT-4o's reply, which executes whatever the model writes and fails on
+# a reply wrapped in a code fence. Here the reply is parsed as JSON or as a Python *literal*
+# (`ast.literal_eval`, nothing runs); fences, a `<think>` block and stray prose are tolerated; each
+# name must be one of the 8 categories or "Other". An invalid reply raises `InvalidAnswer`: the engine
+# asks again, and after `max_attempts` records the item as a failure (it is retried on the next run).
+
+# %%
+examples = ['["Self-Harm"]', '```json\n["Privacy / Personal Data", "Illicit / Criminal Behavior"]\n```',
             "Categories: ['sexual/adult',] (that is all)", '["Weapons"]', '__import__("os").system("ls")']
 rows = []
 for text in examples:
@@ -108,15 +108,15 @@ for text in examples:
     except llm.InvalidAnswer as e:
         rows.append({"reply": text, "parsed": f"InvalidAnswer: {e}"})
 pd.DataFrame(rows)
-'''),
-md("""
-## 4. The run
 
-`llm.run_batch` sends one request per item with bounded concurrency, backs off on 429/5xx/timeouts
-(honouring `retry-after`), and commits each answer to an SQLite cache as it arrives: stop the run at
-any point and the next one sends only what is missing. Identical requests are sent once.
-"""),
-code('''
+# %% [markdown]
+# ## 4. The run
+#
+# `llm.run_batch` sends one request per item with bounded concurrency, backs off on 429/5xx/timeouts
+# (honouring `retry-after`), and commits each answer to an SQLite cache as it arrives: stop the run at
+# any point and the next one sends only what is missing. Identical requests are sent once.
+
+# %%
 outcome = classification.classify(cfg, items, cache_path)
 labelled = classification.labelled_rows(items, outcome)
 classified_path = ctx.stage.path("classified.jsonl")
@@ -124,26 +124,26 @@ write_jsonl(classified_path, labelled)
 failures_path = ctx.stage.record_failures(outcome.failures)
 print(f"labelled {len(labelled)} of {len(items)}; failures: {len(outcome.failures)}")
 print("usage:", outcome.usage)
-'''),
-md("""
-A few labelled items. In the demo the labels come from the **stand-in classifier**: it embeds the
-instruction and each category definition parsed from the prompt with MiniLM and keeps the
-categories within a calibrated margin of the best match. It is not a language model, and some of its
-labels are plainly wrong (a threat filed under Self-Harm, a pressuring message under Other). Wrong
-labels travel downstream: notebook 03 grounds the reasoning in the wrong policy, and notebook 04
-shows which of those traces the scorer catches. Section 6 measures how often it agrees with GPT-4o.
-"""),
-code('''
-pd.DataFrame([{"id": r["id"], "question": r["question"][:70], "category": r["category"]} for r in labelled[:8]])
-'''),
-md("""
-## 5. Category distribution
 
-Multi-label counts: an instruction in two categories counts once in each. Items labelled "Other"
-stay in `classified.jsonl`, as in the reference, but are excluded before reasoning generation
-(notebook 03): there is no policy for them, and the reference crashes on them (`KeyError`).
-"""),
-code('''
+# %% [markdown]
+# A few labelled items. In the demo the labels come from the **stand-in classifier**: it embeds the
+# instruction and each category definition parsed from the prompt with MiniLM and keeps the
+# categories within a calibrated margin of the best match. It is not a language model, and some of its
+# labels are plainly wrong (a threat filed under Self-Harm, a pressuring message under Other). Wrong
+# labels travel downstream: notebook 03 grounds the reasoning in the wrong policy, and notebook 04
+# shows which of those traces the scorer catches. Section 6 measures how often it agrees with GPT-4o.
+
+# %%
+pd.DataFrame([{"id": r["id"], "question": r["question"][:70], "category": r["category"]} for r in labelled[:8]])
+
+# %% [markdown]
+# ## 5. Category distribution
+#
+# Multi-label counts: an instruction in two categories counts once in each. Items labelled "Other"
+# stay in `classified.jsonl`, as in the reference, but are excluded before reasoning generation
+# (notebook 03): there is no policy for them, and the reference crashes on them (`KeyError`).
+
+# %%
 counts = classification.category_counts(labelled)
 n_multi = sum(len(r["category"]) > 1 for r in labelled)
 dist = pd.DataFrame({"category": list(counts), "items": list(counts.values())})
@@ -154,19 +154,19 @@ ax.set_ylabel("")
 viz.save_figure(fig, ctx.figures_dir() / "02_category_distribution")
 plt.show()
 print(f"{n_multi} of {len(labelled)} items have more than one label; {counts['Other']} are Other")
-'''),
-md("""
-## 6. Agreement with GPT-4o on the released STAR-1
 
-The released STAR-1 (1,000 items) carries GPT-4o's labels. Sending its instructions to the
-classifier role shows how close it comes to them. GPT-4o's labels are themselves model output, not
-ground truth, and STAR-1 has no "Other" items (they were dropped at selection), so this measures
-agreement on harmful instructions only. The profile's `classification.agreement_sample` sets how many
-items are compared (demo: a fixed random sample, to stay within its time budget). The stand-in's two
-thresholds were calibrated on the items at even positions of the release, so with the stand-in the
-sample is drawn from the other half only: a fair, held-out measurement.
-"""),
-code('''
+# %% [markdown]
+# ## 6. Agreement with GPT-4o on the released STAR-1
+#
+# The released STAR-1 (1,000 items) carries GPT-4o's labels. Sending its instructions to the
+# classifier role shows how close it comes to them. GPT-4o's labels are themselves model output, not
+# ground truth, and STAR-1 has no "Other" items (they were dropped at selection), so this measures
+# agreement on harmful instructions only. The profile's `classification.agreement_sample` sets how many
+# items are compared (demo: a fixed random sample, to stay within its time budget). The stand-in's two
+# thresholds were calibrated on the items at even positions of the release, so with the stand-in the
+# sample is drawn from the other half only: a fair, held-out measurement.
+
+# %%
 agreement = confusion = None
 n_compare = cfg.classification.agreement_sample
 try:
@@ -191,16 +191,16 @@ if release:
     agreement.to_csv(ctx.stage.path("agreement.csv"))
     print(f"{agreement.attrs['n_items']} items compared; exact label-set match {agreement.attrs['exact_match']:.1%}")
     display(agreement.round(3))
-'''),
-md("""
-**How to read it.** Precision is how often the classifier's label is one GPT-4o also gave; recall, how
-many of GPT-4o's labels it found. The exact label-set match is strict: one missing or extra label on a
-multi-label item counts as a miss. Below, for each GPT-4o category, the label the classifier most
-often gave *instead*, and how often: that is where the stand-in's embedding of the category
-definitions disagrees with GPT-4o's reading. A real classifier role (GPT-4o, or any model behind an
-endpoint) is measured the same way.
-"""),
-code('''
+
+# %% [markdown]
+# **How to read it.** Precision is how often the classifier's label is one GPT-4o also gave; recall, how
+# many of GPT-4o's labels it found. The exact label-set match is strict: one missing or extra label on a
+# multi-label item counts as a miss. Below, for each GPT-4o category, the label the classifier most
+# often gave *instead*, and how often: that is where the stand-in's embedding of the category
+# definitions disagrees with GPT-4o's reading. A real classifier role (GPT-4o, or any model behind an
+# endpoint) is measured the same way.
+
+# %%
 if confusion is not None:
     off = confusion.copy()
     for c in off.index:
@@ -209,12 +209,12 @@ if confusion is not None:
     display(pd.DataFrame({"recall": agreement.loc[off.index, "recall"].round(2),
                           "most frequent other label": off.idxmax(axis=1),
                           "share of the row's items": off.max(axis=1).round(2)}))
-'''),
-md("""
-The heat map: each row is one of GPT-4o's categories; each cell is the share of that row's items
-the classifier gave the column's label (rows can sum to more than 1: labels are multi-label).
-"""),
-code('''
+
+# %% [markdown]
+# The heat map: each row is one of GPT-4o's categories; each cell is the share of that row's items
+# the classifier gave the column's label (rows can sum to more than 1: labels are multi-label).
+
+# %%
 if confusion is not None:
     fig, ax = plt.subplots(figsize=(11, 7))
     short = {**policies.SHORT_NAMES, "Other": "Other"}
@@ -225,9 +225,11 @@ if confusion is not None:
     ax.set_title("Classifier vs GPT-4o")
     viz.save_figure(fig, ctx.figures_dir() / "02_agreement_confusion")
     plt.show()
-'''),
-md("## 7. What was produced"),
-code('''
+
+# %% [markdown]
+# ## 7. What was produced
+
+# %%
 outputs = [classified_path, failures_path] + ([ctx.stage.path("agreement.csv")] if agreement is not None else [])
 ctx.stage.finish(
     inputs=[collected_path], outputs=outputs,
@@ -239,23 +241,19 @@ ctx.stage.finish(
 )
 for p in outputs + [ctx.stage.path("manifest.json")]:
     print(p)
-'''),
-code('''
+
+# %%
 check = read_jsonl(classified_path, required=["id", "question", "category"])
 assert len(check) + len(outcome.failures) == len(items)
 assert all(r["category"] and set(r["category"]) <= set(classification.ALLOWED) for r in check)
 assert len({r["id"] for r in check}) == len(check)
 print("checks passed")
-'''),
-md("""
-## Summary
 
-Every instruction now carries a validated list of safety categories in `02_classification/classified.jsonl`
-(items that failed their retries are in `failures.jsonl` and are retried on the next run). The
-labelling is resumable and safe to parse. In the demo, the labels come from a MiniLM stand-in whose
-agreement with GPT-4o is shown above; a paper-scale run points the `classifier` role at GPT-4o.
-Next: notebook 03 writes a policy-grounded reasoning trace for each non-"Other" item.
-"""),
-]
-
-save("notebooks/02_category_classification.ipynb", cells)
+# %% [markdown]
+# ## Summary
+#
+# Every instruction now carries a validated list of safety categories in `02_classification/classified.jsonl`
+# (items that failed their retries are in `failures.jsonl` and are retried on the next run). The
+# labelling is resumable and safe to parse. In the demo, the labels come from a MiniLM stand-in whose
+# agreement with GPT-4o is shown above; a paper-scale run points the `classifier` role at GPT-4o.
+# Next: notebook 03 writes a policy-grounded reasoning trace for each non-"Other" item.

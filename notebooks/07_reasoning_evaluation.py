@@ -1,45 +1,42 @@
-from nbbuild import code, md, save
+# %% [markdown]
+# # 07 · Reasoning evaluation: AIME 2024, MATH-500, GPQA-Diamond, HumanEval, MMLU-Pro
+#
+# > Wang et al. 2025, *STAR-1*, Section 3.1 and Table 1: safety training should cost little reasoning.
+# > The trained model answers five reasoning benchmarks (one greedy sample per question); the
+# > "Avg. Reasoning" column is the unweighted mean of the five accuracies (paper: about -1.1 points
+# > versus the R1-distilled model before STAR-1).
+#
+# **What you will learn here**
+#
+# - the five benchmarks, the reference prompts (a modified openai/simple-evals) and its decoding:
+#   greedy, top_p 0.95, repetition penalty 1.2, seed 46, up to 16,384 tokens (32,768 for GPQA, 4,096
+#   for MMLU-Pro);
+# - why grading must read the **final answer** (after `</think>`) and take the **last** stated answer:
+#   the reference took first regex matches that could come from the reasoning;
+# - how `math-verify` replaces the reference's paid GPT-4o equality check (deterministic, free), how
+#   option letters are extracted, and how HumanEval code runs in a sandboxed subprocess with a
+#   timeout and a memory limit, never in this notebook's process;
+# - accuracy per benchmark, the unweighted mean beside the paper's row for the same base model, and a
+#   failure analysis (no answer found, cut at `max_tokens`, wrong).
+#
+# **Expected runtime and hardware**
+#
+# | profile | student | hardware | time |
+# |---|---|---|---|
+# | demo | the tiny model from notebook 05 (transformers, CPU), 2 items per benchmark, 32 new tokens | any CPU | under 90 s |
+# | mini | SmolLM2-135M-Instruct before and after training (transformers, batches of 16), 4 items per benchmark, 384 new tokens | 2 CPU cores | about 4 minutes |
+# | full | the trained 1.5B model served by `vllm serve` (or `backend: vllm`) | 1 GPU (80 GB) | 12,924 generations, most of them long (MMLU-Pro's 12,032 at up to 4,096 tokens; math at up to 16,384): several hours on one H100 |
+#
+# **Content note:** no harmful content here; model outputs are shown as short excerpts. GPQA-Diamond
+# examples are never printed (its authors ask that they not be published in plain text).
 
-cells = [
-md("""
-# 07 · Reasoning evaluation: AIME 2024, MATH-500, GPQA-Diamond, HumanEval, MMLU-Pro
+# %% [markdown]
+# ## Parameters
+#
+# Standard parameters, then the role this notebook uses: `student` (the model under evaluation, used
+# by the `openai` backend). Keys are read from the environment variable you name, never passed.
 
-> Wang et al. 2025, *STAR-1*, Section 3.1 and Table 1: safety training should cost little reasoning.
-> The trained model answers five reasoning benchmarks (one greedy sample per question); the
-> "Avg. Reasoning" column is the unweighted mean of the five accuracies (paper: about -1.1 points
-> versus the R1-distilled model before STAR-1).
-
-**What you will learn here**
-
-- the five benchmarks, the reference prompts (a modified openai/simple-evals) and its decoding:
-  greedy, top_p 0.95, repetition penalty 1.2, seed 46, up to 16,384 tokens (32,768 for GPQA, 4,096
-  for MMLU-Pro);
-- why grading must read the **final answer** (after `</think>`) and take the **last** stated answer:
-  the reference took first regex matches that could come from the reasoning;
-- how `math-verify` replaces the reference's paid GPT-4o equality check (deterministic, free), how
-  option letters are extracted, and how HumanEval code runs in a sandboxed subprocess with a
-  timeout and a memory limit, never in this notebook's process;
-- accuracy per benchmark, the unweighted mean beside the paper's row for the same base model, and a
-  failure analysis (no answer found, cut at `max_tokens`, wrong).
-
-**Expected runtime and hardware**
-
-| profile | student | hardware | time |
-|---|---|---|---|
-| demo | the tiny model from notebook 05 (transformers, CPU), 2 items per benchmark, 32 new tokens | any CPU | under 90 s |
-| mini | SmolLM2-135M-Instruct before and after training (transformers, batches of 16), 4 items per benchmark, 384 new tokens | 2 CPU cores | about 4 minutes |
-| full | the trained 1.5B model served by `vllm serve` (or `backend: vllm`) | 1 GPU (80 GB) | 12,924 generations, most of them long (MMLU-Pro's 12,032 at up to 4,096 tokens; math at up to 16,384): several hours on one H100 |
-
-**Content note:** no harmful content here; model outputs are shown as short excerpts. GPQA-Diamond
-examples are never printed (its authors ask that they not be published in plain text).
-"""),
-md("""
-## Parameters
-
-Standard parameters, then the role this notebook uses: `student` (the model under evaluation, used
-by the `openai` backend). Keys are read from the environment variable you name, never passed.
-"""),
-code('''
+# %% tags=["parameters"]
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per benchmark; 0 keeps the profile value (no limit)
@@ -48,9 +45,11 @@ student_base_url = ""  # OpenAI-compatible endpoint serving the student; empty k
 student_model = ""  # model id at that endpoint; empty keeps the profile value
 student_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
 student_concurrency = 0  # parallel requests; 0 keeps the profile value
-''', parameters=True),
-md("Derived values: the resolved profile, the run folder and this stage's folder."),
-code('''
+
+# %% [markdown]
+# Derived values: the resolved profile, the run folder and this stage's folder.
+
+# %%
 import json
 from pathlib import Path
 
@@ -62,7 +61,7 @@ from star1_utils import generation, paper, reasoning_eval, safety_eval, viz
 from star1_utils import reasoning_bench as rb
 from star1_utils.artifacts import read_jsonl, write_json, write_jsonl
 from star1_utils.notebook import start
-from star1_utils.reasoning_bench import humaneval, mmlu_pro, sandbox
+from star1_utils.reasoning_bench import humaneval, mmlu_pro
 
 ctx = start("07", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
             student_base_url=student_base_url, student_model=student_model,
@@ -74,121 +73,121 @@ n_per_benchmark = cfg.limit or re_cfg.max_examples
 viz.set_style()
 pd.set_option("display.max_colwidth", 80)
 print(f"backend: {re_cfg.backend}, benchmarks: {re_cfg.benchmarks}, items per benchmark: {n_per_benchmark or 'all'}")
-'''),
-md("""
-## 1. The five benchmarks
 
-One module per benchmark in `star1_utils/reasoning_bench/` holds its prompt, loader, extractor,
-grader and a version string (recorded in `metrics.json`, so a grader change is visible). Data are
-verified resources: the mirror (`STAR1_DATA_MIRROR`) holds AIME 2024, MATH-500, HumanEval and
-MMLU-Pro; GPQA-Diamond is gated.
-"""),
-code('''
+# %% [markdown]
+# ## 1. The five benchmarks
+#
+# One module per benchmark in `star1_utils/reasoning_bench/` holds its prompt, loader, extractor,
+# grader and a version string (recorded in `metrics.json`, so a grader change is visible). Data are
+# verified resources: the mirror (`STAR1_DATA_MIRROR`) holds AIME 2024, MATH-500, HumanEval and
+# MMLU-Pro; GPQA-Diamond is gated.
+
+# %%
 pd.DataFrame([{"key": k, "paper column": m.COLUMN, "n (reference)": m.N_REFERENCE,
                "max_tokens": m.MAX_TOKENS, "version": m.VERSION} for k, m in rb.MODULES.items()])
-'''),
-md("""
-**MMLU-Pro's size.** The mirror's test split has 12,032 questions, which is what the reference's loader
-(`split='test'`) evaluates. The paper's Table 1 header cites 12,102, which is exactly 12,032 plus the
-70-question validation split (the 5-shot exemplars), so the header probably counts both; only the test
-split is evaluated. We use 12,032.
-"""),
-code('''
+
+# %% [markdown]
+# **MMLU-Pro's size.** The mirror's test split has 12,032 questions, which is what the reference's loader
+# (`split='test'`) evaluates. The paper's Table 1 header cites 12,102, which is exactly 12,032 plus the
+# 70-question validation split (the 5-shot exemplars), so the header probably counts both; only the test
+# split is evaluated. We use 12,032.
+
+# %%
 mp_all = rb.load("mmlu_pro")
 print(f"MMLU-Pro test rows in the mirror: {len(mp_all):,} (paper header: {mmlu_pro.N_PAPER:,}, probably test + 70 validation)")
 print(pd.Series([it["category"] for it in mp_all]).value_counts().head(5).to_dict())
-'''),
-md("""
-**GPQA-Diamond is gated.** Its authors ask that examples never be published in plain text; the data is
-a gated Hub dataset. Offline (or without access) the loader says how to get it, and the rest of this
-notebook evaluates the other four; the average is then over four benchmarks (recorded in `metrics.json`).
-"""),
-code('''
+
+# %% [markdown]
+# **GPQA-Diamond is gated.** Its authors ask that examples never be published in plain text; the data is
+# a gated Hub dataset. Offline (or without access) the loader says how to get it, and the rest of this
+# notebook evaluates the other four; the average is then over four benchmarks (recorded in `metrics.json`).
+
+# %%
 try:
     print(len(rb.load("gpqa_diamond", source=re_cfg.gpqa_source)), "GPQA-Diamond questions")
 except rb.BenchmarkUnavailable as e:
     print(str(e)[:600])
-'''),
-md("""
-## 2. The graders, on examples first
 
-Each grader reads only the final answer, the text after the last `</think>`. A reasoning block that
-never closed (the model ran out of tokens) has no final answer.
+# %% [markdown]
+# ## 2. The graders, on examples first
+#
+# Each grader reads only the final answer, the text after the last `</think>`. A reasoning block that
+# never closed (the model ran out of tokens) has no final answer.
+#
+# **Math (AIME, MATH-500).** The candidate is the last `\boxed{...}` (braces balanced) or, failing
+# that, the last `Answer: ...` line (MATH's prompt asks for that form). `math-verify` decides
+# equivalence with sympy. The reference instead cut the response at its last period
+# (`Answer: 3.5` became `5`) and paid GPT-4o twice per item. Gold answers, written as a model would:
 
-**Math (AIME, MATH-500).** The candidate is the last `\\boxed{...}` (braces balanced) or, failing
-that, the last `Answer: ...` line (MATH's prompt asks for that form). `math-verify` decides
-equivalence with sympy. The reference instead cut the response at its last period
-(`Answer: 3.5` became `5`) and paid GPT-4o twice per item. Gold answers, written as a model would:
-"""),
-code('''
+# %%
 math_items = rb.load("math500")
 demo_math = [math_items[0], math_items[3]]
 def as_model(ans):
-    return f"<think>\\nLet me work it out... so the answer should be this.\\n</think>\\n\\nThe answer is \\\\boxed{{{ans}}}."
+    return f"<think>\nLet me work it out... so the answer should be this.\n</think>\n\nThe answer is \\boxed{{{ans}}}."
 rows = []
 for it in demo_math:
-    for label, resp in [("gold", as_model(it["gold"])), ("gold, other notation", as_model(it["gold"].replace("\\\\left", "").replace("\\\\right", ""))),
-                        ("wrong", as_model("17")), ("boxed only in the reasoning", f"<think>\\\\boxed{{{it['gold']}}}</think>\\n\\nNot sure."),
-                        ("reasoning never closed", f"<think>\\nso \\\\boxed{{{it['gold']}}} hmm")]:
+    for label, resp in [("gold", as_model(it["gold"])), ("gold, other notation", as_model(it["gold"].replace("\\left", "").replace("\\right", ""))),
+                        ("wrong", as_model("17")), ("boxed only in the reasoning", f"<think>\\boxed{{{it['gold']}}}</think>\n\nNot sure."),
+                        ("reasoning never closed", f"<think>\nso \\boxed{{{it['gold']}}} hmm")]:
         g = rb.grade(it, resp, "length" if "never" in label else "stop")
         rows.append({"gold": it["gold"], "response": label, "extracted": g.extracted, "correct": g.correct, "status": g.status})
 rows.append({"gold": "3.5", "response": "Answer: 3.5 (the reference read 5)", **{k: v for k, v in rb.grade(
-    {"benchmark": "math500", "gold": "3.5"}, "</think>\\nAnswer: 3.5").as_dict().items() if k in ("extracted", "correct", "status")}})
+    {"benchmark": "math500", "gold": "3.5"}, "</think>\nAnswer: 3.5").as_dict().items() if k in ("extracted", "correct", "status")}})
 pd.DataFrame(rows)
-'''),
-md("""
-**Multiple choice (GPQA, MMLU-Pro).** The last explicitly stated option letter of the final answer
-(`ANSWER: X`, `the answer is (X)`, `**Answer:** X`, `\\boxed{X}`, ...), upper case, a valid option, not
-the start of a word. The reference took the first match of its first matching pattern anywhere,
-case-insensitively, so "the answer is a prime" scored A and "Answer: because" scored B.
-"""),
-code('''
-cases = ["<think>Answer: A looks right... no.</think>\\n\\nANSWER: D", "The answer is (C).",
-         "First I said Answer: B.\\nOn reflection, Answer: G", "The answer is a prime number.",
-         "Answer: because the premise fails", "**Answer:** F", "\\\\boxed{H}", "<think>Answer: B"]
+
+# %% [markdown]
+# **Multiple choice (GPQA, MMLU-Pro).** The last explicitly stated option letter of the final answer
+# (`ANSWER: X`, `the answer is (X)`, `**Answer:** X`, `\boxed{X}`, ...), upper case, a valid option, not
+# the start of a word. The reference took the first match of its first matching pattern anywhere,
+# case-insensitively, so "the answer is a prime" scored A and "Answer: because" scored B.
+
+# %%
+cases = ["<think>Answer: A looks right... no.</think>\n\nANSWER: D", "The answer is (C).",
+         "First I said Answer: B.\nOn reflection, Answer: G", "The answer is a prime number.",
+         "Answer: because the premise fails", "**Answer:** F", "\\boxed{H}", "<think>Answer: B"]
 pd.DataFrame([{"response": c, "letter": rb.extract_letter(rb.final_answer(c)[0], "ABCDEFGHIJ")} for c in cases])
-'''),
-md("""
-**HumanEval.** The code of the final answer (the last fenced block defining the function, else the
-first block) runs with the problem's tests in a **separate, limited process**: `python -I -S` in a
-temporary folder, its own session, `resource.setrlimit` on memory and CPU time, process spawning and
-file deletion disabled, and a wall-clock timeout (the reference's 3 s). It contains accidents, not
-determined attackers: run real evaluations in a container.
-"""),
-code('''
+
+# %% [markdown]
+# **HumanEval.** The code of the final answer (the last fenced block defining the function, else the
+# first block) runs with the problem's tests in a **separate, limited process**: `python -I -S` in a
+# temporary folder, its own session, `resource.setrlimit` on memory and CPU time, process spawning and
+# file deletion disabled, and a wall-clock timeout (the reference's 3 s). It contains accidents, not
+# determined attackers: run real evaluations in a container.
+
+# %%
 he = {it["task_id"]: it for it in humaneval.load()}
 it = he["HumanEval/2"]
 print(it["code_prompt"][-180:])
-canonical = f"<think>\\nTruncate: the decimal part.\\n</think>\\n\\n```python\\n{it['code_prompt']}{it['gold']}```"
+canonical = f"<think>\nTruncate: the decimal part.\n</think>\n\n```python\n{it['code_prompt']}{it['gold']}```"
 broken = canonical.replace("% 1.0", "% 2.0")
-looping = "</think>\\n```python\\ndef truncate_number(number):\\n    while True:\\n        pass\\n```"
-greedy = "</think>\\n```python\\ndef truncate_number(number):\\n    x = bytearray(8 * 1024 ** 3)\\n    return number % 1.0\\n```"
+looping = "</think>\n```python\ndef truncate_number(number):\n    while True:\n        pass\n```"
+greedy = "</think>\n```python\ndef truncate_number(number):\n    x = bytearray(8 * 1024 ** 3)\n    return number % 1.0\n```"
 grades = humaneval.grade_many([it] * 4, [canonical, broken, looping, greedy], timeout_s=1.0, memory_mb=512, workers=2)
 pd.DataFrame([{"completion": name, "passed": g.correct, "sandbox verdict": g.detail}
               for name, g in zip(["canonical solution", "broken (% 2.0)", "infinite loop", "8 GB allocation"], grades)])
-'''),
-md("""
-## 3. The sets of this profile
 
-Each benchmark evenly spread down to `max_examples` items (or `limit`); 0 keeps them all.
-"""),
-code('''
+# %% [markdown]
+# ## 3. The sets of this profile
+#
+# Each benchmark evenly spread down to `max_examples` items (or `limit`); 0 keeps them all.
+
+# %%
 sets, missing = reasoning_eval.load_sets(re_cfg.benchmarks, n=n_per_benchmark, skip_unavailable=re_cfg.skip_unavailable,
                                          gpqa_source=re_cfg.gpqa_source)
 for key, why in missing.items():
     print(f"MISSING {rb.COLUMNS[key]}: {why[:160]}...")
 display(pd.DataFrame([{"benchmark": rb.COLUMNS[k], "items": len(v), "of": rb.module(k).N_REFERENCE} for k, v in sets.items()]))
 assert sets, "no benchmark could be loaded"
-'''),
-md("""
-## 4. Generation
 
-The reference's sampler: the chat template with the generation prompt, no system prompt, greedy, top_p
-0.95, repetition penalty 1.2, seed 46, `max_tokens` per benchmark. The profile may cap `max_tokens`
-(the demo does: a tiny model only needs a few tokens to show the flow). Answers are cached per item
-(the run's SQLite cache), so an interrupted run resumes.
-"""),
-code('''
+# %% [markdown]
+# ## 4. Generation
+#
+# The reference's sampler: the chat template with the generation prompt, no system prompt, greedy, top_p
+# 0.95, repetition penalty 1.2, seed 46, `max_tokens` per benchmark. The profile may cap `max_tokens`
+# (the demo does: a tiny model only needs a few tokens to show the flow). Answers are cached per item
+# (the run's SQLite cache), so an interrupted run resumes.
+
+# %%
 students = generation.students(cfg, ctx.run_dir, re_cfg)  # the trained model, and the base when compare_base
 model_name, model_ref = students[0]["name"], students[0]["ref"]
 if re_cfg.backend == "openai":
@@ -199,8 +198,8 @@ for s in students[1:]:
     print(f"also   : {s['name']}, on the same items (before/after)")
 for key in sets:
     print(f"{key:13}", rb.decoding(key, max_tokens=re_cfg.max_tokens, repetition_penalty=re_cfg.repetition_penalty))
-'''),
-code('''
+
+# %%
 gen_rows, gen_failures, gen_usage = reasoning_eval.generate(
     cfg, sets, backend=re_cfg.backend, model=model_ref if re_cfg.backend != "openai" else "", cache_path=cache_path,
     max_tokens=re_cfg.max_tokens, repetition_penalty=re_cfg.repetition_penalty, model_name=model_name,
@@ -209,15 +208,15 @@ generations_path = ctx.stage.path("generations.jsonl")
 write_jsonl(generations_path, [{k: v for k, v in r.items() if k not in ("test", "gold")} for r in gen_rows])
 print(f"{len(gen_rows)} generations, {sum(r['finish_reason'] == 'length' for r in gen_rows)} stopped at max_tokens, "
       f"{len(gen_failures)} failures")
-'''),
-md("""
-## 5. Grading
 
-Every generation is graded by its benchmark's grader; HumanEval programs run in sandboxed
-subprocesses, two at a time. With `reasoning_eval.equality_judge_role` set, the reference's GPT-4o-style
-equality question is also asked for the math answers (recorded beside math-verify's verdict).
-"""),
-code('''
+# %% [markdown]
+# ## 5. Grading
+#
+# Every generation is graded by its benchmark's grader; HumanEval programs run in sandboxed
+# subprocesses, two at a time. With `reasoning_eval.equality_judge_role` set, the reference's GPT-4o-style
+# equality question is also asked for the math answers (recorded beside math-verify's verdict).
+
+# %%
 grades = reasoning_eval.grade_rows(gen_rows, humaneval_timeout_s=re_cfg.humaneval_timeout_s,
                                    humaneval_memory_mb=re_cfg.humaneval_memory_mb, workers=re_cfg.grading_workers)
 judge_usage = {}
@@ -231,15 +230,15 @@ failures_path = ctx.stage.record_failures([{"id": f["id"], "reason": f["reason"]
 shown = pd.DataFrame(grades)[["benchmark", "id", "extracted", "correct", "status", "think_status", "finish_reason"]]
 shown["extracted"] = shown["extracted"].str[:40]
 shown.head(12)
-'''),
-md("""
-## 6. Accuracy, failure analysis and the paper
 
-Accuracy per benchmark (percent) and their unweighted mean, as in Table 1. The failure analysis says
-why items were not correct: **no answer** found in the final answer, **truncated** (cut at
-`max_tokens`, usually inside the reasoning), or **wrong**.
-"""),
-code('''
+# %% [markdown]
+# ## 6. Accuracy, failure analysis and the paper
+#
+# Accuracy per benchmark (percent) and their unweighted mean, as in Table 1. The failure analysis says
+# why items were not correct: **no answer** found in the final answer, **truncated** (cut at
+# `max_tokens`, usually inside the reasoning), or **wrong**.
+
+# %%
 family = safety_eval.paper_family(model_name if re_cfg.backend == "openai" or re_cfg.student_model else cfg.training.base_model)
 metrics = reasoning_eval.compute_metrics(
     grades, list(rb.KEYS), model=model_name, paper_family=family,
@@ -255,8 +254,8 @@ fail.insert(0, "accuracy %", [b["value"] for b in metrics["benchmarks"].values()
 fail.insert(1, "n", [b["n"] for b in metrics["benchmarks"].values()])
 print(f"average over {metrics['average_over']}: {metrics['average']}")
 fail
-'''),
-code('''
+
+# %%
 fig, ax = plt.subplots(figsize=(7, 3.2))
 fail[[c for c in rb.STATUSES if c in fail.columns]].plot.barh(stacked=True, ax=ax, width=0.7)
 ax.set_xlabel("items")
@@ -264,9 +263,11 @@ ax.set_title("Why items were (not) correct" + (" (demo: tiny model, near zero by
 ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 viz.save_figure(fig, ctx.figures_dir() / "07_reasoning_failures")
 plt.show()
-'''),
-md("Beside Table 1 (our row first; the paper averages all five benchmarks, ours the ones evaluated):"),
-code('''
+
+# %% [markdown]
+# Beside Table 1 (our row first; the paper averages all five benchmarks, ours the ones evaluated):
+
+# %%
 compare_family = family or "Qwen2.5-1.5B"
 if family is None:
     print(f"{model_name} has no row in the paper; showing {compare_family} (the full profile base model) for orientation.")
@@ -275,18 +276,18 @@ if ctx.demo:
           "scores are near zero by construction. They show the pipeline, not STAR-1's effect.")
 print("Paper source:", paper.CITATION)
 reasoning_eval.comparison_table(metrics, compare_family, label="demo" if ctx.demo else "this run").round(1)
-'''),
-md("""
-### Before and after, beside chance
 
-With `compare_base` (the miniature), the untrained base model answers the same items with the same
-decoding and graders. A 135M model sits at the floor of these benchmarks: the honest comparison is
-with **chance** (what guessing scores: 10% on MMLU-Pro's ten options, 25% on GPQA's four, nothing on
-open answers and programs), and a handful of items per benchmark gives intervals tens of points
-wide (exact 95%, shown). What the miniature can show here is the *cost side* of the paper's claim:
-whether a short safety fine-tune moved the reasoning scores at all.
-"""),
-code('''
+# %% [markdown]
+# ### Before and after, beside chance
+#
+# With `compare_base` (the miniature), the untrained base model answers the same items with the same
+# decoding and graders. A 135M model sits at the floor of these benchmarks: the honest comparison is
+# with **chance** (what guessing scores: 10% on MMLU-Pro's ten options, 25% on GPQA's four, nothing on
+# open answers and programs), and a handful of items per benchmark gives intervals tens of points
+# wide (exact 95%, shown). What the miniature can show here is the *cost side* of the paper's claim:
+# whether a short safety fine-tune moved the reasoning scores at all.
+
+# %%
 before_metrics = None
 if re_cfg.compare_base:
     base = students[1]
@@ -308,20 +309,22 @@ if re_cfg.compare_base:
     display(pd.DataFrame(rows_ba))
 else:
     print("this profile evaluates the trained model only (reasoning_eval.compare_base: false)")
-'''),
-md("""
-## 7. A few graded outputs
 
-The end of one response per benchmark and what the grader read from it.
-"""),
-code('''
+# %% [markdown]
+# ## 7. A few graded outputs
+#
+# The end of one response per benchmark and what the grader read from it.
+
+# %%
 if ctx.demo:
     print("Outputs of the tiny demo model, not of a language model: mostly an unclosed <think> and a few "
           "tokens, so no answer is found (the failure analysis above counts these).")
 pd.DataFrame(reasoning_eval.examples([r for r in gen_rows if r["benchmark"] != "gpqa_diamond"], grades, k=re_cfg.n_examples))
-'''),
-md("## 8. What was produced"),
-code('''
+
+# %% [markdown]
+# ## 8. What was produced
+
+# %%
 model_files = sorted(Path(model_ref).glob("*.safetensors")) if re_cfg.backend != "openai" and Path(model_ref).is_dir() else []
 ctx.stage.finish(
     inputs=model_files, outputs=[generations_path, grades_path, metrics_path, failures_path,
@@ -334,8 +337,8 @@ ctx.stage.finish(
 )
 for p in (generations_path, grades_path, metrics_path, failures_path, ctx.stage.path("manifest.json")):
     print(p)
-'''),
-code('''
+
+# %%
 gens = read_jsonl(generations_path, required=["id", "benchmark", "prompt", "response", "finish_reason"])
 graded = read_jsonl(grades_path, required=["id", "benchmark", "correct", "status"])
 m = json.loads(metrics_path.read_text())
@@ -349,18 +352,14 @@ assert abs(m["average"] - sum(b["value"] for b in m["benchmarks"].values()) / le
 if re_cfg.compare_base:
     assert len(m["before_after"]) == len(m["benchmarks"]) and base_metrics_path.is_file()
 print("checks passed")
-'''),
-md("""
-## Summary
 
-`07_reasoning/generations.jsonl` holds the student's answers (the reference's prompts and decoding),
-`07_reasoning/grades.jsonl` one verdict per answer (graded on the final answer after `</think>`:
-math-verify for AIME and MATH, the last stated letter for GPQA and MMLU-Pro, sandboxed execution for
-HumanEval) and `07_reasoning/metrics.json` accuracy per benchmark, the unweighted mean, failure
-counts and grader versions, in the shape notebook 09 reads. GPQA-Diamond needs gated access; without
-it the mean is over the other four. With the full profile the numbers sit beside the paper's Table 1
-row for the same base model. Next: notebook 08 (over-refusal).
-"""),
-]
-
-save("notebooks/07_reasoning_evaluation.ipynb", cells)
+# %% [markdown]
+# ## Summary
+#
+# `07_reasoning/generations.jsonl` holds the student's answers (the reference's prompts and decoding),
+# `07_reasoning/grades.jsonl` one verdict per answer (graded on the final answer after `</think>`:
+# math-verify for AIME and MATH, the last stated letter for GPQA and MMLU-Pro, sandboxed execution for
+# HumanEval) and `07_reasoning/metrics.json` accuracy per benchmark, the unweighted mean, failure
+# counts and grader versions, in the shape notebook 09 reads. GPQA-Diamond needs gated access; without
+# it the mean is over the other four. With the full profile the numbers sit beside the paper's Table 1
+# row for the same base model. Next: notebook 08 (over-refusal).

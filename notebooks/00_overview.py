@@ -1,0 +1,196 @@
+# %% [markdown]
+# # 00 · Overview: STAR-1 in one notebook suite
+#
+# > Wang et al. 2025, *STAR-1: Safer Alignment of Reasoning LLMs with 1K Data* (arXiv 2504.01903).
+#
+# **What you will learn here**
+#
+# - what STAR-1 claims, with the paper's headline numbers computed from its Table 1;
+# - the pipeline the next nine notebooks walk through, and which file each one writes;
+# - the 8 safety categories and the policy texts the whole method is grounded in (loaded, verified, never pasted);
+# - the three profiles (`demo`, `mini`, `full`) and how to run any notebook headlessly;
+# - what your machine offers (libraries, GPU) and what the chosen profile will do on it.
+#
+# **Expected runtime:** a few seconds on any CPU, in every profile. No GPU, key or network needed.
+
+# %% [markdown]
+# ## Parameters
+#
+# Every notebook starts with one cell tagged `parameters` holding plain literals (the papermill
+# contract). `papermill notebooks/00_overview.ipynb out.ipynb -p profile full` replaces them.
+
+# %% tags=["parameters"]
+profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
+run_dir = ""  # run folder; empty means runs/<profile>
+limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
+overrides = {}  # dict of dotted profile keys (strings) to values, e.g. selection.target_size -> 50
+
+# %% [markdown]
+# Derived values: the resolved profile, the run folder and this notebook's stage folder.
+
+# %%
+import pandas as pd
+
+from star1_utils import environment, paper, policies, viz
+from star1_utils.notebook import start
+from star1_utils.stages import STAGES
+
+ctx = start("00", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides)
+cfg = ctx.cfg
+viz.set_style()
+
+# %% [markdown]
+# ## 1. What STAR-1 claims
+#
+# Large reasoning models distilled from DeepSeek-R1 reason well but comply with many harmful
+# requests. STAR-1 fine-tunes them on **1,000** carefully chosen examples whose reasoning *cites
+# safety policies* before answering (deliberative alignment). The paper reports an average safety
+# gain of about 40 points over the R1-distilled models at a cost of about 1.1 points of reasoning.
+#
+# The means below are computed from the paper's Table 1 (five base models), not typed in:
+
+# %%
+gains = paper.headline_gains()
+print(f"STAR-1 vs R1-Distilled, mean over {gains['n_models']} base models:")
+print(f"  average safety gain    {gains['safety_gain_vs_r1_distilled']:+.1f} points")
+print(f"  average reasoning gain {gains['reasoning_gain_vs_r1_distilled']:+.1f} points")
+print("Source:", paper.CITATION)
+t1 = paper.table1()
+table1 = t1[["Avg_Safety", "Avg_Reasoning"]].unstack("variant").reindex(t1.index.unique("model_family"))
+table1.round(1)
+
+# %% [markdown]
+# ## 2. The pipeline
+#
+# Each notebook narrates one section of the paper, reads the previous stage's artifact from the run
+# folder and writes its own, with a `manifest.json` (parameters, input hashes, counts, timings,
+# versions). A stage whose manifest is current is not redone.
+
+# %%
+fig = viz.pipeline_diagram()
+pd.DataFrame([{"notebook": s.notebook, "stage folder": s.stage_dir, "produces": s.produces} for s in STAGES])
+
+# %% [markdown]
+# ## 3. The 8 safety categories and their policies
+#
+# STAR-1 grounds every reasoning trace in a written policy. The texts come from the paper's
+# repository at a pinned commit, through a local mirror or a verified download; every text is
+# checked against its SHA-256 before use, so a changed byte stops the run.
+#
+# Below: the category definitions the classifier sees (notebook 02), then one line per policy.
+
+# %%
+print(policies.template("CATEGORY_DEFINITION"))  # printed, not rendered: its "## N." lines are not our headings
+
+
+# %%
+def objective(text: str) -> str:
+    """The first sentence under a policy's "Policy Objective" heading."""
+    lines = [l.strip() for l in text.splitlines()]
+    i = next((k for k, l in enumerate(lines) if "objective" in l.lower()), 0)
+    return next((l for l in lines[i + 1:] if l), "")
+
+pd.DataFrame([
+    {"category": c, "policy constant": policies.POLICY_NAME_BY_CATEGORY[c],
+     "characters": len(policies.policy(c)), "objective": objective(policies.policy(c))}
+    for c in policies.CATEGORIES
+])
+
+# %% [markdown]
+# An item's reasoning prompt embeds **only its own categories' policies**, in the order the
+# classifier listed them, joined by `---` (spec §3). For a request labelled *Self-Harm* and
+# *Privacy / Personal Data* the block begins like this:
+
+# %%
+block = policies.policies_for(["Self-Harm", "Privacy / Personal Data"])
+join = block.index("\n---\n")
+print(block[:400], "\n[...]\n" + block[join - 200: join + 200], "\n[...]", f"\n({len(block)} characters in all)")
+
+# %% [markdown]
+# ## 4. Profiles
+#
+# A profile is every knob of a run in one YAML file. `demo` runs offline on a CPU in minutes with a
+# corpus written for this project, deterministic **stand-in** models served in-process over the
+# OpenAI protocol (they are not language models), and a tiny student. `mini` (the miniature) trains
+# a **real** small instruct model, SmolLM2-135M-Instruct, on 128 rows of the released STAR-1 and
+# evaluates it before and after on real benchmark prompts, then retrains it with benign look-alikes
+# mixed in (the paper's over-refusal remedy), offline on a laptop CPU in about an hour; its judges are rules whose agreement with hand-labelled real answers is shown beside every
+# number. `full` is the paper's scale.
+# Notebook parameters override profile values; secrets are never parameters (a role names the
+# environment variable that holds its key).
+
+# %%
+from star1_utils.config import ROLES, load_profile
+
+rows = []
+for name in ("demo", "mini", "full"):
+    p = load_profile(name)
+    row = {"profile": name, "hardware / runtime": p.hardware, "corpus": p.collection.corpus,
+           "training backend": p.training.backend, "base model": p.training.base_model}
+    row.update({role: f"{p.role(role).model} @ {p.role(role).base_url}" for role in ROLES})
+    rows.append(row)
+pd.DataFrame(rows).set_index("profile").T
+
+# %% [markdown]
+# ## 5. Running headlessly
+#
+# ```bash
+# make demo                                   # every notebook, demo profile, into runs/demo/
+# make mini                                   # the miniature (real SmolLM2-135M), into runs/mini/
+# python -m star1_utils run --profile demo --notebooks 00,01 --resume
+# papermill notebooks/02_category_classification.ipynb out.ipynb -p run_dir runs/x
+# OPENAI_API_KEY=... python -m star1_utils run --profile full -p teacher_base_url=http://localhost:8000/v1
+# ```
+#
+# The runner executes notebooks in order into `RUN_DIR/notebooks/`, prints one line per notebook
+# with its time, stops at the first failure naming the notebook, cell and error, and skips current
+# stages with `--resume`.
+#
+# ## 6. Your environment and what this profile will do
+
+# %%
+env = environment.report()
+print(f"python {env['python']} on {env['platform']}, {env['cpu_count']} CPU(s), OMP_NUM_THREADS={env['omp_num_threads']}")
+print(f"GPU: {', '.join(env['gpus']) if env['gpu_available'] else 'none (CPU only)'}")
+print(f"data mirror: {env['data_mirror']}; downloads {'forbidden (offline)' if env['offline'] else 'allowed'}")
+pd.Series(env["versions"], name="version").to_frame()
+
+# %%
+from star1_utils.artifacts import manifest_is_current
+
+plan = []
+for s in STAGES[1:]:
+    current, why = manifest_is_current(ctx.run_dir / s.stage_dir, cfg.section_sha256(*s.sections))
+    plan.append({"stage": s.notebook, "writes": s.produces, "status": "current, will be skipped with --resume" if current else f"to run ({why})"})
+print(f"Profile {cfg.name!r}: {cfg.description}. Expected: {cfg.hardware}")
+if cfg.name == "full" and not env["gpu_available"]:
+    print("Note: the full profile trains on GPUs; this machine has none, so run notebook 05 on a GPU node.")
+pd.DataFrame(plan)
+
+# %% [markdown]
+# ## 7. What was produced
+
+# %%
+from star1_utils.artifacts import write_json
+
+report_path = ctx.stage.path("environment.json")
+write_json(report_path, env)
+ctx.stage.finish(outputs=[report_path], counts={"stages_planned": len(plan)})
+print("wrote", report_path)
+print("wrote", ctx.stage.path("manifest.json"))
+
+# %% [markdown]
+# Checks that the overview did what it says (they also run in CI):
+
+# %%
+assert len(policies.CATEGORIES) == 8
+assert abs(gains["safety_gain_vs_r1_distilled"] - 40.0) < 0.1, gains
+assert report_path.is_file() and ctx.stage.is_current()
+
+# %% [markdown]
+# ## Summary
+#
+# - STAR-1 = 1K policy-grounded reasoning samples; about +40 safety points for about -1.1 reasoning (Table 1 means).
+# - The suite runs the whole pipeline; each stage leaves an artifact and a manifest in the run folder.
+# - Policy and prompt texts are verified data, loaded from a mirror or the paper's repository.
+# - Next: **01 · Data collection**, where ~41K harmful instructions are gathered and cleaned.

