@@ -1,4 +1,4 @@
-"""Run artifacts: atomic JSONL files and the stage manifest (DESIGN.md, "Run directory").
+"""Run artifacts: atomic JSONL files and the stage manifest of each run folder.
 
 Each stage reads the previous stage's artifact and writes its own under ``run_dir``. Files are
 written atomically (temp file + rename) so an interrupted run never leaves half a file, and each
@@ -57,16 +57,6 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
     return n
-
-
-def append_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
-    """Append rows (for incremental progress files); each line is flushed as written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        f.flush()
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict]:
