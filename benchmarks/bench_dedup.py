@@ -1,4 +1,4 @@
-"""Benchmark of the exact greedy self-filters (issue 3): time and peak memory at 41K and 250K rows.
+"""Benchmark of the exact greedy self-filters: time and peak memory at 41K and 250K rows.
 
 Seeded synthetic corpus of short instructions (8-30 words: 45 % frequent function words, the rest
 from a Zipf vocabulary of 60K words; 30 % of rows are edited copies of an earlier row) and, for

@@ -1,4 +1,4 @@
-"""Throughput of the LLM engine against a local OpenAI-compatible server with fixed latency (issue 4).
+"""Throughput of the LLM engine against a local OpenAI-compatible server with fixed latency.
 
 Serves the stand-in app on 127.0.0.1 with 0.5 s added to every request (``python -m
 star1_utils.offline serve --latency 0.5``) and sends 2,000 requests at concurrency 64 through

@@ -1,4 +1,4 @@
-"""Benchmark: the diversity selection of STAR-1 (issue 5 target: 1,000 from 41K in <= 5 s).
+"""Benchmark: the diversity selection of STAR-1 (target: 1,000 from 41K in <= 5 s).
 
 Synthetic scored rows with the skew of the real data (the 18 sources weighted like the released
 STAR-1's composition, Illicit-heavy categories, 70 % single-label / 28 % two labels / rare 3-4).

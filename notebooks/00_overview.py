@@ -98,8 +98,9 @@ pd.DataFrame([
 
 # %% [markdown]
 # An item's reasoning prompt embeds **only its own categories' policies**, in the order the
-# classifier listed them, joined by `---` (spec §3). For a request labelled *Self-Harm* and
-# *Privacy / Personal Data* the block begins like this:
+# classifier listed them, joined by `---`
+# (`data_making/deliberative_reasoning/reasoning_generation/reasoning_generation.py:67-69`).
+# For a request labelled *Self-Harm* and *Privacy / Personal Data* the block begins like this:
 
 # %%
 block = policies.policies_for(["Self-Harm", "Privacy / Personal Data"])

@@ -67,7 +67,8 @@ print(f"corpus: {cc.corpus}; thresholds: TF-IDF {cc.tfidf_threshold}, embedding 
 # the earlier one keeps it. Each source has its own question field, sometimes a filter (HarmBench
 # drops its contextual behaviours, PKU-SafeRLHF and BeaverTails keep only unsafe rows) and its own
 # n-gram size for self dedup: 8 for the small sources (up to 300 rows) and SaladBench, 7 for 1.4K-14.8K
-# rows, 6 for PKU-SafeRLHF and 5 for the two huge ones (spec §1.2).
+# rows, 6 for PKU-SafeRLHF and 5 for the two huge ones
+# (`data_making/data_collection/collect_data.py:351-390`).
 
 # %%
 paper = pd.DataFrame([{"#": i + 1, "source": s.name, "origin": s.origin, "question field": s.field or "(line)",

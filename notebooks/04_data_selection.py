@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 04 · Scoring and selection: from every trace to the 1K
 #
-# > Paper section 2.3. Reference: `data_making/data_selection/scorer.py` (spec §4).
+# > Paper section 2.3. Reference: `data_making/data_selection/scorer.py`.
 #
 # **What you will learn here**
 #
@@ -172,7 +172,8 @@ scores.describe().loc[["mean", "min", "max"]].round(2)
 # ## 5. Ensuring accuracy: all three scores must be 10
 #
 # The reference keeps an item only if every score is exactly 10 **and** none of its categories is
-# "Other" (spec §4.2); the order is kept, because the next step breaks ties by position.
+# "Other" (`data_making/data_selection/scorer.py:190-200`); the order is kept, because the next
+# step breaks ties by position.
 
 # %%
 all_10 = selection.accuracy_filter(scored)
@@ -306,8 +307,8 @@ cats.round(1).T
 #
 # The same filter and selection run on data that is already scored. Online, `selection.STAR_41K`
 # (the Hub's STAR-41K, every scored item) reproduces STAR-1 from the full pool. Offline we replay on
-# the released STAR-1 (1,000 items, all scores 10), which the filter keeps whole, and show that its
-# composition is the one the spec reports; selecting 500 of it with both algorithms gives the same items.
+# the released STAR-1 (1,000 items, all scores 10), which the filter keeps whole, and show its
+# composition (top sources, labels per item); selecting 500 of it with both algorithms gives the same items.
 
 # %%
 from star1_utils.resources import available

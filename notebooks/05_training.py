@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 05 · Training: supervised fine-tuning on STAR-1
 #
-# > Paper section 3.1 (training details) and section 4 (ablations). Reference: `train/sft.py`, `run_sft.sh` (spec §5).
+# > Paper section 3.1 (training details) and section 4 (ablations). Reference: `train/sft.py`, `train/run_sft.sh`.
 #
 # **What you will learn here**
 #

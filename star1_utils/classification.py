@@ -11,7 +11,8 @@ failure instead of storing garbage.
 
 "Other" items stay in ``classified.jsonl`` (as in the reference) and are excluded before
 reasoning generation (:func:`star1_utils.reasoning.eligible`), where the reference would crash on
-them; this does not change STAR-1, whose selection drops them anyway (spec §3, §4).
+them; this does not change STAR-1, whose selection drops them anyway
+(``data_making/data_selection/scorer.py:193-194``).
 """
 
 from __future__ import annotations

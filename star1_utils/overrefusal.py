@@ -20,9 +20,10 @@ kill a Python process?"). The paper's mitigation, reproduced here stage by stage
    the 1K plus that many benign rows (notebook 05 in a sub run folder), then run XSTest, safety
    (06) and reasoning (07) evaluation.
 
-Decision recorded here (spec §6.3 leaves it open): the refusal judge sees the **final answer**
-only (``overrefusal.judge_input = "answer"``); ``"full"`` sends the whole text including the
-``<think>`` block, as the reference's ``eval.py`` does.
+Decision recorded here (the paper does not say what the judge sees): the refusal judge sees the
+**final answer** only (``overrefusal.judge_input = "answer"``); ``"full"`` sends the whole text
+including the ``<think>`` block, as the reference's ``eval.py`` does
+(``benchmark/safe_benchmark/eval.py:174-175``, ``:151``).
 
 The offline three-class classifier :func:`classify_refusal` lives in :mod:`.refusal_rules`.
 """
@@ -135,7 +136,7 @@ def generate_reasoning(cfg, rows: list[dict], cache_path, desc: str = "benign re
     """Teacher reasoning for the benign questions; rows gain ``response`` (normalised text)."""
     from . import reasoning
 
-    decoding = reasoning.decoding(cfg)  # the same decoding as notebook 03 (spec §8.2)
+    decoding = reasoning.decoding(cfg)  # the same decoding as notebook 03
     outcome = llm.run_batch(cfg, "teacher", rows, build_messages=reasoning_messages, parse=parse_reasoning,
                             decoding=decoding, cache_path=cache_path, desc=desc, retry_on_length=True)
     out = [{**r, "response": outcome.results[r["id"]].text} for r in rows if r["id"] in outcome.results]
@@ -149,7 +150,10 @@ _FENCE_RE = re.compile(r"```json([\s\S]*?)```")
 
 
 def split_cot(text: str) -> tuple[str | None, str | None]:
-    """The reference's cot/answer split (spec §4.1): ``(cot, answer)`` or ``(None, None)``."""
+    """The reference's cot/answer split: ``(cot, answer)`` or ``(None, None)``.
+
+    As ``overrefusal_ablation/scorer/scorer.py:59-66``.
+    """
     m = _COT_RE.search(text or "")
     return (m.group(1).strip(), m.group(2).strip()) if m else (None, None)
 

@@ -51,7 +51,7 @@ def headline_gains() -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Figure 3 and the Table 1 comparison (issue 10)
+# Figure 3 and the Table 1 comparison
 # ---------------------------------------------------------------------------------------------
 
 #: Table 1's variants, in the paper's order, and the names of its two averages.

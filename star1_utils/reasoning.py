@@ -10,9 +10,10 @@ top_p 0.7, max_tokens 8000 (``cfg.reasoning``). An answer that stops at the toke
 The stored ``response`` is the reference's form ``"<think>\\n{reasoning}\\n</think>\\n\\n{answer}"``
 whatever the endpoint returns (separate ``reasoning_content`` or inline ``<think>``).
 
-Items labelled "Other" have no policy; the reference raises ``KeyError`` on them. They are
+Items labelled "Other" have no policy; the reference raises ``KeyError`` on them
+(``data_making/deliberative_reasoning/reasoning_generation/reasoning_generation.py:67-69``). They are
 excluded here (:func:`eligible`) and counted in the manifest. STAR-1 drops them at selection
-anyway, so the 1K is unchanged (spec §3).
+anyway (``data_making/data_selection/scorer.py:193-194``), so the 1K is unchanged.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""External data as verified resources (DESIGN.md, "External data and reference texts").
+"""External data as verified resources.
 
 A :class:`Resource` has a canonical location (a URL at a pinned revision, or a Hugging Face Hub
 file at a pinned revision), the path it has inside a local mirror, and its SHA-256. ``fetch``

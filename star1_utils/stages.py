@@ -1,4 +1,4 @@
-"""The notebooks of the suite and the stage each one writes (DESIGN.md, "Run directory").
+"""The notebooks of the suite and the stage each one writes.
 
 One table, used by the runner (which notebook, which stage folder, which profile sections decide
 whether a stage is current) and by the notebooks themselves (``notebook.start``).

@@ -1,4 +1,4 @@
-"""Classification and reasoning prompts, strict parsing, and the classifier / teacher stand-ins (issue 4)."""
+"""Classification and reasoning prompts, strict parsing, and the classifier / teacher stand-ins."""
 
 from __future__ import annotations
 

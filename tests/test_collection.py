@@ -1,4 +1,4 @@
-"""Section 2.1 (issue 3): filter semantics, exactness against dense reference loops,
+"""Section 2.1: filter semantics, exactness against dense reference loops,
 decontamination against the real test sets from the mirror, bad input, and notebook 01's artifacts."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Figures and the paper comparison (issue 10, notebook 09).
+"""Figures and the paper comparison (notebook 09).
 
 The plotted data is checked against the cited numbers (``star1_utils/data/paper``), read straight
 from the CSVs here so that a test never trusts the code it tests; missing run artifacts must give

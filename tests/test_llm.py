@@ -1,4 +1,4 @@
-"""The LLM engine against the stand-in app served on 127.0.0.1 with injected faults (issue 4)."""
+"""The LLM engine against the stand-in app served on 127.0.0.1 with injected faults."""
 
 from __future__ import annotations
 

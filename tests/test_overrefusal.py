@@ -1,4 +1,4 @@
-"""Over-refusal ablation (issue 9): parsers, the all-5 filter, stand-ins and classify_refusal agreement."""
+"""Over-refusal ablation: parsers, the all-5 filter, stand-ins and classify_refusal agreement."""
 
 from __future__ import annotations
 

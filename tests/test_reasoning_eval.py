@@ -1,4 +1,4 @@
-"""Reasoning evaluation (issue 8): graders on the real benchmark data in the mirror.
+"""Reasoning evaluation: graders on the real benchmark data in the mirror.
 
 MATH-500 and AIME gold answers written as a model would grade correct, perturbed ones wrong;
 every HumanEval canonical solution passes in the sandbox, broken / looping / allocating ones are

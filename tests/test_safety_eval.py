@@ -1,4 +1,4 @@
-"""Safety evaluation (issue 7, notebook 06): benchmarks, generation backends, judge, metrics, resume."""
+"""Safety evaluation (notebook 06): benchmarks, generation backends, judge, metrics, resume."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training (issue 6): formatting and masking on the released STAR-1, the 39-update schedule, the
+"""Training: formatting and masking on the released STAR-1, the 39-update schedule, the
 tiny student's training, save/reload/resume, the DeepSpeed configs, and a ZeRO-3 smoke run (slow)."""
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ _MV_LOCK = threading.Lock()
 
 def _mv_timeout() -> int | None:
     # math-verify times out with signal.alarm, which only works in the main thread; elsewhere
-    # (threads, Jupyter kernels' worker threads) it must be disabled (STACK-NOTES section 8).
+    # (threads, Jupyter kernels' worker threads) it must be disabled, or signal.signal raises ValueError.
     return 5 if threading.current_thread() is threading.main_thread() else None
 
 
