@@ -20,7 +20,7 @@ kill a Python process?"). The paper's mitigation, reproduced here stage by stage
    the 1K plus that many benign rows (notebook 05 in a sub run folder), then run XSTest, safety
    (06) and reasoning (07) evaluation.
 
-Decision recorded here (the paper does not say what the judge sees): the refusal judge sees the
+Decision recorded here (a departure from the reference, chosen by a setting): the refusal judge sees the
 **final answer** only (``overrefusal.judge_input = "answer"``); ``"full"`` sends the whole text
 including the ``<think>`` block, as the reference's ``eval.py`` does
 (``benchmark/safe_benchmark/eval.py:174-175``, ``:151``).
