@@ -88,12 +88,9 @@ def model_fingerprint(model: str | Path) -> str:
 
 def default_model_dir(cfg: Any, run_dir: str | Path) -> Path:
     """The run's trained student (``05_training/<run_name>/model``, the training contract)."""
-    try:
-        from .training import final_model_dir
+    from .training import final_model_dir
 
-        return Path(final_model_dir(run_dir, cfg))
-    except ImportError:
-        return Path(run_dir) / "05_training" / cfg.training.run_name / "model"
+    return Path(final_model_dir(run_dir, cfg))
 
 
 def base_model_ref(cfg: Any) -> str:

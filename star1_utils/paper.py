@@ -60,8 +60,6 @@ AVG_SAFETY = "Avg_Safety"
 AVG_REASONING = "Avg_Reasoning"
 #: Figure 3's two comparisons, spelt as in ``figure3_gaps.csv``.
 COMPARISONS = ("STAR-1 minus R1-Distilled", "STAR-1 minus Instruct")
-FIGURE3_SOURCE = ("project page gain figure https://ucsc-vlaa.github.io/STAR-1/resources/main_gain.jpg; "
-                  "each bar equals a difference of Table 1 averages")
 
 
 def families() -> list[str]:

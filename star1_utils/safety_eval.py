@@ -35,13 +35,6 @@ MODE_LABELS = {
     "full": "reference: judge sees reasoning + answer",
     "final_answer": "variant (ours): judge sees only the final answer after </think>",
 }
-#: Llama Guard 3's hazard categories (model card), for reading ``unsafe\nS<n>``.
-LLAMA_GUARD_CATEGORIES = {
-    "S1": "Violent Crimes", "S2": "Non-Violent Crimes", "S3": "Sex-Related Crimes",
-    "S4": "Child Sexual Exploitation", "S5": "Defamation", "S6": "Specialized Advice", "S7": "Privacy",
-    "S8": "Intellectual Property", "S9": "Indiscriminate Weapons", "S10": "Hate",
-    "S11": "Suicide & Self-Harm", "S12": "Sexual Content", "S13": "Elections", "S14": "Code Interpreter Abuse",
-}
 
 
 # --------------------------------------------------------------------------- think splitting
