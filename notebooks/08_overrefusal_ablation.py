@@ -471,5 +471,5 @@ print(f"notebook 08 took {time.time() - t_start:.0f} s")
 #   the carry-over count shows whether the student learned the benign traces' form as a new way to
 #   answer everything (likely when the traces are stand-in templates). The paper mixes the
 #   915 kept rewrites into the 1K to reduce over-refusal (its Sec. 4.3); its Figure 4 values could not be
-#   read for this project (`../shared/paper/PAPER-FACTS.md` §7), so no paper numbers are drawn here.
+#   read for this project (`star1_utils/data/paper/` has the design only), so no paper numbers are drawn here.
 # - Next: notebook 09 collects all figures and compares the run with the paper's tables.
