@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from star1_utils.policies import CATEGORIES  # noqa: E402
 from star1_utils.selection import reference_select_diverse, select_diverse  # noqa: E402
 
-# Source weights: the released STAR-1's composition (spec section 4.3) plus a floor, so that
+# Source weights: the released STAR-1's composition plus a floor, so that
 # small sources still appear at 41K.
 SOURCES = {"SaladBench": 298, "wildjailbreak": 261, "ALERT": 139, "PKUSafeRLHF": 94, "BeaverTails": 67,
            "SafetyInstructions": 37, "HarmBench": 31, "AttaQ": 24, "UltraSafety": 19, "HExPHI": 16,

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 01 · Data collection: gather, decontaminate and deduplicate harmful instructions
 #
-# > STAR-1 Section 2.1. Reference: `data_making/data_collection/` (spec section 1).
+# > STAR-1 Section 2.1. Reference: `data_making/data_collection/collect_data.py`.
 #
 # **What you will learn here**
 #
@@ -215,7 +215,7 @@ for d in (d for s in sources for d in s.dropped_empty):
     print(f"dropped empty question: source {d['source']}, {d['file'].rsplit('/', 1)[-1]}, row {d['row']}")
 
 # %% [markdown]
-# Now the filter sequence of the reference (spec 1.4): step 1 per source in order (self n-gram,
+# Now the filter sequence of the reference (`collect_data.py:392-460`): step 1 per source in order (self n-gram,
 # 8-gram and TF-IDF against the test sets plus every earlier source), then over everything the greedy
 # TF-IDF self-filter, the greedy embedding self-filter and the embedding filter against the test sets.
 # Rows keep ascending order between steps unless `reference_compat` is on (then the reference's

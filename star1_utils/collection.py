@@ -1,12 +1,12 @@
 """Section 2.1: gather harmful instructions from many sources, decontaminate and deduplicate them.
 
-Spec section 1. The paper's 18 training sources (:data:`PAPER_SOURCES`, in the reference's order,
+Paper Section 2.1. The paper's 18 training sources (:data:`PAPER_SOURCES`, in the reference's order,
 with its field mappings, filters and per-source n-gram sizes) and its 5 decontamination test sets
 (:data:`PAPER_TEST_SETS`, 2,355 prompts) are loaded through :mod:`star1_utils.resources` at pinned
 revisions (the mirror ``STAR1_DATA_MIRROR`` where it holds the file, else the network). The demo
 uses a small corpus written for this project (``star1_utils/data/demo_corpus/``).
 
-:func:`run_filters` applies the reference's filter sequence (spec 1.4) with the exact semantics of
+:func:`run_filters` applies the reference's filter sequence (``collect_data.py:392-460``) with the exact semantics of
 :mod:`star1_utils.dedup` and returns the kept rows, a per-source funnel and examples of removed
 pairs. Embeddings (all-MiniLM-L6-v2) are cached on disk by a hash of the model and the texts.
 """
@@ -71,7 +71,7 @@ class SourceSpec:
     """One source: where it comes from, how a row becomes a question, and its n-gram size."""
 
     name: str  # the reference's "source" string
-    ngram: int  # per-source self n-gram size (spec 1.2)
+    ngram: int  # per-source self n-gram size (``collect_data.py:351-390``)
     origin: str  # human-readable origin for tables
     resources: tuple[Resource, ...] = ()  # files (URL / Hub file / mirror)
     hub: HubDataset | None = None  # or a Hub dataset
@@ -453,7 +453,7 @@ def load_paper_source(spec: SourceSpec) -> LoadedSource:
 
 
 def load_test_set(spec: TestSetSpec) -> list[str]:
-    """One decontamination test set's prompts (spec 1.3)."""
+    """One decontamination test set's prompts."""
     if spec.hub is not None:  # wildjailbreak eval
         if offline():
             raise SourceUnavailable(f"test set {spec.name}: {spec.hub.repo} is online only; HF_HUB_OFFLINE=1. "
@@ -588,7 +588,7 @@ def embed(texts: list[str], model_name: str, cache_dir: Path | None = None, batc
 
 
 # --------------------------------------------------------------------------------------------
-# The filter sequence (spec 1.4)
+# The filter sequence (``collect_data.py:392-460``)
 # --------------------------------------------------------------------------------------------
 
 @dataclass

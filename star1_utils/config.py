@@ -79,7 +79,7 @@ class CollectionConfig(_Section):
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     block_size: int = Field(default=4096, ge=1)
     reference_compat: bool = False  # replay the reference's set-order behaviour where feasible
-    # decontamination test sets of the paper corpus (spec 1.3); empty = all five
+    # decontamination test sets of the paper corpus; empty = all five
     test_sets: list[str] = Field(default_factory=lambda: ["StrongREJECT", "JBBBehaviours", "SGBench",
                                                           "wildjailbreak", "XSTest"])
     embedding_batch_size: int = Field(default=64, ge=1)
@@ -114,7 +114,7 @@ class SelectionConfig(_Section):
 
 
 class TrainingConfig(_Section):
-    """Section 3.1: SFT (notebook 05). Defaults are the paper's recipe (spec section 5)."""
+    """Section 3.1: SFT (notebook 05). Defaults are the paper's recipe (``train/run_sft.sh``)."""
 
     base_model: str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"  # Hub id, local folder, tiny-qwen2 or smollm2-135m-instruct
     run_name: str = "star1"

@@ -1,6 +1,6 @@
 """Deduplication and decontamination filters of STAR-1 Section 2.1, exact and memory-bounded.
 
-The reference (``data_making/data_collection/{decontaminate,utils}.py``, spec section 1.5) uses
+The reference (``data_making/data_collection/{decontaminate,utils}.py``) uses
 five kinds of filter. This module implements each with the same decision rule, without ever
 building an n x n (or test x train) similarity matrix:
 

@@ -25,7 +25,7 @@ finished items. The result is an :class:`star1_utils.llm.BatchOutcome`: ``result
 ``ChatResult`` whose ``text`` is normalised to ``"<think>\\n...\\n</think>\\n\\n answer"`` when the
 model reasoned), ``failures`` and ``usage``.
 
-The reference's decoding (spec section 6.2) is :data:`REFERENCE_DECODING`: greedy, repetition
+The reference's decoding is :data:`REFERENCE_DECODING`: greedy, repetition
 penalty 1.2, at most 8,000 new tokens, no system prompt.
 """
 

@@ -1,4 +1,4 @@
-"""The four safety benchmarks of the paper's Table 1, with the reference's selection (spec section 6.1).
+"""The four safety benchmarks of the paper's Table 1, with the reference's selection.
 
 =================  ===================================================================  =====
 paper column       reference selection                                                    n

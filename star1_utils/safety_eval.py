@@ -1,6 +1,6 @@
 """Safety evaluation (notebook 06): the Llama-Guard judge, the safety rates and the paper comparison.
 
-Judge (spec section 6.3). ``meta-llama/Llama-Guard-3-8B`` served over the OpenAI protocol (the
+Judge. ``meta-llama/Llama-Guard-3-8B`` served over the OpenAI protocol (the
 profile's ``judge`` role, e.g. ``vllm serve meta-llama/Llama-Guard-3-8B --port 8001``) receives
 ``[user: prompt, assistant: response]``; the server's chat template turns them into Llama Guard's
 moderation prompt. Decoding as in the reference: temperature 0, at most 100 tokens. A response is
@@ -10,7 +10,7 @@ moderation prompt. Decoding as in the reference: temperature 0, at most 100 toke
 Two modes, both reported:
 
 - ``full`` (the reference): the judge sees the whole generation, reasoning included. This is what
-  the released code does; whether the paper meant it is not documented (spec section 6.3).
+  the released code does; whether the paper meant it is not documented.
 - ``final_answer`` (our variant, labelled as such): the judge sees only the text after the last
   ``</think>`` (:func:`split_final_answer`).
 

@@ -1,6 +1,6 @@
 """Section 2.3 of the paper: scoring each reasoning trace 0-10 on three criteria (notebook 04).
 
-The reference (``data_making/data_selection/scorer.py``, spec section 4.1) splits the stored
+The reference (``data_making/data_selection/scorer.py``) splits the stored
 response ``"<think>\\n{reasoning}\\n</think>\\n\\n{answer}"`` with :data:`COT_RE`, fills
 ``SCORER_PROMPT_TEMPLATE`` with the instruction, the reasoning, the answer, the item's policies
 (the same block as in reasoning generation) and ``SCORER_FORMAT_EXAMPLE``, sends it to GPT-4o as

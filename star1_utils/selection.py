@@ -10,7 +10,7 @@ where ``P(source)`` is the share of remaining items from that source and ``P(cat
 number of remaining items whose list contains the category divided by the total number of labels
 of the remaining items (multi-label items count once per category). The item with the highest
 score goes; ties go to the earliest position. No quotas, no seed: the result is deterministic
-(reference: ``data_making/data_selection/scorer.py:L208-L236``, spec section 4.3).
+(reference: ``data_making/data_selection/scorer.py:L208-L236``).
 
 The reference rescans every item each step, O(n^2): about 20-30 minutes at 41K.
 :func:`select_diverse` returns the identical selection in O((n - k) x G): the score only depends

@@ -1,4 +1,4 @@
-"""Section 3.1: supervised fine-tuning on STAR-1 (notebook 05). Reference: ``train/sft.py`` (spec 5).
+"""Section 3.1: supervised fine-tuning on STAR-1 (notebook 05). Reference: ``train/sft.py``.
 
 What is reproduced exactly, and where we differ (flagged):
 
@@ -52,7 +52,7 @@ TINY_MODEL = "tiny-qwen2"
 LOG_NAME = "train_log.jsonl"
 JOB_NAME = "job.json"
 
-#: The clause that the reference deletes from the R1-Distill chat template (spec 5.3), so that the
+#: The clause that the reference deletes from the R1-Distill chat template (``train/sft.py:55``), so that the
 #: assistant turn keeps its reasoning.
 THINK_STRIP_CLAUSE = "{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}"
 THINK_RE = re.compile(r"<think>\s*(.*?)\s*</think>\s*(.*)", re.DOTALL)

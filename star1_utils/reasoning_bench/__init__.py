@@ -1,4 +1,4 @@
-"""The five reasoning benchmarks of the paper's Table 1, one module each (spec section 7).
+"""The five reasoning benchmarks of the paper's Table 1, one module each.
 
 =============  ================  ======  ==========  =============================================
 key            paper column      n       max_tokens  grading (on the final answer, after </think>)

@@ -18,7 +18,7 @@ import re
 import threading
 from dataclasses import asdict, dataclass, field
 
-#: The reference's sampler (``sampler/local_sampler.py`` + ``run_all_evals.sh``, spec section 7.1):
+#: The reference's sampler (``sampler/local_sampler.py`` + ``run_all_evals.sh``):
 #: greedy (temperature 0), top_p 0.95, repetition_penalty 1.2, seed 46, no system prompt.
 #: ``max_tokens`` is per benchmark (each module's ``MAX_TOKENS``).
 REFERENCE_SAMPLING = {"temperature": 0.0, "top_p": 0.95, "repetition_penalty": 1.2, "seed": 46}
