@@ -72,7 +72,7 @@ def peak_rss_gb() -> float:
 
 
 def child(kind: str, n: int) -> dict:
-    from star1_utils import dedup
+    from star1_utils.dataset import dedup
 
     if kind == "tfidf":
         texts = synth_corpus(n)

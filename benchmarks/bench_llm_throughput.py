@@ -1,7 +1,7 @@
 """Throughput of the LLM engine against a local OpenAI-compatible server with fixed latency.
 
 Serves the stand-in app on 127.0.0.1 with 0.5 s added to every request (``python -m
-star1_utils.offline serve --latency 0.5``) and sends 2,000 requests at concurrency 64 through
+star1_utils.demo.app serve --latency 0.5``) and sends 2,000 requests at concurrency 64 through
 ``llm.run_batch`` (no cache). Prints the wall time, its ratio to the ideal 2000 * 0.5 / 64 s
 (target <= 1.25) and, beside it, the time the reference's sequential loop would take (2000 * 0.5 s).
 
@@ -29,13 +29,13 @@ def main() -> int:
     ap.add_argument("--latency", type=float, default=0.5)
     args = ap.parse_args()
 
-    from star1_utils import llm
-    from star1_utils.config import RoleConfig
+    from star1_utils.llm import engine
+    from star1_utils.run.config import RoleConfig
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "star1_utils.offline", "serve", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "star1_utils.demo.app", "serve", "--port", str(port),
                                "--latency", str(args.latency)], cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -48,7 +48,7 @@ def main() -> int:
         rc = RoleConfig(base_url=url + "/v1", model="standin-echo", concurrency=args.concurrency, timeout_s=30)
         items = [{"id": i, "q": f"request {i}"} for i in range(args.n)]
         t0 = time.perf_counter()
-        out = llm.run_batch(rc, "bench", items, build_messages=lambda it: [{"role": "user", "content": it["q"]}],
+        out = engine.run_batch(rc, "bench", items, build_messages=lambda it: [{"role": "user", "content": it["q"]}],
                             cache_path=None, progress=False)
         wall = time.perf_counter() - t0
     finally:

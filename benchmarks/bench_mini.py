@@ -39,15 +39,16 @@ def train_speed(model_dir: Path, steps: int) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from star1_utils import config, training
-    from star1_utils.release import load_star1_release
+    from star1_utils.run import config
+    from star1_utils.train import sft
+    from star1_utils.dataset.release import load_star1_release
 
     cfg = config.load_profile("mini")
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.train()
-    rows = training.release_subset(tok, cfg.training, steps + 1, load_star1_release())
-    fmt = training.formatter_for(tok, cfg.training)
+    rows = sft.release_subset(tok, cfg.training, steps + 1, load_star1_release())
+    fmt = sft.formatter_for(tok, cfg.training)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.95), weight_decay=1e-4)
     n_params = sum(p.numel() for p in model.parameters())
     tokens, seconds = 0, 0.0
@@ -69,8 +70,8 @@ def train_speed(model_dir: Path, steps: int) -> dict:
 
 
 def generation_speed(model_dir: Path, n_prompts: int, new_tokens: int) -> dict:
-    from star1_utils import generation
-    from star1_utils import safety_benchmarks as bench
+    from star1_utils.evaluate import generation
+    from star1_utils.evaluate import safety_benchmarks as bench
 
     items = [{"id": it["id"], "prompt": it["prompt"]}
              for it in bench.evenly_spread(bench.load("strongreject"), n_prompts)]
@@ -95,7 +96,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from star1_utils import smollm
+    from star1_utils.train import smollm
 
     torch.set_num_threads(args.threads)
     model_dir = smollm.prepare()

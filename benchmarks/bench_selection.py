@@ -2,7 +2,7 @@
 
 Synthetic scored rows with the skew of the real data (the 18 sources weighted like the released
 STAR-1's composition, Illicit-heavy categories, 70 % single-label / 28 % two labels / rare 3-4).
-The fast :func:`star1_utils.selection.select_diverse` runs at 41K; the direct port of the
+The fast :func:`star1_utils.dataset.selection.select_diverse` runs at 41K; the direct port of the
 reference loop runs beside it at a size where it finishes (default 4K), and both selections are
 compared id by id.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from star1_utils.policies import CATEGORIES  # noqa: E402
-from star1_utils.selection import reference_select_diverse, select_diverse  # noqa: E402
+from star1_utils.dataset.policies import CATEGORIES  # noqa: E402
+from star1_utils.dataset.selection import reference_select_diverse, select_diverse  # noqa: E402
 
 # Source weights: the released STAR-1's composition plus a floor, so that
 # small sources still appear at 41K.

@@ -31,9 +31,11 @@ overrides = {}  # dict of dotted profile keys (strings) to values, e.g. selectio
 # %%
 import pandas as pd
 
-from star1_utils import environment, paper, policies, viz
-from star1_utils.notebook import start
-from star1_utils.stages import STAGES
+from star1_utils.run import environment
+from star1_utils.report import paper, viz
+from star1_utils.dataset import policies
+from star1_utils.run.notebook import start
+from star1_utils.run.stages import STAGES
 
 ctx = start("00", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides)
 cfg = ctx.cfg
@@ -121,7 +123,7 @@ print(block[:400], "\n[...]\n" + block[join - 200: join + 200], "\n[...]", f"\n(
 # environment variable that holds its key).
 
 # %%
-from star1_utils.config import ROLES, load_profile
+from star1_utils.run.config import ROLES, load_profile
 
 rows = []
 for name in ("demo", "mini", "full"):
@@ -157,7 +159,7 @@ print(f"data mirror: {env['data_mirror']}; downloads {'forbidden (offline)' if e
 pd.Series(env["versions"], name="version").to_frame()
 
 # %%
-from star1_utils.artifacts import manifest_is_current
+from star1_utils.run.artifacts import manifest_is_current
 
 plan = []
 for s in STAGES[1:]:
@@ -172,7 +174,7 @@ pd.DataFrame(plan)
 # ## 7. What was produced
 
 # %%
-from star1_utils.artifacts import write_json
+from star1_utils.run.artifacts import write_json
 
 report_path = ctx.stage.path("environment.json")
 write_json(report_path, env)

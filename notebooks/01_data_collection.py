@@ -47,8 +47,10 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from star1_utils import artifacts, collection, dedup, viz
-from star1_utils.notebook import start
+from star1_utils.run import artifacts
+from star1_utils.dataset import collection, dedup
+from star1_utils.report import viz
+from star1_utils.run.notebook import start
 
 t_start = time.time()
 ctx = start("01", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides)

@@ -49,10 +49,12 @@ import pandas as pd
 from IPython.display import display
 import seaborn as sns
 
-from star1_utils import classification, llm, policies, viz
-from star1_utils.artifacts import read_jsonl, write_jsonl
-from star1_utils.notebook import start
-from star1_utils.resources import ResourceError
+from star1_utils.dataset import classification, policies
+from star1_utils.llm import engine
+from star1_utils.report import viz
+from star1_utils.run.artifacts import read_jsonl, write_jsonl
+from star1_utils.run.notebook import start
+from star1_utils.run.resources import ResourceError
 
 ctx = start("02", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
             classifier_base_url=classifier_base_url, classifier_model=classifier_model,
@@ -105,7 +107,7 @@ rows = []
 for text in examples:
     try:
         rows.append({"reply": text, "parsed": classification.parse_categories(text)})
-    except llm.InvalidAnswer as e:
+    except engine.InvalidAnswer as e:
         rows.append({"reply": text, "parsed": f"InvalidAnswer: {e}"})
 pd.DataFrame(rows)
 
@@ -177,7 +179,7 @@ except ResourceError as e:
 if release:
     pool = release
     if role.model.startswith("standin-"):
-        from star1_utils.standins.classifier import HELD_OUT_POSITIONS
+        from star1_utils.demo.standins.classifier import HELD_OUT_POSITIONS
 
         pool = release[HELD_OUT_POSITIONS]
         print(f"stand-in classifier: comparing on the held-out half ({len(pool)} items at odd positions)")

@@ -48,9 +48,11 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from star1_utils import llm, reasoning, viz
-from star1_utils.artifacts import read_jsonl, write_jsonl
-from star1_utils.notebook import start
+from star1_utils.llm import engine
+from star1_utils.dataset import traces
+from star1_utils.report import viz
+from star1_utils.run.artifacts import read_jsonl, write_jsonl
+from star1_utils.run.notebook import start
 
 ctx = start("03", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
             teacher_base_url=teacher_base_url, teacher_model=teacher_model,
@@ -60,7 +62,7 @@ role = cfg.role("teacher")
 cache_path = ctx.run_dir / "cache" / "llm.sqlite"
 viz.set_style()
 print(f"teacher: {role.model} at {role.base_url} (concurrency {role.concurrency})")
-print("decoding:", reasoning.decoding(cfg))
+print("decoding:", traces.decoding(cfg))
 if role.model.startswith("standin-"):
     print("This is the demo STAND-IN: a rule-based program that reads the policies, not a language model.")
 
@@ -74,7 +76,7 @@ if role.model.startswith("standin-"):
 # %%
 classified_path = ctx.stage_dir("02") / "classified.jsonl"
 rows = read_jsonl(classified_path, required=["id", "question", "category"])
-items, excluded = reasoning.eligible(rows)
+items, excluded = traces.eligible(rows)
 if cfg.limit:
     items = items[: cfg.limit]
 print(f"{len(rows)} classified items: {len(items)} to reason about, {len(excluded)} excluded as Other")
@@ -89,7 +91,7 @@ print(f"{len(rows)} classified items: {len(items)} to reason about, {len(exclude
 # an item with several labels, Self-Harm not first (that one gets crisis resources, shown further down)
 example = max(items, key=lambda r: (len(r["category"]) if r["category"][0] != "Self-Harm" else 0))
 print("categories:", example["category"], "\n")
-print(reasoning.build_prompt(example["question"], example["category"]))
+print(traces.build_prompt(example["question"], example["category"]))
 
 # %% [markdown]
 # ## 3. The run
@@ -99,12 +101,12 @@ print(reasoning.build_prompt(example["question"], example["category"]))
 # the reference's loop would abort the whole run on the first item that exhausts its retries.
 
 # %%
-outcome = reasoning.generate(cfg, items, cache_path)
-traces = reasoning.response_rows(items, outcome)
+outcome = traces.generate(cfg, items, cache_path)
+trace_rows = traces.response_rows(items, outcome)
 reasoning_path = ctx.stage.path("reasoning.jsonl")
-write_jsonl(reasoning_path, traces)
+write_jsonl(reasoning_path, trace_rows)
 failures_path = ctx.stage.record_failures(outcome.failures)
-print(f"traces: {len(traces)} of {len(items)}; failures: {len(outcome.failures)}")
+print(f"traces: {len(trace_rows)} of {len(items)}; failures: {len(outcome.failures)}")
 print("usage:", outcome.usage)
 
 # %% [markdown]
@@ -128,13 +130,13 @@ print("\nANSWER\n------\n" + shown.answer)
 # %%
 def first_answer(start, prefer=()):
     """The first trace whose answer starts with ``start``, preferring questions with a ``prefer`` word."""
-    hits = [t for t in traces if llm.split_think(t["response"])[1].startswith(start)]
+    hits = [t for t in trace_rows if engine.split_think(t["response"])[1].startswith(start)]
     return next((t for t in hits if any(w in t["question"].lower() for w in prefer)), hits[0] if hits else None)
 
 for kind, t in (("refusal", first_answer("I'm sorry")), ("safe completion", first_answer("Here is some general context")),
                 ("crisis resources", first_answer("I'm really sorry you're feeling", prefer=("sad", "hopeless", "worthless", "lonel")))):
     if t:
-        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\n  -> {llm.split_think(t['response'])[1]}\n")
+        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\n  -> {engine.split_think(t['response'])[1]}\n")
 
 # %% [markdown]
 # ## 5. Length statistics
@@ -143,12 +145,12 @@ for kind, t in (("refusal", first_answer("I'm sorry")), ("safe completion", firs
 # is available: mirror or Hub).
 
 # %%
-from star1_utils import classification
-from star1_utils.resources import ResourceError
+from star1_utils.dataset import classification
+from star1_utils.run.resources import ResourceError
 
-stats = reasoning.length_stats(traces)
+stats = traces.length_stats(trace_rows)
 try:
-    released = reasoning.length_stats(classification.load_release())
+    released = traces.length_stats(classification.load_release())
 except ResourceError as e:
     released = None
     print("released STAR-1 not available:", e)
@@ -182,8 +184,8 @@ plt.show()
 failures = pd.DataFrame(outcome.failures, columns=["id", "reason", "attempts"])
 print(f"{len(failures)} failures in this run")
 if ctx.demo:
-    cut = llm.run_batch(cfg, "teacher", [example], build_messages=reasoning.build_messages,
-                        parse=reasoning.parse_trace, decoding={**reasoning.decoding(cfg), "max_tokens": 40},
+    cut = engine.run_batch(cfg, "teacher", [example], build_messages=traces.build_messages,
+                        parse=traces.parse_trace, decoding={**traces.decoding(cfg), "max_tokens": 40},
                         desc="max_tokens=40 demo", progress=False)
     display(pd.DataFrame(cut.failures).assign(note="demonstration, not part of the run"))
 failures if len(failures) else "no failures in the run itself"
@@ -195,7 +197,7 @@ failures if len(failures) else "no failures in the run itself"
 ctx.stage.finish(
     inputs=[classified_path], outputs=[reasoning_path, failures_path],
     counts={"classified": len(rows), "excluded_other": len(excluded), "in": len(items),
-            "traces": len(traces), "failed": len(outcome.failures)},
+            "traces": len(trace_rows), "failed": len(outcome.failures)},
     models={"teacher": role.model}, usage={"teacher": outcome.usage},
 )
 for p in (reasoning_path, failures_path, ctx.stage.path("manifest.json")):

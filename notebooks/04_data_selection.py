@@ -45,9 +45,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from star1_utils import artifacts, llm, scoring, selection, viz
-from star1_utils.notebook import start
-from star1_utils.policies import CATEGORIES, SHORT_NAMES
+from star1_utils.run import artifacts
+from star1_utils.llm import engine
+from star1_utils.dataset import scoring, selection
+from star1_utils.report import viz
+from star1_utils.run.notebook import start
+from star1_utils.dataset.policies import CATEGORIES, SHORT_NAMES
 
 t_start = time.time()
 ctx = start("04", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
@@ -79,7 +82,7 @@ print(f"scorer: {cfg.roles.scorer.model} @ {cfg.roles.scorer.base_url}; target s
 # (shown in notebook 00) are abridged:
 
 # %%
-from star1_utils.policies import policies_for
+from star1_utils.dataset.policies import policies_for
 
 example = next((r for r in rows if len(r["category"]) > 1), rows[0])
 prompt = scoring.scorer_prompt(example)
@@ -100,7 +103,7 @@ print(f"({len(prompt)} characters in all; categories {example['category']})")
 # engine asks again and, after `max_attempts`, records a failure **with the item's id**.
 
 # %%
-from star1_utils.policies import template
+from star1_utils.dataset.policies import template
 
 fmt = template("SCORER_FORMAT_EXAMPLE").replace("X", "10").replace("Y", "9").replace("Z", "10")
 print(fmt)
@@ -110,7 +113,7 @@ for bad in ["The trace is fine, 10/10.",
             '```json\n{"Content_Safety_Compliance": 12, "Relevancy_and_No_Redundant_Content": 10, "Accuracy_of_Thinking_Process": 10}\n```']:
     try:
         scoring.parse_score(bad)
-    except llm.InvalidAnswer as e:
+    except engine.InvalidAnswer as e:
         print(f"rejected ({e}): {bad[:60]!r}")
 
 # %% [markdown]
@@ -141,7 +144,7 @@ else:
 # %%
 below_ten = [r for r in scored if not selection.is_all_ten(r)]
 shown_items = [example] + below_ten[:1]  # one that passes, one that does not (when there is one)
-answers = llm.run_batch(cfg, "scorer", shown_items, build_messages=scoring.scorer_messages,
+answers = engine.run_batch(cfg, "scorer", shown_items, build_messages=scoring.scorer_messages,
                         parse=scoring.parse_score, decoding=scoring.decoding(cfg),
                         cache_path=ctx.run_dir / "cache" / "llm.sqlite", progress=False).results
 for item in shown_items:
@@ -311,7 +314,7 @@ cats.round(1).T
 # composition (top sources, labels per item); selecting 500 of it with both algorithms gives the same items.
 
 # %%
-from star1_utils.resources import available
+from star1_utils.run.resources import available
 
 released = selection.replay(target_size=1000)
 print(f"released STAR-1: {len(released['scored'])} rows, {len(released['all_10'])} pass the filter, "

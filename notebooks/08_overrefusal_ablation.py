@@ -69,11 +69,11 @@ import time
 import pandas as pd
 from IPython.display import display
 
-from star1_utils import overrefusal as orf
-from star1_utils import viz
-from star1_utils.artifacts import read_jsonl, write_json, write_jsonl
-from star1_utils.config import load_profile
-from star1_utils.notebook import start
+from star1_utils.evaluate import overrefusal as orf
+from star1_utils.report import viz
+from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
+from star1_utils.run.config import load_profile
+from star1_utils.run.notebook import start
 
 t_start = time.time()
 role_kw = dict(rewriter_base_url=rewriter_base_url, rewriter_model=rewriter_model, rewriter_api_key_env=rewriter_api_key_env, rewriter_concurrency=rewriter_concurrency, teacher_base_url=teacher_base_url, teacher_model=teacher_model, teacher_api_key_env=teacher_api_key_env, teacher_concurrency=teacher_concurrency, scorer_base_url=scorer_base_url, scorer_model=scorer_model, scorer_api_key_env=scorer_api_key_env, scorer_concurrency=scorer_concurrency, refusal_judge_base_url=refusal_judge_base_url, refusal_judge_model=refusal_judge_model, refusal_judge_api_key_env=refusal_judge_api_key_env, refusal_judge_concurrency=refusal_judge_concurrency, student_base_url=student_base_url, student_model=student_model, student_api_key_env=student_api_key_env, student_concurrency=student_concurrency)
@@ -144,7 +144,7 @@ display(pd.DataFrame(agreement).T)
 # over-refusal numbers:
 
 # %%
-from star1_utils import judges
+from star1_utils.evaluate import judges
 
 real_agreement = judges.judge_agreement()["refusal"]
 print(f"refusal judge (classify_refusal) vs labels of real completions: {real_agreement['agree']}/{real_agreement['n']} "
@@ -163,9 +163,9 @@ print(f"held out (a full mini run's own answers to this notebook's and 06's prom
 # reference's `REWRITE_PROMPT_TEMPLATE` (five few-shot pairs, "Output only the rewritten request.").
 
 # %%
-from star1_utils import training
+from star1_utils.train import sft
 
-star1_rows, star1_path = training.training_rows(cfg, ctx.run_dir)
+star1_rows, star1_path = sft.training_rows(cfg, ctx.run_dir)
 items = [{"id": r["id"], "question": r["question"]} for r in star1_rows]
 print(f"{len(items)} harmful training rows from {star1_path.name}")
 rewrites, out_rw = orf.rewrite(cfg, items, cache_path)
@@ -342,7 +342,7 @@ for n in points:
     reasoning = orf.read_metrics(where / "07_reasoning" / "metrics.json") if oc.curve_reasoning else None
     curve.append(orf.curve_row(n, rows, safety, reasoning, n_training_rows=n_rows))
     point_rows[n] = rows
-    summary = orf.read_metrics(training.final_model_dir(where, point_cfg).parent / "summary.json") or {}
+    summary = orf.read_metrics(sft.final_model_dir(where, point_cfg).parent / "summary.json") or {}
     details.append({"n_benign": n, "n_training_rows": n_rows, "run": str(where.relative_to(ctx.run_dir)),
                     "train_seconds": summary.get("train_runtime_s"), "seconds_this_time": round(time.time() - t0),
                     "safety": safety and safety["benchmarks"]})

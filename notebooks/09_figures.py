@@ -41,8 +41,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from star1_utils import figures, paper, project_root, viz
-from star1_utils.notebook import start
+from star1_utils.report import figures, paper, viz
+from star1_utils import project_root
+from star1_utils.run.notebook import start
 
 ctx = start("09", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides)
 cfg = ctx.cfg
@@ -156,7 +157,7 @@ if len(table):
 # The figures that need only the paper's numbers and the released STAR-1 also live in the project's
 # top-level `figures/` folder. They are rewritten only when their data or drawing code changed, so
 # their bytes stay put across machines; `figures/fingerprints.json` records what they were drawn from,
-# and a test fails when they are stale (`python -m star1_utils.figures` refreshes them).
+# and a test fails when they are stale (`python -m star1_utils.report.figures` refreshes them).
 
 # %%
 top = figures.top_level_dir()

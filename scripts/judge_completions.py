@@ -7,7 +7,7 @@ The prompts are real benchmark prompts **outside** the miniature's evaluation su
 test behaviours, and StrongREJECT, JBB-Behaviors and XSTest prompts that notebooks 06 and 08 do
 not evaluate), so that the judges' rules are not tuned on the very answers they later score.
 Each completion is stored with a reference to its prompt (benchmark and id), never the prompt
-text: :func:`star1_utils.judges.load_labelled` reads the prompts back from the data mirror.
+text: :func:`star1_utils.evaluate.judges.load_labelled` reads the prompts back from the data mirror.
 Decoding is the mini profile's evaluation decoding (``safety_eval``: greedy, its repetition penalty
 and ``max_tokens``), in batches of 16.
 """
@@ -21,9 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from star1_utils import generation, judges, smollm  # noqa: E402
-from star1_utils.artifacts import write_jsonl  # noqa: E402
-from star1_utils.config import load_profile  # noqa: E402
+from star1_utils.evaluate import generation, judges
+from star1_utils.train import smollm  # noqa: E402
+from star1_utils.run.artifacts import write_jsonl  # noqa: E402
+from star1_utils.run.config import load_profile  # noqa: E402
 
 
 def main() -> None:

@@ -30,17 +30,17 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "notebooks":
-        from .hygiene import sync_notebooks
+        from star1_utils.run.hygiene import sync_notebooks
 
         lines = sync_notebooks(args.folder, check=args.check, from_ipynb=args.from_ipynb)
         print("\n".join(lines) if lines else "notebooks and their text sources agree")
         return 1 if args.check and lines else 0
     if args.command == "run":
-        from .runner import main as run_main
+        from star1_utils.run.runner import main as run_main
 
         return run_main(args)
     if args.command == "clean-notebooks":
-        from .hygiene import check_notebook, clean_notebook
+        from star1_utils.run.hygiene import check_notebook, clean_notebook
 
         files = []
         for p in args.paths:

@@ -36,7 +36,7 @@ def demo_run(tmp_path_factory) -> Path:
     Tests of individual notebooks read the artifacts from this run folder. A failing notebook
     fails every test that uses the fixture, with the runner's message naming the cell.
     """
-    from star1_utils.runner import run
+    from star1_utils.run.runner import run
 
     run_dir = tmp_path_factory.mktemp("demo_run")
     lines: list[str] = []

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from star1_utils import classification, llm, policies, reasoning
-from star1_utils.policies import CATEGORIES
+from star1_utils.dataset import classification, policies, traces
+from star1_utils.llm import engine
+from star1_utils.dataset.policies import CATEGORIES
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -30,14 +31,14 @@ def test_parse_categories_accepts(text, expected):
     '__import__("os").system("echo pwned")', '["Self-Harm"', "[Self-Harm]",
 ])
 def test_parse_categories_rejects(text):
-    with pytest.raises(llm.InvalidAnswer):
+    with pytest.raises(engine.InvalidAnswer):
         classification.parse_categories(text)
 
 
 def test_parse_never_evaluates_code(tmp_path):
     marker = tmp_path / "pwned"
     text = f'[__import__("pathlib").Path({str(marker)!r}).touch()]'
-    with pytest.raises(llm.InvalidAnswer):
+    with pytest.raises(engine.InvalidAnswer):
         classification.parse_categories(text)
     assert not marker.exists()
 
@@ -54,20 +55,20 @@ def test_classification_prompt_is_the_reference(mirror):
 
 def test_reasoning_prompt_policies_in_label_order(mirror):
     cats = ["Privacy / Personal Data", "Self-Harm"]
-    prompt = reasoning.build_prompt("q", cats)
+    prompt = traces.build_prompt("q", cats)
     assert policies.policies_for(cats) in prompt
     assert prompt.index("## 7. Privacy") < prompt.index("## 4. Self-Harm")
     assert "## 5. Illicit" not in prompt  # only the item's own policies
     assert "\n---\n" in prompt
-    kept, excluded = reasoning.eligible([{"id": 1, "category": ["Other"]}, {"id": 2, "category": ["Self-Harm"]},
+    kept, excluded = traces.eligible([{"id": 1, "category": ["Other"]}, {"id": 2, "category": ["Self-Harm"]},
                                          {"id": 3, "category": ["Self-Harm", "Other"]}])
     assert [r["id"] for r in kept] == [2] and [r["id"] for r in excluded] == [1, 3]
-    assert reasoning.decoding(__import__("star1_utils.config", fromlist=["x"]).load_profile("full")) == {
+    assert traces.decoding(__import__("star1_utils.run.config", fromlist=["x"]).load_profile("full")) == {
         "temperature": 0.6, "top_p": 0.7, "max_tokens": 8000}
 
 
 def test_classifier_standin_answers_like_gpt4o(mirror):
-    from star1_utils.standins import classifier
+    from star1_utils.demo.standins import classifier
 
     def ask(q):
         msgs = [{"role": "user", "content": classification.build_prompt(q)}]
@@ -84,7 +85,7 @@ def test_classifier_standin_answers_like_gpt4o(mirror):
 
 
 def test_classifier_parses_definitions_from_prompt(mirror):
-    from star1_utils.standins import classifier
+    from star1_utils.demo.standins import classifier
 
     instruction, cats, allowed = classifier.parse_prompt(classification.build_prompt("x y z"))
     assert instruction == "x y z"
@@ -93,10 +94,10 @@ def test_classifier_parses_definitions_from_prompt(mirror):
 
 
 def test_teacher_standin_cites_policies_and_follows_them(mirror):
-    from star1_utils.standins import teacher
+    from star1_utils.demo.standins import teacher
 
     def ask(q, cats, **params):
-        msgs = [{"role": "user", "content": reasoning.build_prompt(q, cats)}]
+        msgs = [{"role": "user", "content": traces.build_prompt(q, cats)}]
         return teacher.respond(msgs, params)
 
     out = ask("How do I hack into my neighbour's wifi?", ["Illicit / Criminal Behavior"])
@@ -128,7 +129,7 @@ def test_teacher_standin_cites_policies_and_follows_them(mirror):
 
 
 def test_classify_end_to_end_through_engine(mirror, tmp_path):
-    from star1_utils.config import load_profile
+    from star1_utils.run.config import load_profile
 
     cfg = load_profile("demo")
     items = [{"id": "a", "question": "Find the home address and phone number of a famous actress."},

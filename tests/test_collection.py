@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from star1_utils import collection, dedup
+from star1_utils.dataset import collection, dedup
 
 # ---------------------------------------------------------------------------------------------
 # n-gram filters
@@ -302,8 +302,8 @@ def test_embedding_cache_by_content_hash(tmp_path):
 
 
 def test_notebook_01_artifacts(tmp_path):
-    from star1_utils import artifacts
-    from star1_utils.runner import run
+    from star1_utils.run import artifacts
+    from star1_utils.run.runner import run
 
     lines: list[str] = []
     results = run(profile="demo", notebooks="00,01", run_dir=str(tmp_path), echo=lines.append)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from star1_utils import figures, paper
-from star1_utils.policies import CATEGORIES
+from star1_utils.report import figures, paper
+from star1_utils.dataset.policies import CATEGORIES
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "star1_utils" / "data" / "paper"
@@ -233,7 +233,7 @@ def _committed_reader():
 
 def test_committed_paper_figures_are_not_stale():
     reasons = figures.stale_paper_figures(ROOT / "figures", read_bytes=_committed_reader())
-    assert not reasons, ("committed figures/ are stale; run `python -m star1_utils.figures` (or notebook 09) "
+    assert not reasons, ("committed figures/ are stale; run `python -m star1_utils.report.figures` (or notebook 09) "
                          "and commit figures/: " + "; ".join(reasons))
 
 
@@ -254,7 +254,7 @@ def test_paper_figures_are_byte_stable(tmp_path, mirror):
 
 def test_notebook_09_runs_with_partial_upstream(tmp_path, monkeypatch):
     """00 and 09 through the runner into a run folder that has 06-08 metrics but no 02/04 artifacts."""
-    from star1_utils.runner import run
+    from star1_utils.run.runner import run
 
     monkeypatch.setenv("STAR1_FIGURES_DIR", str(tmp_path / "top"))  # never touch the committed figures
     run_dir = make_run(tmp_path / "run", upstream=False)

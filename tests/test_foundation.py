@@ -14,8 +14,9 @@ import nbformat
 import pytest
 import yaml
 
-from star1_utils import artifacts, config, hygiene, policies, resources
-from star1_utils.stages import STAGES
+from star1_utils.run import artifacts, config, hygiene, resources
+from star1_utils.dataset import policies
+from star1_utils.run.stages import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -292,7 +293,7 @@ def test_clean_notebooks_strips_outputs(tmp_path):
 def test_runner_reports_failing_cell(tmp_path, monkeypatch):
     import nbformat
 
-    from star1_utils import runner
+    from star1_utils.run import runner
 
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()

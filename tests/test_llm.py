@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from star1_utils import llm
-from star1_utils.config import RoleConfig
+from star1_utils.llm import engine
+from star1_utils.run.config import RoleConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY_ENV = "STAR1_TEST_FAULT_KEY"
@@ -32,7 +32,7 @@ def _free_port() -> int:
 
 def _serve(*args: str):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "star1_utils.offline", "serve", "--port", str(port), *args],
+    proc = subprocess.Popen([sys.executable, "-m", "star1_utils.demo.app", "serve", "--port", str(port), *args],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -60,7 +60,7 @@ def _prompt_hash(text: str) -> str:
 
 def _parse(text: str) -> str:
     if not text.startswith("echo: "):
-        raise llm.InvalidAnswer(f"not an echo: {text[:30]!r}")
+        raise engine.InvalidAnswer(f"not an echo: {text[:30]!r}")
     return text[len("echo: "):]
 
 
@@ -85,7 +85,7 @@ def test_faults_every_item_labelled_or_failed_and_rerun_sends_nothing(faulty_ser
     rc = RoleConfig(base_url=faulty_server + "/v1", model="standin-echo", api_key_env=KEY_ENV, concurrency=16,
                     timeout_s=1.0, max_attempts=3)
     cache = tmp_path / "cache" / "llm.sqlite"
-    out = llm.run_batch(rc, "x", ITEMS, build_messages=_msgs, parse=_parse, cache_path=cache, progress=False,
+    out = engine.run_batch(rc, "x", ITEMS, build_messages=_msgs, parse=_parse, cache_path=cache, progress=False,
                         backoff_base=0.05)
     stats = _stats(faulty_server)
     # The faults really happened.
@@ -106,7 +106,7 @@ def test_faults_every_item_labelled_or_failed_and_rerun_sends_nothing(faulty_ser
 
     # A second run sends no request for finished items (only the failed ones are retried).
     before = stats["requests"]
-    out2 = llm.run_batch(rc, "x", ITEMS, build_messages=_msgs, parse=_parse, cache_path=cache, progress=False,
+    out2 = engine.run_batch(rc, "x", ITEMS, build_messages=_msgs, parse=_parse, cache_path=cache, progress=False,
                          backoff_base=0.05)
     stats2 = _stats(faulty_server)
     resent = set(stats2["prompts"][before:])
@@ -116,11 +116,11 @@ def test_faults_every_item_labelled_or_failed_and_rerun_sends_nothing(faulty_ser
     assert all(r.cached for i, r in out2.results.items() if i in out.results)
 
     # The key never appears in the cache, the outcome, failure records or a manifest.
-    from star1_utils.artifacts import Stage
+    from star1_utils.run.artifacts import Stage
 
     stage = Stage(tmp_path, "02_test", notebook="t", config_sha256="x")
     stage.record_failures(out2.failures)
-    stage.finish(outputs=[cache], usage=out2.usage, models={"x": json.dumps(llm.role_summary(rc, "x"))})
+    stage.finish(outputs=[cache], usage=out2.usage, models={"x": json.dumps(engine.role_summary(rc, "x"))})
     for p in tmp_path.rglob("*"):
         if p.is_file():
             assert SECRET.encode() not in p.read_bytes(), p
@@ -130,7 +130,7 @@ def test_faults_every_item_labelled_or_failed_and_rerun_sends_nothing(faulty_ser
 KILL_SCRIPT = textwrap.dedent("""
     import sys
     from star1_utils import llm
-    from star1_utils.config import RoleConfig
+    from star1_utils.run.config import RoleConfig
     url, cache = sys.argv[1], sys.argv[2]
     rc = RoleConfig(base_url=url + "/v1", model="standin-echo", concurrency=4, timeout_s=5)
     items = [{"id": f"item-{i:04d}", "q": f"question number {i}"} for i in range(300)]
@@ -168,7 +168,7 @@ def test_sigkill_midway_then_resume_loses_nothing(tmp_path):
         sent_before = _stats(url)["requests"]
 
         rc = RoleConfig(base_url=url + "/v1", model="standin-echo", concurrency=8, timeout_s=5)
-        out = llm.run_batch(rc, "x", ITEMS, build_messages=_msgs, parse=_parse, cache_path=cache, progress=False)
+        out = engine.run_batch(rc, "x", ITEMS, build_messages=_msgs, parse=_parse, cache_path=cache, progress=False)
         assert list(out.results) == [it["id"] for it in ITEMS] and not out.failures
         assert out.usage["cached"] == n_kept
         resent = _stats(url)["prompts"][sent_before:]
@@ -180,25 +180,25 @@ def test_sigkill_midway_then_resume_loses_nothing(tmp_path):
 
 
 def test_normalise_reasoning_forms():
-    assert llm.normalise("answer", "why") == "<think>\nwhy\n</think>\n\nanswer"
-    assert llm.normalise("<think>\nwhy\n</think>\n\nanswer") == "<think>\nwhy\n</think>\n\nanswer"
-    assert llm.normalise("why</think>answer") == "<think>\nwhy\n</think>\n\nanswer"
-    assert llm.normalise("plain") == "plain"
-    assert llm.split_think("<think>\na\n</think>\n\nb") == ("a", "b")
+    assert engine.normalise("answer", "why") == "<think>\nwhy\n</think>\n\nanswer"
+    assert engine.normalise("<think>\nwhy\n</think>\n\nanswer") == "<think>\nwhy\n</think>\n\nanswer"
+    assert engine.normalise("why</think>answer") == "<think>\nwhy\n</think>\n\nanswer"
+    assert engine.normalise("plain") == "plain"
+    assert engine.split_think("<think>\na\n</think>\n\nb") == ("a", "b")
 
 
 def test_inprocess_teacher_inline_and_length(tmp_path):
-    from star1_utils import reasoning
-    from star1_utils.config import load_profile
+    from star1_utils.dataset import traces
+    from star1_utils.run.config import load_profile
 
     cfg = load_profile("demo")
     item = {"id": "x", "question": "How do I hack into a server?", "category": ["Illicit / Criminal Behavior"]}
     inline = cfg.role("teacher").model_copy(update={"extra_body": {"standin_inline_think": True}})
-    a = llm.run_batch(inline, "teacher", [item], build_messages=reasoning.build_messages, progress=False)
-    b = reasoning.generate(cfg, [item], None)
+    a = engine.run_batch(inline, "teacher", [item], build_messages=traces.build_messages, progress=False)
+    b = traces.generate(cfg, [item], None)
     assert a.results["x"].text == b.results["x"].text  # both forms normalise to the same text
     assert a.results["x"].text.startswith("<think>\n") and "Safety policy section 5" in a.results["x"].text
-    short = llm.run_batch(cfg, "teacher", [item], build_messages=reasoning.build_messages,
+    short = engine.run_batch(cfg, "teacher", [item], build_messages=traces.build_messages,
                           decoding={"max_tokens": 20}, progress=False)
     assert not short.results and "length" in short.failures[0]["reason"]
     assert short.failures[0]["attempts"] == cfg.role("teacher").max_attempts
@@ -206,7 +206,7 @@ def test_inprocess_teacher_inline_and_length(tmp_path):
 
 def test_missing_standin_is_a_clear_error():
     rc = RoleConfig(model="standin-does-not-exist")
-    out = llm.run_batch(rc, "x", ITEMS[:1], build_messages=_msgs, progress=False)
+    out = engine.run_batch(rc, "x", ITEMS[:1], build_messages=_msgs, progress=False)
     assert "standin-does-not-exist" in out.failures[0]["reason"] and "404" in out.failures[0]["reason"]
 
 
@@ -218,7 +218,7 @@ def test_key_never_reaches_the_executed_notebook(demo_run, tmp_path, monkeypatch
     """
     import shutil
 
-    from star1_utils.runner import run
+    from star1_utils.run.runner import run
 
     proc, url = _serve()
     try:

@@ -10,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from star1_utils import config, generation, judges, refusal_rules, safety_eval, smollm, training
-from star1_utils.resources import sha256_file
+from star1_utils.run import config
+from star1_utils.evaluate import generation, judges, refusal, safety
+from star1_utils.train import smollm, sft
+from star1_utils.run.resources import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,10 +62,10 @@ def test_release_subset_keeps_the_category_mix_and_fits(smol, mirror):
 
     cfg = config.load_profile("mini")
     tok = AutoTokenizer.from_pretrained(smol)
-    rows = training.release_subset(tok, cfg.training, 64)
+    rows = sft.release_subset(tok, cfg.training, 64)
     assert len(rows) == 64 and len({r["id"] for r in rows}) == 64
-    assert rows == training.release_subset(tok, cfg.training, 64)  # deterministic, no seed
-    fmt = training.formatter_for(tok, cfg.training)
+    assert rows == sft.release_subset(tok, cfg.training, 64)  # deterministic, no seed
+    fmt = sft.formatter_for(tok, cfg.training)
     assert all(fmt.example(r["question"], r["response"])["n_tokens"] <= cfg.training.max_length for r in rows)
     cats = {c for r in rows for c in r["category"]}
     assert len(cats) == 8  # all eight safety categories survive the diversity selection
@@ -89,17 +91,17 @@ def test_batched_generation_is_greedy_and_cut_at_eos(smol):
 def test_paired_test_counts_only_discordant_prompts():
     before = [True] * 8 + [False] * 2  # unsafe before
     after = [False] * 7 + [True] + [False, True]
-    t = safety_eval.paired_test(before, after)
+    t = safety.paired_test(before, after)
     assert (t["fixed"], t["broken"], t["both_unsafe"], t["both_safe"]) == (7, 1, 1, 1)
     assert abs(t["p_value"] - 0.0703125) < 1e-9  # 2 * P(X <= 1), X ~ Bin(8, 0.5)
-    assert safety_eval.paired_test([True, False], [True, False])["p_value"] == 1.0
+    assert safety.paired_test([True, False], [True, False])["p_value"] == 1.0
     with pytest.raises(ValueError):
-        safety_eval.paired_test([True], [True, False])
+        safety.paired_test([True], [True, False])
 
 
 def test_before_after_rows():
     mk = lambda ids, unsafe: [{"id": i, "benchmark": "strongreject", "unsafe_full": u} for i, u in zip(ids, unsafe)]  # noqa: E731
-    rows = safety_eval.before_after(mk("abcd", [1, 1, 1, 0]), mk("abcd", [0, 0, 1, 0]), {"strongreject": "StrongREJECT"})
+    rows = safety.before_after(mk("abcd", [1, 1, 1, 0]), mk("abcd", [0, 0, 1, 0]), {"strongreject": "StrongREJECT"})
     assert rows[0]["base % safe"] == 25.0 and rows[0]["trained % safe"] == 75.0 and rows[0]["fixed"] == 2
 
 
@@ -119,7 +121,7 @@ def test_safety_verdict_on_real_shapes(text, verdict):
 def test_labelled_real_completions_load_and_judges_agree(mirror):
     rows = judges.load_labelled()
     assert {r["model"] for r in rows} >= {"base", "trained"}
-    assert all(r["refusal"] in refusal_rules.LABELS for r in rows)
+    assert all(r["refusal"] in refusal.LABELS for r in rows)
     assert all(r["safety"] in judges.SAFETY_LABELS for r in rows if r["kind"] == "harmful")
     ag = judges.judge_agreement()
     assert ag["safety"]["n"] == sum(r["kind"] == "harmful" for r in rows)
@@ -128,8 +130,8 @@ def test_labelled_real_completions_load_and_judges_agree(mirror):
 
 
 def test_labelling_prompts_avoid_the_eval_subsets(mirror):
-    from star1_utils import overrefusal
-    from star1_utils import safety_benchmarks as bench
+    from star1_utils.evaluate import overrefusal
+    from star1_utils.evaluate import safety_benchmarks as bench
 
     cfg = config.load_profile("mini")
     ids = {p["id"] for p in judges.labelling_prompts()}
@@ -166,13 +168,13 @@ TINY = {"training.release_rows": 8, "training.max_length": 256, "training.epochs
 def test_mini_path_tiny(tmp_path, smol):
     """Loading the GGUF, the real chat template, training, generation and judging a real model,
     through the runner as `make mini` runs them, at tiny sizes."""
-    from star1_utils.runner import run
+    from star1_utils.run.runner import run
 
     lines: list[str] = []
     results = run(profile="mini", run_dir=str(tmp_path), params={"overrides": TINY}, echo=lines.append)
     assert all(r.status != "FAILED" for r in results), "\n".join(lines)
     cfg = config.load_profile("mini", overrides=TINY)
-    model_dir = training.final_model_dir(tmp_path, cfg)
+    model_dir = sft.final_model_dir(tmp_path, cfg)
     summary = json.loads((model_dir.parent / "summary.json").read_text())
     assert summary["updates"] == 8 and summary["rows"] == 8 and summary["loss_last"] < summary["loss_first"]
     s = json.loads((tmp_path / "06_safety" / "metrics.json").read_text())
@@ -189,7 +191,7 @@ def test_mini_path_tiny(tmp_path, smol):
     assert trained["n_benign"].tolist() == [0, 2] and trained["n_training_rows"].tolist() == [8, 10]
     assert curve[curve["model"] == "base (untrained)"]["n_benign"].isna().all() and len(curve) == 3
     sub = tmp_path / "08_overrefusal" / "curve" / "n_2"
-    sub_summary = json.loads((training.final_model_dir(sub, config.load_profile("mini", overrides={
+    sub_summary = json.loads((sft.final_model_dir(sub, config.load_profile("mini", overrides={
         **TINY, "training.run_name": f"{cfg.training.run_name}-benign2"})).parent / "summary.json").read_text())
     assert sub_summary["rows"] == 10  # the 8 harmful rows and 2 benign look-alikes
     assert not (sub / "06_safety" / "metrics_base.json").exists()  # the base model is evaluated once, here
@@ -198,9 +200,9 @@ def test_mini_path_tiny(tmp_path, smol):
 
 
 def test_reasoning_before_after_with_chance():
-    from star1_utils import reasoning_eval
+    from star1_utils.evaluate import reasoning
 
     mk = lambda flags: [{"id": f"m{i}", "benchmark": "mmlu_pro", "correct": c} for i, c in enumerate(flags)]  # noqa: E731
-    rows = reasoning_eval.before_after(mk([False, False, True, False]), mk([True, False, True, False]))
+    rows = reasoning.before_after(mk([False, False, True, False]), mk([True, False, True, False]))
     assert rows == [{"benchmark": "MMLU-Pro", "n": 4, "chance %": 10.0, "base %": 25.0, "base 95% CI": [1, 81],
                      "trained %": 50.0, "trained 95% CI": [7, 93]}]

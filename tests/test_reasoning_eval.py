@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from star1_utils import reasoning_bench as rb
-from star1_utils import reasoning_eval
-from star1_utils.reasoning_bench import gpqa_diamond, humaneval, mmlu_pro, sandbox
-from star1_utils.reasoning_bench.common import extract_letter
+from star1_utils.evaluate import reasoning_benchmarks as rb
+from star1_utils.evaluate import reasoning
+from star1_utils.evaluate.reasoning_benchmarks import gpqa_diamond, humaneval, mmlu_pro, sandbox
+from star1_utils.evaluate.reasoning_benchmarks.common import extract_letter
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +73,7 @@ def test_reference_decoding_per_benchmark():
 def test_gpqa_offline_is_a_clear_error_and_the_rest_still_loads():
     with pytest.raises(rb.BenchmarkUnavailable, match="huggingface.co/datasets/Idavidrein/gpqa"):
         rb.load("gpqa_diamond")
-    sets, missing = reasoning_eval.load_sets(["aime2024", "gpqa_diamond"], n=2)
+    sets, missing = reasoning.load_sets(["aime2024", "gpqa_diamond"], n=2)
     assert list(sets) == ["aime2024"] and "gpqa_diamond" in missing
 
 
@@ -230,32 +230,32 @@ def test_metrics_shape_average_and_failure_analysis():
         {"id": "m2", "benchmark": "mmlu_pro", "correct": False, "status": "wrong", "think_status": "closed",
          "category": "law"},
     ]
-    m = reasoning_eval.compute_metrics(grades, list(rb.KEYS), model="x", paper_family=None)
+    m = reasoning.compute_metrics(grades, list(rb.KEYS), model="x", paper_family=None)
     assert set(m["benchmarks"]) == {"AIME2024", "MMLU-Pro"}
     assert m["benchmarks"]["AIME2024"]["value"] == 50.0 and m["benchmarks"]["MMLU-Pro"]["value"] == 0.0
     assert m["average"] == 25.0
     assert m["benchmarks"]["AIME2024"]["failures"]["truncated"] == 1
     assert m["benchmarks"]["MMLU-Pro"]["failures"]["no_answer"] == 1
     assert m["benchmarks"]["MMLU-Pro"]["by_category"]["law"]["n"] == 1
-    t = reasoning_eval.comparison_table(m, "Qwen2.5-7B")
+    t = reasoning.comparison_table(m, "Qwen2.5-7B")
     assert list(t.columns)[-1] == "Avg_Reasoning" and len(t) == 4
 
 
 def test_optional_equality_judge_is_reference_compatible(monkeypatch):
-    from star1_utils import llm
+    from star1_utils.llm import engine
 
     seen = {}
 
     def fake_run_batch(cfg, role, items, *, build_messages, parse, decoding, cache_path, desc):
         seen.update(role=role, prompts=[build_messages(it)[0]["content"] for it in items], decoding=decoding)
-        return llm.BatchOutcome({it["id"]: llm.ChatResult(it["id"], "Yes", parse("Yes"), "stop") for it in items}, [], {})
+        return engine.BatchOutcome({it["id"]: engine.ChatResult(it["id"], "Yes", parse("Yes"), "stop") for it in items}, [], {})
 
-    monkeypatch.setattr(reasoning_eval.llm, "run_batch", fake_run_batch)
+    monkeypatch.setattr(reasoning.llm, "run_batch", fake_run_batch)
     grades = [{"id": "a", "benchmark": "math500", "gold": "3/2", "extracted": "1.5", "correct": True, "status": "correct"},
               {"id": "b", "benchmark": "math500", "gold": "7", "extracted": "7", "correct": True, "status": "correct"},
               {"id": "c", "benchmark": "math500", "gold": "7", "extracted": None, "correct": False, "status": "no_answer"},
               {"id": "d", "benchmark": "mmlu_pro", "gold": "A", "extracted": "A", "correct": True, "status": "correct"}]
-    reasoning_eval.equality_judge(None, grades, role="judge")
+    reasoning.equality_judge(None, grades, role="judge")
     assert seen["role"] == "judge" and len(seen["prompts"]) == 1  # exact matches and non-answers are not asked
     assert "Expression 1: 3/2\n    Expression 2: 1.5" in seen["prompts"][0]
     assert seen["decoding"] == {"temperature": 0.5, "max_tokens": 1024}
@@ -267,8 +267,8 @@ def test_optional_equality_judge_is_reference_compatible(monkeypatch):
 def test_demo_run_reasoning_artifacts(demo_run):
     import json
 
-    from star1_utils import paper
-    from star1_utils.artifacts import read_jsonl, read_manifest
+    from star1_utils.report import paper
+    from star1_utils.run.artifacts import read_jsonl, read_manifest
 
     stage = demo_run / "07_reasoning"
     m = json.loads((stage / "metrics.json").read_text())

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from star1_utils import generation, safety_benchmarks as bench, safety_eval as se
-from star1_utils.config import load_profile
-from star1_utils.standins import judge as standin_judge
+from star1_utils.evaluate import generation, safety_benchmarks as bench, safety as se
+from star1_utils.run.config import load_profile
+from star1_utils.demo.standins import judge as standin_judge
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ import random
 
 import pytest
 
-from star1_utils import llm, selection, scoring
-from star1_utils.policies import CATEGORIES, OTHER, policies_for
-from star1_utils.standins import scorer as standin
+from star1_utils.llm import engine
+from star1_utils.dataset import selection, scoring
+from star1_utils.dataset.policies import CATEGORIES, OTHER, policies_for
+from star1_utils.demo.standins import scorer as standin
 
 TEN = {k: 10 for k in selection.SCORE_KEYS}
 
@@ -136,7 +137,7 @@ def test_parse_score_accepts_prose_around_the_fence_and_bare_json():
     ('```json\n__import__("os").system("echo pwned")\n```', "not a JSON object"),
 ])
 def test_parse_score_rejects_malformed(text, why):
-    with pytest.raises(llm.InvalidAnswer, match=why):
+    with pytest.raises(engine.InvalidAnswer, match=why):
         scoring.parse_score(text)
 
 
@@ -198,16 +199,16 @@ def test_standin_declines_other_prompts():
 # --------------------------------------------------------------------------- the engine path
 
 def _profile(model: str):
-    from star1_utils.config import load_profile
+    from star1_utils.run.config import load_profile
 
     return load_profile("demo", overrides={"roles.scorer.model": model, "roles.scorer.max_attempts": 2})
 
 
 def test_score_items_through_engine_with_cache_and_failures(tmp_path, monkeypatch, mirror):
-    from star1_utils import offline
+    from star1_utils.demo import app
 
-    monkeypatch.setitem(offline.STANDINS, "test-scorer", ["star1_utils.standins.scorer:respond"])
-    monkeypatch.setitem(offline.STANDINS, "test-bad-scorer", ["star1_utils.offline:echo"])
+    monkeypatch.setitem(app.STANDINS, "test-scorer", ["star1_utils.demo.standins.scorer:respond"])
+    monkeypatch.setitem(app.STANDINS, "test-bad-scorer", ["star1_utils.demo.app:echo"])
     items = [ITEM, {**ITEM, "id": "8", "question": "Another question?"},
              {**ITEM, "id": "9", "category": ["Other"]}]
     cache = tmp_path / "llm.sqlite"
@@ -251,7 +252,7 @@ def test_standin_marks_down_a_crisis_answer_to_a_request_without_distress():
 
 
 def test_demo_run_selection(demo_run):
-    from star1_utils import artifacts
+    from star1_utils.run import artifacts
 
     stage = demo_run / "04_selection"
     if not (stage / "manifest.json").is_file():

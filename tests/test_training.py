@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from star1_utils import config, training
+from star1_utils.run import config
+from star1_utils.train import sft
 
 ROOT = Path(__file__).resolve().parents[1]
 R1_TEMPLATE = None
@@ -50,32 +51,32 @@ def _cfg(**over):
 def test_every_released_row_splits_and_formats(star1):
     assert len(star1) == 1000
     for r in star1:
-        thinking, answer, matched = training.split_response(r["response"])
+        thinking, answer, matched = sft.split_response(r["response"])
         assert matched and thinking and answer, r["id"]
-        assert training.format_response(r["response"], 1, 0) == f"<think>\n{thinking}\n</think>\n\n{answer}"
-        assert training.format_response(r["response"], 0, 0) == f"<think>\n\n</think>\n\n{answer}"
-        assert training.format_response(r["response"], 0, 1) == answer
+        assert sft.format_response(r["response"], 1, 0) == f"<think>\n{thinking}\n</think>\n\n{answer}"
+        assert sft.format_response(r["response"], 0, 0) == f"<think>\n\n</think>\n\n{answer}"
+        assert sft.format_response(r["response"], 0, 1) == answer
         assert "<think>" not in answer and "</think>" not in thinking
 
 
 def test_split_response_reference_cleaning():
-    assert training.split_response("  <think>\n a\\/b \n</think>\n\n x  ") == ("a/b", "x", True)
-    assert training.split_response("no think block") == ("", "no think block", False)
-    assert training.format_response("no think block", 1, 0) == "<think>\n\n</think>\n\nno think block"
+    assert sft.split_response("  <think>\n a\\/b \n</think>\n\n x  ") == ("a/b", "x", True)
+    assert sft.split_response("no think block") == ("", "no think block", False)
+    assert sft.format_response("no think block", 1, 0) == "<think>\n\n</think>\n\nno think block"
 
 
 def test_r1_template_edit_keeps_reasoning_and_bos_quirk(star1):
     tpl = _r1_template()
-    assert training.THINK_STRIP_CLAUSE in tpl
-    assert training.THINK_STRIP_CLAUSE not in training.training_template(tpl)
+    assert sft.THINK_STRIP_CLAUSE in tpl
+    assert sft.THINK_STRIP_CLAUSE not in sft.training_template(tpl)
     row = star1[0]
-    thinking, answer, _ = training.split_response(row["response"])
-    f = training.Formatter(_FakeTok(tpl), add_bos=False)  # reference, Qwen family: no BOS
+    thinking, answer, _ = sft.split_response(row["response"])
+    f = sft.Formatter(_FakeTok(tpl), add_bos=False)  # reference, Qwen family: no BOS
     query, full = f.texts(row["question"], row["response"])
     assert query == f"<｜User｜>{row['question']}<｜Assistant｜><think>\n"
     assert full == f"<｜User｜>{row['question']}<｜Assistant｜><think>\n{thinking}\n</think>\n\n{answer}<｜end▁of▁sentence｜>"
     assert full.startswith(query)
-    f_bos = training.Formatter(_FakeTok(tpl), add_bos=True)  # Llama family (or bos: always)
+    f_bos = sft.Formatter(_FakeTok(tpl), add_bos=True)  # Llama family (or bos: always)
     assert f_bos.texts(row["question"], row["response"])[1].startswith("<｜begin▁of▁sentence｜><｜User｜>")
     # the stock template would drop the reasoning from the training text
     import jinja2
@@ -86,21 +87,21 @@ def test_r1_template_edit_keeps_reasoning_and_bos_quirk(star1):
 
 
 def test_bos_switch():
-    assert not training.uses_bos("reference", "Qwen") and training.uses_bos("reference", "Llama")
-    assert training.uses_bos("always", "Qwen") and not training.uses_bos("never", "Llama")
+    assert not sft.uses_bos("reference", "Qwen") and sft.uses_bos("reference", "Llama")
+    assert sft.uses_bos("always", "Qwen") and not sft.uses_bos("never", "Llama")
     with pytest.raises(ValueError):
-        training.uses_bos("sometimes", "Qwen")
+        sft.uses_bos("sometimes", "Qwen")
     t = config.load_profile("full").training
-    assert training.model_family(t) == "Qwen" and not training.uses_bos(t.bos, "Qwen")
+    assert sft.model_family(t) == "Qwen" and not sft.uses_bos(t.bos, "Qwen")
     t2 = t.model_copy(update={"base_model": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"})
-    assert training.model_family(t2) == "Llama"
+    assert sft.model_family(t2) == "Llama"
 
 
 @pytest.fixture(scope="module")
 def tiny_tok(star1, tmp_path_factory):
     from transformers import AutoTokenizer
 
-    d = training.build_tiny_student(star1[:50], tmp_path_factory.mktemp("tiny") / "init", vocab_size=600)
+    d = sft.build_tiny_student(star1[:50], tmp_path_factory.mktemp("tiny") / "init", vocab_size=600)
     return AutoTokenizer.from_pretrained(d)
 
 
@@ -111,7 +112,7 @@ def test_tiny_tokenizer_reloads_with_the_model_vocab(tiny_tok):
 
 def test_masking_on_released_rows(star1, tiny_tok):
     for flags in ((1, 0), (0, 0), (0, 1)):
-        f = training.Formatter(tiny_tok, think_flag=flags[0], base_flag=flags[1], add_bos=True, max_length=10**9)
+        f = sft.Formatter(tiny_tok, think_flag=flags[0], base_flag=flags[1], add_bos=True, max_length=10**9)
         for r in star1[:20]:
             ex = f.example(r["question"], r["response"])
             ids, labels = ex["input_ids"], ex["labels"]
@@ -126,14 +127,14 @@ def test_masking_on_released_rows(star1, tiny_tok):
             trained = tiny_tok.decode([x for x in labels if x != -100])
             assert trained.endswith("<|eos|>") and "<|User|>" not in trained and "<|Assistant|>" not in trained
             if flags[0]:
-                assert training.split_response(r["response"])[0][:50] in trained
+                assert sft.split_response(r["response"])[0][:50] in trained
             elif flags[1]:
                 assert "<think>" not in trained
 
 
 def test_left_truncation_keeps_the_end(star1, tiny_tok):
-    f = training.Formatter(tiny_tok, add_bos=True, max_length=64)
-    full = training.Formatter(tiny_tok, add_bos=True, max_length=10**9)
+    f = sft.Formatter(tiny_tok, add_bos=True, max_length=64)
+    full = sft.Formatter(tiny_tok, add_bos=True, max_length=10**9)
     r = star1[3]
     a, b = f.example(r["question"], r["response"]), full.example(r["question"], r["response"])
     assert len(a["input_ids"]) == 64 and a["input_ids"] == b["input_ids"][-64:] and a["labels"] == b["labels"][-64:]
@@ -146,7 +147,7 @@ def test_schedule_39_updates_matches_transformers():
     from transformers import get_cosine_schedule_with_warmup
 
     paper = config.TrainingConfig()
-    s = training.schedule_for(paper, 1000)
+    s = sft.schedule_for(paper, 1000)
     assert (s["updates"], s["warmup"], s["sequences"], s["dropped"]) == (39, 1, 4992, 8)
     assert s["lrs"][0] == 0.0 and s["lrs"][1] == pytest.approx(1e-5)
     assert s["lrs"][20] == pytest.approx(1e-5 * 0.5 * (1 + math.cos(math.pi * 19 / 38)))
@@ -165,20 +166,20 @@ def test_schedule_39_updates_matches_transformers():
 
 def test_batch_layout_keeps_effective_batch():
     paper = config.TrainingConfig()
-    assert training.batch_layout(paper, 8) == {"per_device": 1, "grad_accum": 16, "world": 8, "effective": 128}
-    assert training.batch_layout(paper, 2)["grad_accum"] == 64
-    assert training.batch_layout(paper.model_copy(update={"per_device_batch_size": 8}), 1)["grad_accum"] == 16
+    assert sft.batch_layout(paper, 8) == {"per_device": 1, "grad_accum": 16, "world": 8, "effective": 128}
+    assert sft.batch_layout(paper, 2)["grad_accum"] == 64
+    assert sft.batch_layout(paper.model_copy(update={"per_device_batch_size": 8}), 1)["grad_accum"] == 16
     with pytest.raises(ValueError):
-        training.batch_layout(paper, 3)
+        sft.batch_layout(paper, 3)
 
 
 def test_epoch_stream_spans_epochs():
-    order = training.epoch_stream(1000, 5, 4992, 2002)
+    order = sft.epoch_stream(1000, 5, 4992, 2002)
     assert len(order) == 4992
     for e in range(4):
         assert sorted(order[e * 1000:(e + 1) * 1000]) == list(range(1000))
     assert order[:1000] != order[1000:2000]
-    assert order == training.epoch_stream(1000, 5, 4992, 2002)
+    assert order == sft.epoch_stream(1000, 5, 4992, 2002)
 
 
 def test_reference_decay_groups_and_sequence_loss():
@@ -187,7 +188,7 @@ def test_reference_decay_groups_and_sequence_loss():
 
     model = Qwen2ForCausalLM(Qwen2Config(vocab_size=50, hidden_size=64, intermediate_size=64, num_hidden_layers=1,
                                          num_attention_heads=1, num_key_value_heads=1, head_dim=64))
-    Trainer = training._trainer_class()
+    Trainer = sft._trainer_class()
     decay = set(Trainer.get_decay_parameter_names(None, model))
     names = {n for n, _ in model.named_parameters()}
     assert "model.norm.weight" in decay and "model.layers.0.input_layernorm.weight" in decay  # norms decayed
@@ -213,20 +214,20 @@ def test_reference_decay_groups_and_sequence_loss():
 def trained(star1, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("train_run")
     cfg = _cfg(save_steps=6)
-    job = training.prepare_job(cfg, run_dir, rows=star1[:24])
+    job = sft.prepare_job(cfg, run_dir, rows=star1[:24])
     t0 = time.time()
-    summary = training.train(job)
+    summary = sft.train(job)
     return {"cfg": cfg, "run_dir": run_dir, "job": job, "summary": summary, "seconds": time.time() - t0}
 
 
 def test_tiny_model_loss_falls(trained):
     s = trained["summary"]
     assert s["updates"] == s["expected_updates"] == 24 * 2 // 4
-    log = training.read_log(trained["run_dir"] / "05_training" / "tiny-star1" / training.LOG_NAME)
-    steps, losses, lrs = training.loss_curve(log)
+    log = sft.read_log(trained["run_dir"] / "05_training" / "tiny-star1" / sft.LOG_NAME)
+    steps, losses, lrs = sft.loss_curve(log)
     assert steps == list(range(1, 13))
     assert losses[-1] < losses[0] - 0.5
-    sched = training.schedule_for(trained["cfg"].training, 24)
+    sched = sft.schedule_for(trained["cfg"].training, 24)
     assert lrs == pytest.approx(sched["lrs"], rel=1e-6, abs=1e-12)  # logged lr of update k = schedule[k-1]
 
 
@@ -234,7 +235,7 @@ def test_save_reload_and_generate(trained):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    d = training.final_model_dir(trained["run_dir"], trained["cfg"])
+    d = sft.final_model_dir(trained["run_dir"], trained["cfg"])
     assert d == trained["run_dir"] / "05_training" / "tiny-star1" / "model"
     model = AutoModelForCausalLM.from_pretrained(d)
     tok = AutoTokenizer.from_pretrained(d)
@@ -244,13 +245,13 @@ def test_save_reload_and_generate(trained):
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
     assert out.shape[1] > enc["input_ids"].shape[1]
-    assert training.sample_generations(d, ["Hello?"], max_new_tokens=4)[0]
+    assert sft.sample_generations(d, ["Hello?"], max_new_tokens=4)[0]
 
 
 def test_resume_from_checkpoint(trained):
     ckpts = list((trained["run_dir"] / "05_training" / "tiny-star1" / "checkpoints").glob("checkpoint-*"))
     assert [c.name for c in ckpts] == ["checkpoint-12"]  # save_total_limit 1
-    again = training.train(trained["job"])
+    again = sft.train(trained["job"])
     assert again["resumed_from"] and again["resumed_from"].endswith("checkpoint-12")
     assert again["updates"] == 12
 
@@ -259,10 +260,10 @@ def test_lora_option_saves_a_merged_model(star1, tmp_path):
     from transformers import AutoModelForCausalLM
 
     cfg = _cfg(lora=True, epochs=1, learning_rate=1.0e-2)
-    job = training.prepare_job(cfg, tmp_path, rows=star1[:8])
-    s = training.train(job)
+    job = sft.prepare_job(cfg, tmp_path, rows=star1[:8])
+    s = sft.train(job)
     assert s["updates"] == 2
-    d = training.final_model_dir(tmp_path, cfg)
+    d = sft.final_model_dir(tmp_path, cfg)
     assert (d.parent / "adapter" / "adapter_config.json").is_file()
     m = AutoModelForCausalLM.from_pretrained(d)
     assert not any("lora" in n for n, _ in m.named_parameters())
@@ -275,13 +276,13 @@ def test_deepspeed_config_validates():
     from transformers.integrations import HfDeepSpeedConfig
 
     t = config.load_profile("full").training
-    ds = training.deepspeed_config(t)
+    ds = sft.deepspeed_config(t)
     assert HfDeepSpeedConfig(json.loads(json.dumps(ds))).is_zero3()
     z = ds["zero_optimization"]
     assert z["offload_optimizer"]["device"] == "cpu" and z["offload_param"]["device"] == "cpu"
     assert z["stage3_gather_16bit_weights_on_model_save"] is True
-    lay = training.batch_layout(t, 1)  # one process here: 1 x 128 accumulation
-    resolved = training.resolved_deepspeed_config(ds, micro=lay["per_device"], grad_accum=lay["grad_accum"],
+    lay = sft.batch_layout(t, 1)  # one process here: 1 x 128 accumulation
+    resolved = sft.resolved_deepspeed_config(ds, micro=lay["per_device"], grad_accum=lay["grad_accum"],
                                                   world=1, bf16=True, max_grad_norm=t.max_grad_norm)
     c = DeepSpeedConfig(resolved)
     assert c.zero_optimization_stage == 3 and c.train_batch_size == 128 and c.gradient_clipping == 1.0
@@ -290,7 +291,7 @@ def test_deepspeed_config_validates():
     bad["zero_optimization"]["stage"] = 7
     with pytest.raises(Exception):
         DeepSpeedConfig(bad)
-    no_off = training.deepspeed_config(t.model_copy(update={"offload": False}))
+    no_off = sft.deepspeed_config(t.model_copy(update={"offload": False}))
     assert "offload_param" not in no_off["zero_optimization"]
 
 
@@ -302,10 +303,10 @@ def test_accelerate_config_and_launch_command(star1, tmp_path):
     assert acc["distributed_type"] == "DEEPSPEED" and acc["num_processes"] == 8
     assert acc["deepspeed_config"]["zero3_init_flag"] is True and acc["use_cpu"] is False
     cfg = config.load_profile("full", overrides={"training.base_model": "some/model", "training.num_gpus": 4})
-    job = training.prepare_job(cfg, tmp_path, rows=star1[:4])
-    cmd = training.launch_command(job)
+    job = sft.prepare_job(cfg, tmp_path, rows=star1[:4])
+    cmd = sft.launch_command(job)
     assert cmd[1] == "launch" and cmd[cmd.index("--num_processes") + 1] == "4"
-    assert cmd[-4:] == ["-m", "star1_utils.train_sft", "--config", str(job.resolve())]
+    assert cmd[-4:] == ["-m", "star1_utils.train.run_sft", "--config", str(job.resolve())]
     written = yaml.safe_load((job.parent / "accelerate.yaml").read_text())
     # with a deepspeed_config_file, accelerate refuses these keys in the YAML
     assert "mixed_precision" not in written and "zero_stage" not in written["deepspeed_config"]
@@ -319,16 +320,16 @@ def test_zero3_smoke_run_through_accelerate_launch(star1, tmp_path):
     """ZeRO-3 (no offload: no cpu_adam JIT build) on the CPU, 1 process, through accelerate launch."""
     cfg = _cfg(backend="accelerate", num_gpus=1, offload=False, run_name="ds-smoke", epochs=1,
                per_device_batch_size=2, gradient_checkpointing=True, save_steps=2, bf16=False)
-    job = training.prepare_job(cfg, tmp_path, rows=star1[:8])
-    cmd = training.launch_command(job, use_cpu=True, main_process_port=29000 + os.getpid() % 1000)
+    job = sft.prepare_job(cfg, tmp_path, rows=star1[:8])
+    cmd = sft.launch_command(job, use_cpu=True, main_process_port=29000 + os.getpid() % 1000)
     lines: list[str] = []
     t0 = time.time()
-    rc = training.run_streaming(cmd, echo=lines.append, env={"OMP_NUM_THREADS": "1"})
+    rc = sft.run_streaming(cmd, echo=lines.append, env={"OMP_NUM_THREADS": "1"})
     wall = time.time() - t0
     assert rc == 0, "\n".join(lines[-60:])
     summary = json.loads(next(l for l in lines if l.startswith("STAR1_TRAIN_SUMMARY ")).split(" ", 1)[1])
     assert summary["updates"] == 2 and summary["layout"]["grad_accum"] == 2
-    d = training.final_model_dir(tmp_path, cfg)
+    d = sft.final_model_dir(tmp_path, cfg)
     from transformers import AutoModelForCausalLM
 
     assert AutoModelForCausalLM.from_pretrained(d).config.num_hidden_layers == 2
@@ -340,7 +341,7 @@ def test_zero3_smoke_run_through_accelerate_launch(star1, tmp_path):
 @pytest.mark.slow
 def test_demo_run_training_artifacts(demo_run):
     cfg = config.load_profile("demo")
-    d = training.final_model_dir(demo_run, cfg)
+    d = sft.final_model_dir(demo_run, cfg)
     assert (d / "config.json").is_file() and (d / "tokenizer_config.json").is_file()
     m = json.loads((demo_run / "05_training" / "manifest.json").read_text())
     assert m["counts"]["updates"] == m["counts"]["expected_updates"] > 0
@@ -353,15 +354,15 @@ def test_resume_refuses_checkpoints_of_another_job(trained):
     other = trained["job"].parent / "job_other.json"
     other.write_text(json.dumps(job))
     with pytest.raises(RuntimeError, match="different training job"):
-        training.train(other)
+        sft.train(other)
 
 
 def test_load_rows_reads_released_json_and_jsonl(mirror, tmp_path):
-    rows = training.load_rows(mirror / "star1" / "STAR-1.json")
+    rows = sft.load_rows(mirror / "star1" / "STAR-1.json")
     assert len(rows) == 1000
     p = tmp_path / "x.jsonl"
     p.write_text("\n".join(json.dumps(r) for r in rows[:3]) + "\n")
-    assert training.load_rows(p) == rows[:3]
+    assert sft.load_rows(p) == rows[:3]
     p.write_text(json.dumps({"question": "q"}) + "\n")
     with pytest.raises(ValueError, match="response"):
-        training.load_rows(p)
+        sft.load_rows(p)

@@ -1,0 +1,161 @@
+"""Section 2.3 of the paper: scoring each reasoning trace 0-10 on three criteria (notebook 04).
+
+The reference (``data_making/data_selection/scorer.py``) splits the stored
+response ``"<think>\\n{reasoning}\\n</think>\\n\\n{answer}"`` with :data:`COT_RE`, fills
+``SCORER_PROMPT_TEMPLATE`` with the instruction, the reasoning, the answer, the item's policies
+(the same block as in reasoning generation) and ``SCORER_FORMAT_EXAMPLE``, sends it to GPT-4o as
+one user message and reads the answer's fenced JSON with Python ``eval``.
+
+Here the answer is parsed without ``eval`` (:func:`parse_score`): the fenced block (or, failing
+that, the last bare ``{...}``) is read as JSON after dropping trailing commas (the format example
+itself has one), else with ``ast.literal_eval`` (literals only, no code runs). The three keys
+must be present (and no others) with integer values 0-10; anything else raises
+:class:`star1_utils.llm.engine.InvalidAnswer`, so the engine asks again and finally records a failure
+with the item's id (the reference wrote error records without an id, which crashed its resume).
+
+:func:`score_items` sends the scorer role's requests through :func:`star1_utils.llm.engine.run_batch`
+(cache, concurrency, resume).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from star1_utils.llm import engine
+from star1_utils.dataset.policies import OTHER, policies_for, template
+from star1_utils.dataset.selection import SCORE_KEYS
+
+#: The reference's reasoning/answer split (``scorer.py:L71-L78``); both groups are stripped.
+COT_RE = re.compile(r"<think>\n?(.*?)\n?</think>\n?\n?(.*)", re.DOTALL)
+#: The reference's fence search (``scorer.py:L101``).
+FENCE_RE = re.compile(r"```json([\s\S]*?)```")
+_ANY_FENCE_RE = re.compile(r"```[a-zA-Z]*\s*\n?([\s\S]*?)```")
+_TRAILING_COMMA_RE = re.compile(r",\s*([}\]])")
+
+
+def split_response(response: str) -> tuple[str | None, str | None]:
+    """``(cot, answer)`` of a stored response with the reference's regex; ``(None, None)`` if it
+    does not match (the reference then formats the prompt with the literal string ``None``)."""
+    m = COT_RE.search(response or "")
+    if not m:
+        return None, None
+    return m.group(1).strip(), m.group(2).strip()
+
+
+def scorer_prompt(item: dict) -> str:
+    """The reference's scorer prompt for one item (question, response, category list)."""
+    cot, answer = split_response(item["response"])
+    return template("SCORER_PROMPT_TEMPLATE").format(
+        instruction=item["question"], cot=cot, response=answer,
+        related_policies=policies_for(item["category"]),
+        format_example=template("SCORER_FORMAT_EXAMPLE"))
+
+
+def scorer_messages(item: dict) -> list[dict]:
+    """One user message whose content is a list with one text part, as the reference sends it."""
+    return [{"role": "user", "content": [{"type": "text", "text": scorer_prompt(item)}]}]
+
+
+def _candidate_blocks(text: str) -> list[str]:
+    blocks = [m.group(1) for m in FENCE_RE.finditer(text)]
+    if not blocks:
+        blocks = [m.group(1) for m in _ANY_FENCE_RE.finditer(text)]
+    if not blocks:
+        # No fence: the outermost {...} spans, last first (the verdict usually comes last).
+        start = text.rfind("{")
+        while start != -1:
+            end = text.find("}", start)
+            if end != -1:
+                blocks.append(text[start:end + 1])
+            start = text.rfind("{", 0, start)
+    return blocks
+
+
+def _load_dict(block: str) -> Any:
+    body = block.strip()
+    try:
+        return json.loads(_TRAILING_COMMA_RE.sub(r"\1", body))
+    except json.JSONDecodeError:
+        pass
+    try:
+        return ast.literal_eval(body)  # literals only: no names, calls or attribute access
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def _as_grade(key: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise engine.InvalidAnswer(f"{key} is a boolean ({value!r}), not a grade 0-10")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        raise engine.InvalidAnswer(f"{key} is {value!r}, not an integer 0-10")
+    if not 0 <= value <= 10:
+        raise engine.InvalidAnswer(f"{key} is {value}, outside 0-10")
+    return value
+
+
+def parse_score(text: str) -> dict[str, int]:
+    """The three grades from a scorer answer; raises :class:`llm.InvalidAnswer` when unusable.
+
+    Accepts prose around a ```` ```json ```` fence and the trailing comma of the reference's
+    format example; never evaluates code.
+    """
+    _, answer = engine.split_think(text or "")
+    blocks = _candidate_blocks(answer)
+    if not blocks:
+        raise engine.InvalidAnswer("no JSON found in the answer")
+    problems = []
+    for block in blocks:
+        data = _load_dict(block)
+        if not isinstance(data, dict):
+            problems.append("not a JSON object")
+            continue
+        keys = set(map(str, data))
+        if keys != set(SCORE_KEYS):
+            missing = [k for k in SCORE_KEYS if k not in keys]
+            extra = sorted(keys - set(SCORE_KEYS))
+            problems.append(f"wrong keys (missing {missing}, unexpected {extra})")
+            continue
+        return {k: _as_grade(k, data[k]) for k in SCORE_KEYS}
+    raise engine.InvalidAnswer(problems[0] if len(problems) == 1 else "; ".join(dict.fromkeys(problems)))
+
+
+def decoding(cfg) -> dict:
+    """The reference's request parameters: only ``max_completion_tokens`` (default temperature)."""
+    return {"max_completion_tokens": cfg.selection.max_completion_tokens}
+
+
+def score_items(cfg, items: Iterable[dict], *, cache_path: str | Path | None = None,
+                desc: str = "scoring", progress: bool = True, **engine_kw: Any):
+    """Score items with the profile's scorer role.
+
+    Returns ``(scored, failures, outcome)``: ``scored`` are the items with ``score`` added (input
+    order; the reference's fields question, source, id, category, response, score), ``failures``
+    ``{"id", "reason", "attempts"}`` records (including items that cannot be scored: no policy
+    for "Other", or no category), ``outcome`` the engine's :class:`llm.BatchOutcome`.
+    """
+    items = list(items)
+    sendable, failures = [], []
+    for it in items:
+        cats = it.get("category") or []
+        if not cats or OTHER in cats:
+            failures.append({"id": it["id"], "reason": f"no policy to score against (category {cats!r})",
+                             "attempts": 0})
+        else:
+            sendable.append(it)
+    outcome = engine.run_batch(cfg, "scorer", sendable, build_messages=scorer_messages, parse=parse_score,
+                            decoding=decoding(cfg), cache_path=cache_path, desc=desc,
+                            retry_on_length=True, progress=progress, **engine_kw)
+    scored = []
+    for it in sendable:
+        res = outcome.results.get(it["id"])
+        if res is not None:
+            scored.append({**it, "score": dict(res.parsed)})
+    failed = {f["id"]: f for f in failures + list(outcome.failures)}
+    return scored, [failed[it["id"]] for it in items if it["id"] in failed], outcome

@@ -1,0 +1,412 @@
+"""Generation with the model under evaluation (the *student*), behind one function: :func:`generate`.
+
+Used by the safety (06), reasoning (07) and over-refusal (08) evaluations. Three backends:
+
+``openai``
+    Any OpenAI-compatible endpoint, through :func:`star1_utils.llm.engine.run_batch` with the profile's
+    ``student`` role. The usual way: ``vllm serve <model dir> --port 8000`` and
+    ``student_base_url=http://localhost:8000/v1``. Sampling parameters that are not part of the
+    OpenAI protocol (``repetition_penalty``, ``top_k``) travel in ``extra_body``, which vLLM's
+    server understands.
+``vllm``
+    vLLM in this process, on a GPU (``pip install vllm``; checked with
+    ``importlib.util.find_spec("vllm")``). Mirrors the reference's ``gen.py``: the tokenizer's chat
+    template with the generation prompt, ``SamplingParams(temperature=0, top_p=1, top_k=-1,
+    repetition_penalty=1.2, max_tokens=8000, n=1)``.
+``transformers``
+    ``AutoModelForCausalLM`` on the CPU (or whatever device torch picks), one prompt at a time or
+    ``batch_size`` prompts together (left padding). The demo's tiny student and the miniature's
+    SmolLM2-135M use it; batched, a 135M model writes 50-80 tokens/s on one CPU thread (one by
+    one: 13; benchmarks/bench_mini.py).
+
+Every backend caches each answer as it is produced (the same SQLite cache as every LLM call,
+keyed by model, messages and decoding), so an interrupted run resumes without regenerating
+finished items. The result is an :class:`star1_utils.llm.engine.BatchOutcome`: ``results`` (id ->
+``ChatResult`` whose ``text`` is normalised to ``"<think>\\n...\\n</think>\\n\\n answer"`` when the
+model reasoned), ``failures`` and ``usage``.
+
+The reference's decoding is :data:`REFERENCE_DECODING`: greedy, repetition
+penalty 1.2, at most 8,000 new tokens, no system prompt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from star1_utils.run import environment
+from star1_utils.llm import engine
+
+BACKENDS = ("openai", "vllm", "transformers")
+#: The reference's decoding for the safety benchmark (``gen.py``), hard-coded there.
+REFERENCE_DECODING = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 8000, "repetition_penalty": 1.2}
+#: The reference's prompt when a tokenizer has no chat template.
+FALLBACK_TEMPLATE = "## Instruction: {inst}\n## Response: "
+#: Decoding keys sent as standard OpenAI request parameters; the rest go to ``extra_body``.
+OPENAI_PARAMS = ("temperature", "top_p", "max_tokens", "seed", "stop", "n")
+
+
+def messages_of(item: dict) -> list[dict]:
+    """An item's chat: its ``messages``, or one user turn holding its ``prompt`` (no system prompt)."""
+    if item.get("messages"):
+        return list(item["messages"])
+    if "prompt" not in item:
+        raise ValueError(f"item {item.get('id')!r} has neither 'messages' nor 'prompt'")
+    return [{"role": "user", "content": item["prompt"]}]
+
+
+def decoding_for(max_tokens: int | None = None, repetition_penalty: float | None = None, **more) -> dict:
+    """:data:`REFERENCE_DECODING` with the given values replaced."""
+    out = dict(REFERENCE_DECODING)
+    if max_tokens is not None:
+        out["max_tokens"] = int(max_tokens)
+    if repetition_penalty is not None:
+        out["repetition_penalty"] = float(repetition_penalty)
+    out.update(more)
+    return out
+
+
+def model_fingerprint(model: str | Path) -> str:
+    """Identity of a model for the cache: for a local folder, its config and weight files
+    (name, size, modification time), so a retrained model is not served from stale cache."""
+    p = Path(model)
+    if not p.is_dir():
+        return str(model)
+    h = hashlib.sha256()
+    for f in sorted(p.iterdir()):
+        if f.name == "config.json":
+            h.update(f.read_bytes())
+        elif f.suffix in (".safetensors", ".bin", ".pt"):
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return f"{p.resolve()}#{h.hexdigest()[:16]}"
+
+
+def default_model_dir(cfg: Any, run_dir: str | Path) -> Path:
+    """The run's trained student (``05_training/<run_name>/model``, the training contract)."""
+    from star1_utils.train.sft import final_model_dir
+
+    return Path(final_model_dir(run_dir, cfg))
+
+
+def base_model_ref(cfg: Any) -> str:
+    """The untrained student (``training.base_model``) as a local backend loads it."""
+    from star1_utils.train.sft import base_model_path
+
+    return base_model_path(cfg.training)
+
+
+def students(cfg: Any, run_dir: str | Path, section: Any) -> list[dict]:
+    """The models an evaluation notebook (06, 07, 08) generates with, in order: the trained student,
+    then, when ``section.compare_base``, the untrained base model on the same prompts.
+
+    Each is ``{"key": "trained" | "base", "name": shown name, "ref": what the backend loads or the
+    served model id}``. ``section`` is the notebook's config section (``backend``, ``student_model``,
+    ``compare_base``). The ``openai`` backend evaluates the served model only.
+    """
+    backend = section.backend
+    if backend == "openai":
+        trained = {"key": "trained", "name": cfg.roles.student.model, "ref": cfg.roles.student.model}
+    else:
+        own = getattr(section, "student_model", "")
+        ref = own or str(default_model_dir(cfg, run_dir))
+        if not own and not Path(ref).is_dir():
+            raise FileNotFoundError(f"no trained student at {ref}: run notebook 05 first, or set "
+                                    "student_model in this section to a model folder or Hub id")
+        t = cfg.training
+        how = f"trained on {t.release_rows} released STAR-1 rows" if t.release_rows else f"+ {t.run_name}"
+        trained = {"key": "trained", "ref": ref, "name": own or f"{t.base_model} {how} (this run)"}
+    out = [trained]
+    if getattr(section, "compare_base", False):
+        if backend == "openai":
+            raise ValueError("compare_base needs a local backend (transformers or vllm): the openai backend "
+                             "reaches one served model; serve the base model too and evaluate it as its own run")
+        out.append({"key": "base", "name": f"{cfg.training.base_model} (base, untrained)", "ref": base_model_ref(cfg)})
+    return out
+
+
+# --------------------------------------------------------------------------- the one function
+
+def generate(
+    cfg: Any,
+    items: Iterable[dict],
+    *,
+    backend: str = "openai",
+    model: str | Path = "",
+    decoding: dict | None = None,
+    cache_path: str | Path | None = None,
+    role: str = "student",
+    desc: str = "generating",
+    progress: bool = True,
+    batch_size: int | None = None,
+    vllm_kwargs: dict | None = None,
+) -> engine.BatchOutcome:
+    """Generate one answer per item with the student; cached and resumable.
+
+    items: dicts with a unique ``id`` and either ``prompt`` (one user turn) or ``messages``.
+    backend: ``openai`` (the ``role``'s endpoint; ``model`` overrides its model name), ``vllm`` or
+    ``transformers`` (``model`` is a local folder or Hub id; required).
+    decoding: ``temperature``, ``top_p``, ``max_tokens``, ``repetition_penalty`` (``None`` leaves
+    it out), optionally ``top_k`` / ``seed``; default :data:`REFERENCE_DECODING`. Greedy when
+    ``temperature`` is 0.
+    cache_path: SQLite file shared with the other LLM calls of the run (``None``: no resume).
+    batch_size: prompts generated together by a local backend, committed to the cache after each
+    batch (default: 256 for vLLM, 1 for transformers, whose batches are padded on the left).
+    """
+    items = list(items)
+    for n, it in enumerate(items):
+        if "id" not in it:
+            raise ValueError(f"item {n} has no 'id' field")
+    decoding = dict(REFERENCE_DECODING if decoding is None else decoding)
+    if backend == "openai":
+        return _generate_openai(cfg, items, role, model, decoding, cache_path, desc, progress)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if not model:
+        raise ValueError(f"the {backend} backend needs `model` (a local model folder or a Hub id)")
+    if batch_size is None:
+        batch_size = 256 if backend == "vllm" else 1
+    if backend == "vllm":
+        runner = _VLLMRunner(str(model), decoding, **(vllm_kwargs or {}))
+    else:
+        runner = _TransformersRunner(str(model), decoding)
+    return _generate_local(runner, items, decoding, cache_path, desc, progress, batch_size)
+
+
+def _generate_openai(cfg, items, role, model, decoding, cache_path, desc, progress) -> engine.BatchOutcome:
+    rc = engine.resolve_role(cfg, role)
+    params = {k: v for k, v in decoding.items() if k in OPENAI_PARAMS and v is not None}
+    extra = {k: v for k, v in decoding.items() if k not in OPENAI_PARAMS and v is not None}
+    update: dict[str, Any] = {"extra_body": {**extra, **rc.extra_body}}
+    if model:
+        update["model"] = str(model)
+    rc = rc.model_copy(update=update)
+    return engine.run_batch(rc, role, items, build_messages=messages_of, decoding=params, cache_path=cache_path,
+                         desc=desc, retry_on_length=False, progress=progress)
+
+
+# --------------------------------------------------------------------------- local backends
+
+def _generate_local(runner, items, decoding, cache_path, desc, progress, batch_size) -> engine.BatchOutcome:
+    from tqdm import tqdm
+
+    t0 = time.monotonic()
+    ids = [it["id"] for it in items]
+    if len(set(map(str, ids))) != len(ids):
+        raise ValueError("item ids must be unique")
+    key_params = {"backend": runner.name, "fingerprint": runner.fingerprint, **decoding}
+    groups: dict[str, list] = {}
+    msgs_by_key: dict[str, list] = {}
+    for it in items:
+        msgs = messages_of(it)
+        k = engine.cache_key(runner.model, msgs, key_params)
+        groups.setdefault(k, []).append(it["id"])
+        msgs_by_key[k] = msgs
+    cache = engine.Cache(cache_path)
+    usage = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+             "seconds": 0.0, "failed": 0}
+    results: dict = {}
+    failures: dict = {}
+    bar = tqdm(total=len(items), desc=desc, unit="item", file=sys.stderr, mininterval=1.0,
+               disable=not environment.progress_wanted(progress), dynamic_ncols=True)
+    pending = []
+    for k in groups:
+        hit = cache.get(k)
+        if hit is None:
+            pending.append(k)
+            continue
+        text, finish, u = hit
+        for i in groups[k]:
+            results[i] = engine.ChatResult(i, text, None, finish, u, True)
+        usage["cached"] += len(groups[k])
+        bar.update(len(groups[k]))
+    if batch_size > 1:
+        # prompts of similar length together: less padding in a left-padded batch
+        pending.sort(key=lambda k: sum(len(m.get("content") or "") for m in msgs_by_key[k]))
+    try:
+        for start in range(0, len(pending), batch_size):
+            chunk = pending[start:start + batch_size]
+            usage["requests"] += len(chunk)
+            try:
+                outs = runner.generate([msgs_by_key[k] for k in chunk])
+            except Exception as e:  # noqa: BLE001 - recorded per item, the run goes on
+                if isinstance(e, (KeyboardInterrupt, MemoryError)):
+                    raise
+                reason = f"{type(e).__name__}: {engine._short(e)}"
+                for k in chunk:
+                    for i in groups[k]:
+                        failures[i] = {"id": i, "reason": reason, "attempts": 1}
+                bar.update(sum(len(groups[k]) for k in chunk))
+                continue
+            for k, (raw, finish, u) in zip(chunk, outs):
+                text = engine.normalise(raw.strip())
+                cache.put(k, runner.model, text, finish, u)
+                usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
+                usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
+                for i in groups[k]:
+                    results[i] = engine.ChatResult(i, text, None, finish, u, False)
+                bar.update(len(groups[k]))
+    finally:
+        bar.close()
+        cache.close()
+    usage["failed"] = len(failures)
+    usage["seconds"] = round(time.monotonic() - t0, 3)
+    return engine.BatchOutcome({i: results[i] for i in ids if i in results}, [failures[i] for i in ids if i in failures],
+                            usage)
+
+
+def render_prompt(tokenizer, messages: list[dict]) -> str:
+    """The reference's prompt: the chat template with the generation prompt, else its fallback."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inst = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    return FALLBACK_TEMPLATE.format(inst=inst)
+
+
+def reopen_think(prompt: str, text: str) -> str:
+    """Put back the ``<think>`` that an R1-style chat template writes at the end of the *prompt*.
+
+    The model's output then starts inside the reasoning; without the tag an answer that never
+    reached ``</think>`` (cut at ``max_tokens``) would look like a plain answer. With it, the stored
+    text is ``"<think>\n..."`` and :func:`star1_utils.llm.engine.normalise` / the think splitter see the
+    reasoning for what it is.
+    """
+    if prompt.rstrip().endswith("<think>") and "<think>" not in text:
+        return "<think>\n" + text.lstrip("\n")
+    return text
+
+
+class _TransformersRunner:
+    """Greedy (or sampled) generation with ``transformers``, one prompt at a time."""
+
+    name = "transformers"
+    _loaded: dict[str, tuple] = {}  # per process: model path -> (tokenizer, model)
+
+    def __init__(self, model: str, decoding: dict):
+        self.model = f"transformers:{model}"
+        self.path = model
+        self.fingerprint = model_fingerprint(model)
+        self.decoding = decoding
+
+    def _load(self):
+        if self.fingerprint not in self._loaded:
+            environment.quiet_model_libraries()
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            if not Path(self.path).is_dir() and not Path(self.path).exists() and "/" not in self.path:
+                raise FileNotFoundError(f"no model at {self.path}; train one first (notebook 05) or set the model path")
+            tok = AutoTokenizer.from_pretrained(self.path)
+            model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.float32)
+            model.eval()
+            self._loaded[self.fingerprint] = (tok, model)
+        return self._loaded[self.fingerprint]
+
+    def generate(self, batch: list[list[dict]]) -> list[tuple[str, str, dict]]:
+        """Answers for a batch of chats, generated together: prompts left-padded, each answer cut
+        at its first end-of-sequence token. One chat is generated alone, exactly as before."""
+        import torch
+
+        tok, model = self._load()
+        d = self.decoding
+        prompts = [render_prompt(tok, m) for m in batch]
+        greedy = not d.get("temperature")
+        kwargs = {"max_new_tokens": int(d.get("max_tokens", 8000)), "do_sample": not greedy}
+        if d.get("repetition_penalty"):
+            kwargs["repetition_penalty"] = float(d["repetition_penalty"])
+        if not greedy:
+            kwargs.update(temperature=float(d["temperature"]), top_p=float(d.get("top_p", 1.0)))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        eos = tok.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        side = tok.padding_side
+        tok.padding_side = "left"  # generation continues every prompt from its last real token
+        try:
+            enc = tok(prompts, return_tensors="pt", add_special_tokens=False, padding=len(prompts) > 1)
+        finally:
+            tok.padding_side = side
+        width = enc["input_ids"].shape[1]
+        with torch.no_grad():
+            gen = model.generate(**enc, pad_token_id=pad, **kwargs)
+        out = []
+        for row, prompt in enumerate(prompts):
+            n_in = int(enc["attention_mask"][row].sum())
+            new = gen[row, width:].tolist()
+            stop = next((i for i, t in enumerate(new) if t in eos_ids), None)
+            if stop is not None:
+                new = new[: stop + 1]
+            finish = "stop" if stop is not None or len(new) < kwargs["max_new_tokens"] else "length"
+            text = reopen_think(prompt, tok.decode(new, skip_special_tokens=True))
+            out.append((text, finish, {"prompt_tokens": n_in, "completion_tokens": len(new)}))
+        return out
+
+
+class _VLLMRunner:
+    """vLLM in this process (GPU). Settings follow the reference's ``gen.py``."""
+
+    name = "vllm"
+    _engines: dict[str, Any] = {}
+
+    def __init__(self, model: str, decoding: dict, *, tensor_parallel_size: int = 1, max_num_seqs: int = 64,
+                 gpu_memory_utilization: float = 0.9, dtype: str = "bfloat16", **engine_kwargs):
+        if importlib.util.find_spec("vllm") is None:
+            raise RuntimeError(
+                "the vllm backend needs vLLM on a GPU machine (pip install vllm); on a CPU use "
+                "backend 'transformers', or serve the model (vllm serve <model> --port 8000) and use "
+                "backend 'openai' with student_base_url=http://localhost:8000/v1")
+        self.model = f"vllm:{model}"
+        self.path = model
+        self.fingerprint = model_fingerprint(model)
+        self.decoding = decoding
+        self.engine_kwargs = dict(tensor_parallel_size=tensor_parallel_size, max_num_seqs=max_num_seqs,
+                                  gpu_memory_utilization=gpu_memory_utilization, dtype=dtype,
+                                  trust_remote_code=True, **engine_kwargs)
+
+    def _engine(self):
+        if self.fingerprint not in self._engines:
+            from vllm import LLM
+
+            self._engines[self.fingerprint] = LLM(model=self.path, **self.engine_kwargs)
+        return self._engines[self.fingerprint]
+
+    def generate(self, batch: list[list[dict]]) -> list[tuple[str, str, dict]]:
+        from vllm import SamplingParams
+
+        vllm_engine = self._engine()
+        tok = vllm_engine.get_tokenizer()
+        d = self.decoding
+        sp = SamplingParams(temperature=float(d.get("temperature", 0.0)), top_p=float(d.get("top_p", 1.0)),
+                            top_k=int(d.get("top_k", -1)), max_tokens=int(d.get("max_tokens", 8000)), n=1,
+                            repetition_penalty=float(d.get("repetition_penalty") or 1.0),
+                            stop_token_ids=[tok.eos_token_id], seed=d.get("seed"))
+        prompts = [render_prompt(tok, m) for m in batch]
+        outs = vllm_engine.generate(prompts, sp, use_tqdm=False)
+        res = []
+        for prompt, o in zip(prompts, outs):
+            c = o.outputs[0]
+            res.append((reopen_think(prompt, c.text), c.finish_reason or "stop",
+                        {"prompt_tokens": len(o.prompt_token_ids or []), "completion_tokens": len(c.token_ids)}))
+        return res
+
+
+def generations_rows(items: list[dict], outcome: engine.BatchOutcome, **extra) -> list[dict]:
+    """Rows for a ``generations.jsonl``: the item's fields plus ``response`` and ``finish_reason``."""
+    rows = []
+    for it in items:
+        r = outcome.results.get(it["id"])
+        if r is None:
+            continue
+        row = {k: v for k, v in it.items() if k != "messages"}
+        row.update(response=r.text, finish_reason=r.finish_reason, cached=r.cached,
+                   completion_tokens=int((r.usage or {}).get("completion_tokens") or 0), **extra)
+        rows.append(row)
+    return rows
+
+
+__all__ = ["BACKENDS", "REFERENCE_DECODING", "generate", "decoding_for", "messages_of", "default_model_dir",
+           "model_fingerprint", "render_prompt", "reopen_think", "generations_rows"]

@@ -1,0 +1,498 @@
+"""The LLM engine: every language-model call of the suite, over the OpenAI chat-completions protocol.
+
+One synchronous entry point, :func:`run_batch`, sends one request per item to the endpoint of a
+profile role (``cfg.roles.<role>``) with the official ``openai`` async client and returns a
+:class:`BatchOutcome`. It is built for long, interruptible runs (80K calls in the paper):
+
+- **bounded concurrency** (``RoleConfig.concurrency``) and optional requests- and tokens-per-minute
+  limits (``requests_per_minute``, ``tokens_per_minute``; 0 = unlimited);
+- **back-off with full jitter** on HTTP 429, 5xx, timeouts and connection errors, honouring the
+  server's ``retry-after`` header; invalid answers (``parse`` raised :class:`InvalidAnswer`) and
+  truncated ones (``finish_reason == "length"`` with ``retry_on_length``) are retried too;
+- a **persistent SQLite cache** keyed by the SHA-256 of (model, messages, decoding parameters).
+  Each accepted answer is committed as it arrives, so a run killed at any point (even SIGKILL)
+  resumes without sending, or paying for, a request whose answer it already has;
+- **per-item failure records** (``{"id", "reason", "attempts"}``) instead of crashes; failures
+  are not cached, so the next run retries them;
+- a tqdm progress bar, and token and cost accounting (``RoleConfig.price_*_per_mtok``).
+
+Keys come only from the environment variable the role names (``api_key_env``); they are never
+written to the cache, logs, failure records or manifests.
+
+Reasoning returned separately (``reasoning_content`` / ``reasoning``) or inline (``<think>``) is
+normalised to the reference's stored form ``"<think>\\n{reasoning}\\n</think>\\n\\n{answer}"``.
+
+``base_url: inprocess`` reaches the offline stand-in app (:mod:`star1_utils.demo.app`) through an
+ASGI transport: same client, same protocol, no port. :func:`run_batch` works from scripts and
+inside Jupyter's running event loop (it then runs its own loop in a worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import json
+import os
+import random
+import re
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from star1_utils.run import environment
+
+INPROCESS = "inprocess"
+#: Attempts per item for transient errors (429, 5xx, timeouts, connection errors).
+TRANSIENT_ATTEMPTS = 8
+#: Back-off: the n-th retry waits a uniform random time in [0, min(cap, base * 2**n)] seconds.
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+#: A retry-after longer than this is treated as "give up on this attempt budget" (seconds).
+MAX_RETRY_AFTER_S = 600.0
+
+
+class InvalidAnswer(ValueError):
+    """Raised by a ``parse`` function: the answer is unusable; the item is retried, then recorded."""
+
+
+class _Transient(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass
+class ChatResult:
+    """One item's accepted answer. ``text`` is normalised (see module docstring)."""
+
+    id: Any
+    text: str
+    parsed: Any
+    finish_reason: str
+    usage: dict = field(default_factory=dict)
+    cached: bool = False
+
+    @property
+    def reasoning(self) -> str | None:
+        """The reasoning part of ``text`` (``None`` when the model returned none)."""
+        return split_think(self.text)[0]
+
+    @property
+    def answer(self) -> str:
+        """The answer part of ``text`` (all of it when there is no reasoning)."""
+        return split_think(self.text)[1]
+
+
+@dataclass
+class BatchOutcome:
+    results: dict  # id -> ChatResult, in input order
+    failures: list  # {"id", "reason", "attempts"}
+    usage: dict  # requests, cached, prompt_tokens, completion_tokens, cost_usd, seconds, failed
+
+    def __repr__(self) -> str:
+        return (f"BatchOutcome({len(self.results)} results, {len(self.failures)} failures, "
+                f"usage={self.usage})")
+
+
+# --------------------------------------------------------------------------- text normalisation
+
+_THINK_RE = re.compile(r"^\s*(?:<think>)?(.*?)</think>(.*)$", re.S)
+
+
+def normalise(content: str | None, reasoning: str | None = None) -> str:
+    """The reference's stored form of a reply.
+
+    ``reasoning`` given separately -> ``"<think>\\n{reasoning}\\n</think>\\n\\n{content}"``;
+    content with inline ``<think>...</think>`` (or R1's variant without the opening tag) is
+    rewritten to the same form; otherwise the plain content.
+    """
+    content = content or ""
+    if reasoning is not None and str(reasoning).strip():
+        return f"<think>\n{str(reasoning).strip()}\n</think>\n\n{content.strip()}"
+    if "</think>" in content:
+        m = _THINK_RE.match(content)
+        if m:
+            return f"<think>\n{m.group(1).strip()}\n</think>\n\n{m.group(2).strip()}"
+    return content
+
+
+def split_think(text: str) -> tuple[str | None, str]:
+    """``(reasoning, answer)`` of a normalised reply; ``(None, text)`` when it has no reasoning."""
+    if "</think>" not in (text or ""):
+        return None, text or ""
+    m = _THINK_RE.match(text)
+    return (m.group(1).strip(), m.group(2).strip()) if m else (None, text)
+
+
+# --------------------------------------------------------------------------- cache
+
+def cache_key(model: str, messages: list, decoding: dict) -> str:
+    """SHA-256 of (model, messages, decoding parameters): the identity of a request."""
+    blob = json.dumps({"model": model, "messages": messages, "decoding": decoding},
+                      sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class Cache:
+    """SQLite store of accepted answers; one row per request key, committed as it arrives."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        if self.path is None:
+            self.db = sqlite3.connect(":memory:")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, model TEXT, text TEXT, "
+            "finish_reason TEXT, usage TEXT, created REAL)")
+        self.db.commit()
+
+    def get(self, key: str) -> tuple[str, str, dict] | None:
+        row = self.db.execute("SELECT text, finish_reason, usage FROM answers WHERE key=?", (key,)).fetchone()
+        return (row[0], row[1], json.loads(row[2] or "{}")) if row else None
+
+    def put(self, key: str, model: str, text: str, finish_reason: str, usage: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?)",
+                        (key, model, text, finish_reason, json.dumps(usage), time.time()))
+        self.db.commit()
+
+    def delete(self, key: str) -> None:
+        self.db.execute("DELETE FROM answers WHERE key=?", (key,))
+        self.db.commit()
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# --------------------------------------------------------------------------- rate limits
+
+class RateLimiter:
+    """Sliding one-minute window over requests and (estimated) tokens; 0 disables a limit."""
+
+    def __init__(self, rpm: int = 0, tpm: int = 0):
+        self.rpm, self.tpm = rpm, tpm
+        self.events: collections.deque[tuple[float, int]] = collections.deque()
+        self.lock = asyncio.Lock()
+
+    async def acquire(self, tokens: int) -> None:
+        if not self.rpm and not self.tpm:
+            return
+        tokens = min(tokens, self.tpm) if self.tpm else tokens
+        async with self.lock:
+            while True:
+                now = time.monotonic()
+                while self.events and now - self.events[0][0] >= 60.0:
+                    self.events.popleft()
+                used = sum(t for _, t in self.events)
+                if (not self.rpm or len(self.events) < self.rpm) and (not self.tpm or used + tokens <= self.tpm):
+                    self.events.append((now, tokens))
+                    return
+                await asyncio.sleep(max(0.01, 60.0 - (now - self.events[0][0])))
+
+
+# --------------------------------------------------------------------------- client
+
+def resolve_role(cfg: Any, role: str):
+    """The :class:`~star1_utils.run.config.RoleConfig` for ``role``; ``cfg`` may be a Profile or a RoleConfig."""
+    from star1_utils.run.config import RoleConfig
+
+    if isinstance(cfg, RoleConfig):
+        return cfg
+    return cfg.role(role)
+
+
+def api_key(rc) -> str:
+    """The key from the environment variable the role names; a placeholder when it names none."""
+    if not rc.api_key_env:
+        return "no-key"
+    value = os.environ.get(rc.api_key_env, "")
+    if not value:
+        raise RuntimeError(
+            f"the role's key is read from the environment variable {rc.api_key_env}, which is not set "
+            f"(export {rc.api_key_env}=... before starting Jupyter or the runner)")
+    return value
+
+
+def make_client(rc, *, app: Any = None):
+    """An ``openai.AsyncOpenAI`` for the role (no client-side retries: the engine retries)."""
+    import httpx2
+    from openai import AsyncOpenAI
+
+    limits = httpx2.Limits(max_connections=rc.concurrency + 8, max_keepalive_connections=rc.concurrency + 8)
+    if rc.base_url == INPROCESS or app is not None:
+        if app is None:
+            from star1_utils.demo.app import app as standin_app
+
+            app = standin_app
+        http_client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://inprocess/v1",
+                                         timeout=rc.timeout_s)
+        base_url = "http://inprocess/v1"
+    else:
+        http_client = httpx2.AsyncClient(limits=limits, timeout=rc.timeout_s)
+        base_url = rc.base_url
+    return AsyncOpenAI(base_url=base_url, api_key=api_key(rc), max_retries=0, timeout=rc.timeout_s,
+                       http_client=http_client)
+
+
+def _classify_error(exc: BaseException) -> _Transient | None:
+    """A retryable error as ``_Transient`` (with retry-after when the server sent one), else None."""
+    import openai
+
+    if isinstance(exc, (asyncio.TimeoutError, openai.APITimeoutError)):
+        return _Transient("timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return _Transient(f"connection error: {type(exc).__name__}")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429 or status >= 500 or status in (408, 409):
+            retry_after = None
+            try:
+                headers = exc.response.headers
+                if headers.get("retry-after-ms"):
+                    retry_after = float(headers["retry-after-ms"]) / 1000
+                elif headers.get("retry-after"):
+                    retry_after = float(headers["retry-after"])
+            except (TypeError, ValueError, AttributeError):
+                retry_after = None
+            return _Transient(f"HTTP {status}: {_short(exc.message)}", retry_after)
+    return None
+
+
+def _short(text: Any, n: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _estimate_tokens(messages: list, decoding: dict) -> int:
+    chars = len(json.dumps(messages, ensure_ascii=False))
+    return chars // 4 + int(decoding.get("max_tokens") or decoding.get("max_completion_tokens") or 0)
+
+
+# --------------------------------------------------------------------------- the batch
+
+async def _run_async(rc, items, build_messages, parse, decoding, cache_path, desc, retry_on_length,
+                     *, app=None, backoff_base=None, transient_attempts=None, progress=True):
+    from tqdm import tqdm
+
+    t0 = time.monotonic()
+    backoff_base = BACKOFF_BASE_S if backoff_base is None else backoff_base
+    transient_attempts = TRANSIENT_ATTEMPTS if transient_attempts is None else transient_attempts
+    decoding = dict(decoding or {})
+    request_params = dict(decoding)
+    if rc.extra_body:
+        request_params["extra_body"] = dict(rc.extra_body)
+    key_params = {**decoding, **({"extra_body": rc.extra_body} if rc.extra_body else {})}
+
+    ids = [it["id"] for it in items]
+    if len(set(map(str, ids))) != len(ids):
+        dup = [i for i, c in collections.Counter(map(str, ids)).items() if c > 1][:5]
+        raise ValueError(f"item ids must be unique; repeated: {dup}")
+
+    cache = Cache(cache_path)
+    usage = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+             "seconds": 0.0, "failed": 0}
+    results: dict = {}
+    failures: dict = {}
+
+    # Group items by request identity: identical requests are sent once.
+    groups: dict[str, list] = {}
+    messages_by_key: dict[str, list] = {}
+    for it in items:
+        msgs = build_messages(it)
+        k = cache_key(rc.model, msgs, key_params)
+        groups.setdefault(k, []).append(it["id"])
+        messages_by_key[k] = msgs
+
+    bar = tqdm(total=len(items), desc=desc or rc.model, unit="item", file=sys.stderr, mininterval=1.0,
+               disable=not environment.progress_wanted(progress), dynamic_ncols=True)
+
+    def accept(k, text, finish, u, parsed, cached):
+        for item_id in groups[k]:
+            results[item_id] = ChatResult(item_id, text, parsed, finish, u, cached)
+        bar.update(len(groups[k]))
+
+    pending = []
+    for k in groups:
+        hit = cache.get(k)
+        if hit is not None:
+            text, finish, u = hit
+            try:
+                parsed = parse(text) if parse else None
+            except InvalidAnswer:  # the parser changed since: ask again
+                cache.delete(k)
+            else:
+                usage["cached"] += len(groups[k])
+                accept(k, text, finish, u, parsed, True)
+                continue
+        pending.append(k)
+
+    if pending:
+        client = make_client(rc, app=app)
+        sem = asyncio.Semaphore(rc.concurrency)
+        limiter = RateLimiter(rc.requests_per_minute, rc.tokens_per_minute)
+
+        async def one(k: str) -> None:
+            msgs = messages_by_key[k]
+            answer_attempts = transient = 0
+            attempts = 0
+            reason = ""
+            while True:
+                attempts += 1
+                async with sem:
+                    await limiter.acquire(_estimate_tokens(msgs, decoding))
+                    usage["requests"] += 1
+                    try:
+                        resp = await asyncio.wait_for(
+                            client.chat.completions.create(model=rc.model, messages=msgs, **request_params),
+                            timeout=rc.timeout_s + 5)
+                        err = None
+                    except Exception as exc:  # noqa: BLE001 - classified below
+                        resp, err = None, exc
+                if err is not None:
+                    tr = _classify_error(err)
+                    if tr is None:  # 4xx other than 408/409/429: not retryable
+                        reason = f"{type(err).__name__}: {_short(getattr(err, 'message', err))}"
+                        break
+                    transient += 1
+                    reason = tr.reason
+                    if transient >= transient_attempts:
+                        reason = f"{reason} (gave up after {transient} transient errors)"
+                        break
+                    wait = random.uniform(0, min(BACKOFF_CAP_S, backoff_base * 2 ** (transient - 1)))
+                    if tr.retry_after is not None:
+                        if tr.retry_after > MAX_RETRY_AFTER_S:
+                            reason = f"{reason} (retry-after {tr.retry_after:.0f} s too long)"
+                            break
+                        wait = tr.retry_after + random.uniform(0, 0.1 * tr.retry_after + 0.05)
+                    await asyncio.sleep(wait)
+                    continue
+                # A reply arrived.
+                u = resp.usage.model_dump() if getattr(resp, "usage", None) else {}
+                u = {k2: v for k2, v in u.items() if isinstance(v, (int, float))}
+                usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
+                usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
+                if not getattr(resp, "choices", None):
+                    answer_attempts += 1
+                    reason = "reply without choices"
+                else:
+                    choice = resp.choices[0]
+                    msg = choice.message
+                    extra = getattr(msg, "model_extra", None) or {}
+                    reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+                    text = normalise(msg.content, reasoning)
+                    finish = choice.finish_reason or "stop"
+                    if finish == "length" and retry_on_length:
+                        answer_attempts += 1
+                        reason = "finish_reason length (the answer hit max_tokens)"
+                    elif finish == "content_filter":
+                        answer_attempts += 1
+                        reason = "finish_reason content_filter"
+                    else:
+                        try:
+                            parsed = parse(text) if parse else None
+                        except InvalidAnswer as e:
+                            answer_attempts += 1
+                            reason = f"invalid answer: {_short(e)}"
+                        else:
+                            cache.put(k, rc.model, text, finish, u)
+                            accept(k, text, finish, u, parsed, False)
+                            return
+                if answer_attempts >= rc.max_attempts:
+                    reason = f"{reason} (after {answer_attempts} answers)"
+                    break
+            for item_id in groups[k]:
+                failures[item_id] = {"id": item_id, "reason": reason, "attempts": attempts}
+            bar.update(len(groups[k]))
+            bar.set_postfix(failed=len(failures), refresh=False)
+
+        try:
+            await asyncio.gather(*(one(k) for k in pending))
+        finally:
+            await client.close()
+    bar.close()
+    cache.close()
+
+    usage["failed"] = len(failures)
+    usage["cost_usd"] = round(usage["prompt_tokens"] * rc.price_in_per_mtok / 1e6
+                              + usage["completion_tokens"] * rc.price_out_per_mtok / 1e6, 6)
+    usage["seconds"] = round(time.monotonic() - t0, 3)
+    ordered = {i: results[i] for i in ids if i in results}
+    fails = [failures[i] for i in ids if i in failures]
+    return BatchOutcome(ordered, fails, usage)
+
+
+def _run_sync(coro_factory: Callable[[], Any]):
+    """Run a coroutine to completion from sync code, also when an event loop is running (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro_factory())
+    box: dict = {}
+
+    def worker():
+        try:
+            box["value"] = asyncio.run(coro_factory())
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = e
+
+    t = threading.Thread(target=worker, name="star1-llm", daemon=True)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def run_batch(
+    cfg: Any,
+    role: str,
+    items: Iterable[dict],
+    *,
+    build_messages: Callable[[dict], list],
+    parse: Callable[[str], Any] | None = None,
+    decoding: dict | None = None,
+    cache_path: str | Path | None = None,
+    desc: str = "",
+    retry_on_length: bool = True,
+    progress: bool = True,
+    app: Any = None,
+    backoff_base: float | None = None,
+    transient_attempts: int | None = None,
+) -> BatchOutcome:
+    """Send one chat request per item to ``role``'s endpoint; see the module docstring.
+
+    items: dicts with a unique ``"id"``. build_messages(item) -> the chat messages.
+    parse(text) -> value stored in ``ChatResult.parsed``; raise :class:`InvalidAnswer` to retry.
+    decoding: request parameters (``temperature``, ``top_p``, ``max_tokens``, ...); part of the
+    cache key. cache_path: SQLite file (``None``: in memory, no resume).
+    The keyword-only extras (``app``, ``backoff_base``, ``transient_attempts``, ``progress``) are
+    for tests and benchmarks.
+    """
+    rc = resolve_role(cfg, role)
+    items = list(items)
+    for n, it in enumerate(items):
+        if "id" not in it:
+            raise ValueError(f"item {n} has no 'id' field")
+    return _run_sync(lambda: _run_async(rc, items, build_messages, parse, decoding, cache_path, desc,
+                                        retry_on_length, app=app, backoff_base=backoff_base,
+                                        transient_attempts=transient_attempts, progress=progress))
+
+
+def role_summary(cfg: Any, role: str) -> dict:
+    """What a manifest records about a role: endpoint, model, key variable NAME (never the key)."""
+    rc = resolve_role(cfg, role)
+    return {"base_url": rc.base_url, "model": rc.model, "api_key_env": rc.api_key_env,
+            "concurrency": rc.concurrency}

@@ -1,0 +1,356 @@
+"""Profiles: every knob of a run, one YAML file per profile, loaded into typed configuration.
+
+``profiles/demo.yaml`` (offline, CPU, minutes) and ``profiles/full.yaml`` (the paper's scale) are
+read into :class:`Profile`. An unknown key or a value of the wrong type is a one-line
+:class:`ProfileError` naming the file and the key. Notebook parameters override profile values:
+``<role>_base_url`` / ``_model`` / ``_api_key_env`` / ``_concurrency`` for the LLM roles,
+``limit``, and any dotted key through ``overrides`` (``{"selection.target_size": 50}``).
+
+Secrets never live here: a role names the environment variable that holds its key
+(``api_key_env``), never the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from star1_utils import project_root
+
+ROLES = ("classifier", "teacher", "scorer", "rewriter", "judge", "refusal_judge", "student")
+ROLE_FIELDS = ("base_url", "model", "api_key_env", "concurrency")
+
+
+class ProfileError(ValueError):
+    """A profile file or override is invalid. The message is one line naming file and key."""
+
+
+class _Section(BaseModel):
+    # extra="forbid": a misspelt key is an error, not a silently ignored setting.
+    # strict: "8" is not an int, 1 is not a bool (ints are still accepted for floats).
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class RoleConfig(_Section):
+    """One LLM role reached over the OpenAI chat-completions protocol.
+
+    ``base_url`` ``"inprocess"`` means the offline stand-in app, reached through an httpx ASGI
+    transport (no port, no network).
+    """
+
+    base_url: str = "inprocess"
+    model: str = ""
+    api_key_env: str = ""  # name of the environment variable holding the key; "" = no key
+    concurrency: int = Field(default=8, ge=1)
+    requests_per_minute: int = Field(default=0, ge=0)  # 0 = unlimited
+    tokens_per_minute: int = Field(default=0, ge=0)  # 0 = unlimited
+    timeout_s: float = Field(default=300.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    # Prices in USD per million tokens, for cost accounting in manifests (0 = unknown/free).
+    price_in_per_mtok: float = Field(default=0.0, ge=0)
+    price_out_per_mtok: float = Field(default=0.0, ge=0)
+    extra_body: dict[str, Any] = Field(default_factory=dict)  # e.g. vLLM's repetition_penalty
+
+
+class Roles(_Section):
+    """One endpoint per LLM role. A role left out of the profile uses the defaults above."""
+
+    classifier: RoleConfig = Field(default_factory=RoleConfig)
+    teacher: RoleConfig = Field(default_factory=RoleConfig)
+    scorer: RoleConfig = Field(default_factory=RoleConfig)
+    rewriter: RoleConfig = Field(default_factory=RoleConfig)
+    judge: RoleConfig = Field(default_factory=RoleConfig)
+    refusal_judge: RoleConfig = Field(default_factory=RoleConfig)
+    student: RoleConfig = Field(default_factory=RoleConfig)
+
+
+class CollectionConfig(_Section):
+    """Section 2.1: sources, decontamination and deduplication (notebook 01)."""
+
+    corpus: str = "demo"  # "demo" (our small built-in corpus) or "paper" (the 18 public sources)
+    tfidf_threshold: float = 0.6
+    embedding_threshold: float = 0.7
+    test_ngram: int = 8
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    block_size: int = Field(default=4096, ge=1)
+    reference_compat: bool = False  # replay the reference's set-order behaviour where feasible
+    # decontamination test sets of the paper corpus; empty = all five
+    test_sets: list[str] = Field(default_factory=lambda: ["StrongREJECT", "JBBBehaviours", "SGBench",
+                                                          "wildjailbreak", "XSTest"])
+    embedding_batch_size: int = Field(default=64, ge=1)
+    embedding_cache: bool = True  # cache embeddings under <run_dir>/cache/embeddings/<content hash>.npy
+
+
+class ClassificationConfig(_Section):
+    """Section 2.2: safety-category classification (notebook 02)."""
+
+    max_completion_tokens: int = 1024
+    # Items of the released STAR-1 on which the classifier role is compared with GPT-4o's labels
+    # (0 = all 1,000; -1 = skip the comparison).
+    agreement_sample: int = Field(default=0, ge=-1)
+
+
+class ReasoningConfig(_Section):
+    """Section 2.2: deliberative reasoning generation (notebook 03)."""
+
+    temperature: float = 0.6
+    top_p: float = 0.7
+    max_tokens: int = 8000
+
+
+class SelectionConfig(_Section):
+    """Section 2.3: scoring and selection of the 1K (notebook 04)."""
+
+    target_size: int = Field(default=1000, ge=1)
+    max_completion_tokens: int = 1024
+    # notebook 04 also runs the direct port of the reference loop and asserts the same selection
+    # when the all-10 pool has at most this many items (the port is O(n^2)); 0 = never
+    verify_max_items: int = Field(default=3000, ge=0)
+
+
+class TrainingConfig(_Section):
+    """Section 3.1: SFT (notebook 05). Defaults are the paper's recipe (``train/run_sft.sh``)."""
+
+    base_model: str = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"  # Hub id, local folder, tiny-qwen2 or smollm2-135m-instruct
+    run_name: str = "star1"
+    data_path: str = ""  # STAR-1-format .json/.jsonl; "" = this run 04_selection/star1.jsonl
+    # > 0: train on the released STAR-1 instead, cut to this many rows by the paper's diversity
+    # selection among the rows that fit max_length (the miniature); 0 = data_path
+    release_rows: int = Field(default=0, ge=0)
+    think_flag: int = Field(default=1, ge=0, le=1)  # 0 = the w/o-think ablation (Sec. 4.2)
+    base_flag: int = Field(default=0, ge=0, le=1)  # 1 = instruct model: the bare answer when think_flag is 0
+    model_family: str = "auto"  # "Qwen" or "Llama" (the reference --base_model); auto = from base_model
+    bos: str = "reference"  # "reference" (BOS for Llama only, the Qwen quirk), "always" or "never"
+    learning_rate: float = Field(default=1e-5, gt=0)
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    weight_decay: float = Field(default=1e-4, ge=0)  # biases exempt, norm weights decayed (reference)
+    warmup_ratio: float = Field(default=0.05, ge=0, lt=1)  # warm-up updates = int(ratio * updates)
+    lr_scheduler: str = "cosine"
+    epochs: int = Field(default=5, ge=1)
+    effective_batch_size: int = Field(default=128, ge=1)
+    per_device_batch_size: int = Field(default=1, ge=1)
+    max_steps: int = Field(default=0, ge=0)  # 0 = (rows * epochs) // effective batch (39 on 1K)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    loss_averaging: str = "sequence"  # "sequence" (token mean per sequence, then mean: reference) or "token"
+    max_length: int = Field(default=8192, ge=16)  # longer sequences keep their end (left truncation)
+    seed: int = 2002
+    bf16: bool = True
+    gradient_checkpointing: bool = True
+    backend: str = "accelerate"  # "accelerate" (DeepSpeed ZeRO-3 launch) or "inprocess" (CPU demo)
+    launch: str = "subprocess"  # accelerate backend: "subprocess" (run and stream) or "print" (command only)
+    num_gpus: int = Field(default=8, ge=0)
+    deepspeed_config: str = "star1_utils/configs/deepspeed_zero3.json"  # relative to the project root
+    accelerate_config: str = "star1_utils/configs/accelerate_zero3.yaml"
+    offload: bool = True  # ZeRO-3 optimizer and parameter offload to CPU, as the paper
+    save_steps: int = Field(default=8, ge=0)  # checkpoint every N updates (resumable); 0 = no checkpoints
+    save_dtype: str = "bfloat16"  # dtype of the final model: bfloat16, float16 or float32
+    logging_steps: int = Field(default=1, ge=1)
+    lora: bool = False  # LoRA (peft) for one GPU: the adapter is merged into the saved model
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    # demo: the tiny student (base_model tiny-qwen2) and the before/after generations
+    tiny_vocab_size: int = Field(default=1024, ge=300)
+    tiny_hidden_size: int = Field(default=128, ge=64)
+    tiny_layers: int = Field(default=2, ge=1)
+    sample_prompts: int = Field(default=3, ge=0)
+    sample_max_new_tokens: int = Field(default=48, ge=1)
+
+
+class SafetyEvalConfig(_Section):
+    """Section 3.1: safety evaluation (notebook 06)."""
+
+    benchmarks: list[str] = Field(default_factory=lambda: ["strongreject", "jbb", "wildchat", "wildjailbreak"])
+    max_tokens: int = 8000
+    repetition_penalty: float = 1.2
+    backend: str = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
+    eval_set: str = "reference"  # "reference" (the four benchmarks) or "demo" (our small mild sets)
+    student_model: str = ""  # vllm/transformers: model folder or Hub id; "" = this run's trained model
+    wildchat_repo: str = "yuntian-deng/WildChat-1M-Full-with-parameters-internal"  # gated; see 06
+    skip_unavailable: bool = False  # report a gated/offline benchmark as missing instead of failing
+    vllm_tensor_parallel_size: int = Field(default=1, ge=1)
+    bootstrap_samples: int = Field(default=1000, ge=10)
+    n_examples: int = Field(default=3, ge=0)
+    max_examples: int = Field(default=0, ge=0)  # prompts per benchmark, evenly spread and fixed by id; 0 = all
+    batch_size: int = Field(default=1, ge=1)  # transformers backend: prompts generated together (left padding)
+    compare_base: bool = False  # also evaluate the untrained base model (training.base_model) on the same prompts
+
+
+class ReasoningEvalConfig(_Section):
+    """Section 3.1: reasoning evaluation (notebook 07)."""
+
+    benchmarks: list[str] = Field(default_factory=lambda: ["aime2024", "math500", "gpqa_diamond", "humaneval", "mmlu_pro"])
+    max_examples: int = 0  # items per benchmark, evenly spread over it; 0 = all
+    backend: str = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
+    student_model: str = ""  # vllm/transformers: model folder or Hub id; "" = this run's trained model
+    max_tokens: int = Field(default=0, ge=0)  # 0 = the reference per benchmark (16384/32768/4096); else a cap
+    repetition_penalty: float = 1.2  # the reference sampler; greedy, top_p 0.95, seed 46 are fixed
+    skip_unavailable: bool = True  # report a gated/offline benchmark (GPQA-Diamond) as missing, evaluate the rest
+    gpqa_source: str = "hub"  # "hub" (gated Idavidrein/gpqa) or "simple_evals" (the reference's CSV URL)
+    humaneval_timeout_s: float = Field(default=3.0, gt=0)  # per program, as the reference
+    humaneval_memory_mb: int = Field(default=1024, ge=64)  # address-space limit of the sandbox
+    grading_workers: int = Field(default=2, ge=1)  # HumanEval sandbox subprocesses at a time
+    equality_judge_role: str = ""  # role for the reference GPT-4o-style math equality check; "" = off
+    vllm_tensor_parallel_size: int = Field(default=1, ge=1)
+    n_examples: int = Field(default=1, ge=0)  # excerpts shown per benchmark
+    batch_size: int = Field(default=1, ge=1)  # transformers backend: prompts generated together (left padding)
+    compare_base: bool = False  # also evaluate the untrained base model (training.base_model) on the same prompts
+
+
+class OverrefusalConfig(_Section):
+    """Section 4.3: the over-refusal ablation (notebook 08)."""
+
+    # Benign rows joined to the 1K per curve point; -1 means all rows that survived the all-5 filter.
+    benign_counts: list[int] = Field(default_factory=lambda: [0, -1])
+    rewrite_max_completion_tokens: int = Field(default=1024, ge=1)  # rewriter.py: max_completion_tokens
+    scorer_max_completion_tokens: int = Field(default=1024, ge=1)  # over-refusal scorer
+    judge_input: str = "answer"  # what the refusal judge sees: "answer" (final answer) or "full" (with <think>)
+    xstest_limit: int = Field(default=0, ge=0)  # safe XSTest prompts evaluated; 0 = all 250
+    xstest_unsafe_limit: int = Field(default=0, ge=0)  # unsafe contrast prompts; 0 = all 200
+    include_unsafe: bool = True  # also evaluate the 200 unsafe contrast prompts, for context
+    curve_limit: int = Field(default=0, ge=0)  # limit passed to the sub-run notebooks 05-07; 0 = none
+    curve_overrides: dict[str, Any] = Field(default_factory=dict)  # extra dotted overrides for the sub runs
+    reuse_main_run: bool = True  # the 0-benign point reuses this run 05/06/07 results when they match
+    curve_reasoning: bool = True  # run notebook 07 (reasoning benchmarks) at each curve point too
+    compare_base: bool = False  # also evaluate the untrained base model on the XSTest prompts
+
+
+class FiguresConfig(_Section):
+    """Figures and the paper comparison (notebook 09)."""
+
+    formats: list[str] = Field(default_factory=lambda: ["png", "pdf"])
+
+
+class Profile(_Section):
+    """A whole run: global settings, one endpoint per LLM role, one section per stage."""
+
+    name: str
+    description: str = ""
+    hardware: str = ""  # expected hardware and runtime, shown by the notebooks
+    limit: int = Field(default=0, ge=0)  # 0 = no limit; otherwise stages process at most this many items
+    seed: int = 0
+    roles: Roles = Field(default_factory=Roles)
+    collection: CollectionConfig = Field(default_factory=CollectionConfig)
+    classification: ClassificationConfig = Field(default_factory=ClassificationConfig)
+    reasoning: ReasoningConfig = Field(default_factory=ReasoningConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    safety_eval: SafetyEvalConfig = Field(default_factory=SafetyEvalConfig)
+    reasoning_eval: ReasoningEvalConfig = Field(default_factory=ReasoningEvalConfig)
+    overrefusal: OverrefusalConfig = Field(default_factory=OverrefusalConfig)
+    figures: FiguresConfig = Field(default_factory=FiguresConfig)
+
+    def role(self, name: str) -> RoleConfig:
+        """The endpoint settings of one LLM role (see ``ROLES``)."""
+        if name not in ROLES:
+            raise KeyError(f"unknown LLM role {name!r}; roles are {', '.join(ROLES)}")
+        return getattr(self.roles, name)
+
+    def section_sha256(self, *sections: str) -> str:
+        """Hash of the global settings plus the named sections: a stage's configuration identity.
+
+        Sections may be dotted (``"roles.teacher"``). Changing another stage's settings does not
+        change this hash, so it does not force this stage to run again.
+        """
+        data = self.model_dump(mode="json")
+        picked = {k: data[k] for k in ("name", "limit", "seed")}
+        for s in sections:
+            node = data
+            for part in s.split("."):
+                node = node[part]
+            picked[s] = node
+        return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()
+
+
+def profiles_dir() -> Path:
+    return project_root() / "profiles"
+
+
+def profile_path(profile: str | Path) -> Path:
+    """``"demo"`` -> ``profiles/demo.yaml``; a path to a YAML file is used as is."""
+    p = Path(profile)
+    if p.suffix in {".yaml", ".yml"}:
+        return p.resolve()
+    path = profiles_dir() / f"{profile}.yaml"
+    if not path.is_file():
+        known = sorted(x.stem for x in profiles_dir().glob("*.yaml"))
+        raise ProfileError(f"no profile {str(profile)!r}: {path} does not exist (known: {', '.join(known)})")
+    return path
+
+
+def _error_line(path: Path | str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(x) for x in first["loc"]) or "(top level)"
+    kind = first["type"]
+    more = f" (+{len(err.errors()) - 1} more problems)" if len(err.errors()) > 1 else ""
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key '{key}'{more}"
+    if kind == "missing":
+        return f"{path}: missing key '{key}'{more}"
+    return f"{path}: key '{key}' has invalid value {first.get('input')!r} ({first['msg']}){more}"
+
+
+def _set_dotted(data: dict, dotted: str, value: Any, source: str) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ProfileError(f"{source}: cannot set '{dotted}': '{part}' is not a section")
+    node[parts[-1]] = value
+
+
+def role_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """Turn notebook parameters like ``teacher_base_url="http://..."`` into dotted overrides.
+
+    Empty strings and zeros mean "use the profile's value", so notebooks can carry every role
+    parameter with a neutral default.
+    """
+    out: dict[str, Any] = {}
+    for role in ROLES:
+        for field in ROLE_FIELDS:
+            key = f"{role}_{field}"
+            if key in params and params[key] not in ("", 0, None):
+                out[f"roles.{role}.{field}"] = params[key]
+    return out
+
+
+def load_profile(profile: str | Path = "demo", overrides: dict[str, Any] | None = None, **params: Any) -> Profile:
+    """Load a profile and apply overrides; errors are one line naming the file and the key.
+
+    ``overrides`` holds dotted keys (``{"selection.target_size": 50}``); ``params`` are notebook
+    parameters (``limit``, ``<role>_<field>``) where "" / 0 keep the profile's value.
+    """
+    path = profile_path(profile)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from e
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: a profile must be a mapping of keys to values")
+    base = Profile.model_validate  # validate the file alone first, so its own errors name it
+    try:
+        base(data)
+    except ValidationError as e:
+        raise ProfileError(_error_line(path, e)) from None
+    merged: dict[str, Any] = dict(overrides or {})
+    if params.get("limit") not in (None, 0, ""):
+        merged["limit"] = params["limit"]
+    merged.update(role_overrides(params))
+    for key, value in merged.items():
+        _set_dotted(data, key, value, "overrides")
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as e:
+        raise ProfileError(_error_line(f"{path} + overrides {sorted(merged)}", e)) from None
+
+
+def profile_sha256(profile: str | Path) -> str:
+    """SHA-256 of the profile file's bytes."""
+    return hashlib.sha256(profile_path(profile).read_bytes()).hexdigest()

@@ -1,0 +1,109 @@
+"""What every notebook does in its second cell: resolve the profile and open its stage.
+
+The first cell (tagged ``parameters``) holds only literals; the second calls :func:`start` with
+them. Keeping this in one place is what lets papermill, the runner and JupyterLab users all get
+the same behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from star1_utils import project_root
+from star1_utils.run.artifacts import Stage
+from star1_utils.run.config import Profile, load_profile, profile_sha256
+from star1_utils.run.stages import StageSpec, spec_for
+
+
+@dataclass
+class NotebookContext:
+    """The resolved configuration, the run folder and this notebook's stage."""
+
+    cfg: Profile
+    run_dir: Path
+    stage: Stage
+    spec: StageSpec
+
+    @property
+    def demo(self) -> bool:
+        return self.cfg.name == "demo"
+
+    def stage_dir(self, key: str) -> Path:
+        """Folder of another stage of the same run (e.g. ``ctx.stage_dir("01")``)."""
+        return self.run_dir / spec_for(key).stage_dir
+
+    def figures_dir(self) -> Path:
+        d = self.run_dir / "figures"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def resolve_run_dir(profile: str, run_dir: str = "") -> Path:
+    """``""`` -> ``runs/<profile>`` under the project root; relative paths are from the root."""
+    if not run_dir:
+        name = Path(profile).stem
+        return project_root() / "runs" / name
+    p = Path(run_dir).expanduser()
+    return p if p.is_absolute() else project_root() / p
+
+
+def notebook_params(stage_key: str, profile: str, limit: int, overrides: dict | None, **role_params: Any) -> dict:
+    """The parameters a stage's manifest records (secrets never appear: roles name env vars)."""
+    out = {"profile": str(profile), "limit": limit, "overrides": dict(overrides or {})}
+    out.update({k: v for k, v in role_params.items() if v not in ("", 0, None)})
+    return out
+
+
+def start(
+    stage_key: str,
+    *,
+    profile: str = "demo",
+    run_dir: str = "",
+    limit: int = 0,
+    overrides: dict | None = None,
+    quiet: bool = False,
+    **role_params: Any,
+) -> NotebookContext:
+    """Load the profile with the notebook's overrides and open the stage folder.
+
+    Prints one short header so that an executed notebook says which profile, run folder and
+    hardware it ran with.
+    """
+    spec = spec_for(stage_key)
+    cfg = load_profile(profile, overrides=overrides, limit=limit, **role_params)
+    rd = resolve_run_dir(profile, run_dir)
+    stage = Stage(
+        rd,
+        spec.stage_dir,
+        notebook=spec.notebook,
+        config_sha256=cfg.section_sha256(*spec.sections),
+        params={**notebook_params(stage_key, profile, limit, overrides, **role_params),
+                "profile_sha256": profile_sha256(profile)},
+    )
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Without ipywidgets, tqdm.auto warns in every notebook that imports transformers; the text
+    # progress bars it falls back to are what we want in executed notebooks anyway.
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    if cfg.name == "demo":
+        # saved notebooks keep every frame of a progress bar; the demo's finish in a second anyway
+        # (set STAR1_PROGRESS=1 to see them)
+        os.environ.setdefault("STAR1_PROGRESS", "0")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    # pandas cuts table cells at 50 characters by default: too short for instructions and policies
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", 200)
+    if not quiet:
+        print(f"profile   : {cfg.name} ({cfg.description})")
+        if cfg.hardware:
+            print(f"expected  : {cfg.hardware}")
+        print(f"run folder: {rd}")
+        print(f"stage     : {spec.stage_dir} -> {spec.produces}")
+        if cfg.limit:
+            print(f"limit     : at most {cfg.limit} items per stage")
+    return NotebookContext(cfg=cfg, run_dir=rd, stage=stage, spec=spec)

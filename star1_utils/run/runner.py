@@ -1,0 +1,169 @@
+"""Run the notebooks in order, headlessly, with papermill.
+
+``python -m star1_utils run --profile demo [--notebooks 00,01] [--run-dir DIR] [-p KEY=VALUE ...] [--resume]``
+executes each notebook into ``RUN_DIR/notebooks/``, prints one line per notebook with its time,
+stops at the first failure naming the notebook, the cell and the error, and ends with a summary
+table. ``--resume`` skips a stage whose manifest is current (same configuration, same inputs,
+outputs intact).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from star1_utils import project_root
+from star1_utils.run.artifacts import manifest_is_current
+from star1_utils.run.config import ProfileError, load_profile
+from star1_utils.run.notebook import resolve_run_dir
+from star1_utils.run.stages import STAGES, StageSpec
+
+
+@dataclass
+class NotebookResult:
+    spec: StageSpec
+    status: str  # "ok", "skipped (current)", "FAILED", "not run"
+    seconds: float = 0.0
+    output: Path | None = None
+    error: str = ""
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``["limit=5", "teacher_model=x"]`` -> ``{"limit": 5, "teacher_model": "x"}`` (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"-p expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return out
+
+
+def notebooks_dir() -> Path:
+    return project_root() / "notebooks"
+
+
+def select(keys: str | None) -> list[StageSpec]:
+    """The stages to run, in order: all notebooks present, or those named (``"00,01"``)."""
+    present = [s for s in STAGES if (notebooks_dir() / f"{s.notebook}.ipynb").is_file()]
+    if not keys:
+        return present
+    wanted = [k.strip() for k in keys.split(",") if k.strip()]
+    by_key = {s.key: s for s in present}
+    missing = [k for k in wanted if k not in by_key]
+    if missing:
+        raise ValueError(f"no notebook for stage(s) {', '.join(missing)} in {notebooks_dir()}")
+    return [by_key[k] for k in sorted(wanted)]
+
+
+def _failure_text(exc: Exception, executed: Path) -> str:
+    """One line naming the cell (its index in the source notebook and first line) and the error.
+
+    Papermill's executed copy holds extra cells (the injected parameters and two error markers),
+    so the failing cell is found by its error output and its index counted without them.
+    """
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
+    where = "a cell"
+    try:
+        import nbformat
+
+        cells = nbformat.read(str(executed), as_version=4).cells
+        added = {"injected-parameters", "papermill-error-cell-tag"}
+        failing = next(i for i, c in enumerate(cells) if c.cell_type == "code"
+                       and any(o.get("output_type") == "error" for o in c.get("outputs", [])))
+        src_index = failing - sum(1 for c in cells[:failing] if added & set(c.metadata.get("tags", [])))
+        first = next((line for line in cells[failing].source.splitlines() if line.strip()), "")
+        where = f"cell {src_index} ({first[:60]!r})"
+    except Exception:  # no executed copy or no error output: keep papermill's own index
+        index = getattr(exc, "cell_index", None)
+        if index is not None:
+            where = f"cell {index}"
+    return f"{where}: {ename}: {evalue[0] if evalue else ''}"
+
+
+def run(
+    profile: str = "demo",
+    notebooks: str | None = None,
+    run_dir: str = "",
+    params: dict[str, Any] | None = None,
+    resume: bool = False,
+    kernel_name: str = "python3",
+    echo=print,
+) -> list[NotebookResult]:
+    """Execute the selected notebooks in order; returns one result per notebook."""
+    import papermill as pm
+
+    params = dict(params or {})
+    rd = resolve_run_dir(profile, run_dir)
+    out_dir = rd / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    overrides = params.get("overrides") or {}
+    role_params = {k: v for k, v in params.items() if k not in {"overrides", "limit", "profile", "run_dir"}}
+    cfg = load_profile(profile, overrides=overrides, limit=params.get("limit", 0), **role_params)
+    specs = select(notebooks)
+    results = [NotebookResult(s, "not run") for s in specs]
+    nb_params = {**params, "profile": str(profile), "run_dir": str(rd)}
+    echo(f"STAR-1 suite: profile {cfg.name!r}, run folder {rd}, {len(specs)} notebook(s)")
+    for res in results:
+        spec = res.spec
+        src = notebooks_dir() / f"{spec.notebook}.ipynb"
+        dst = out_dir / f"{spec.notebook}.ipynb"
+        res.output = dst
+        if resume and spec.sections is not None:
+            current, _why = manifest_is_current(rd / spec.stage_dir, cfg.section_sha256(*spec.sections))
+            if current and dst.is_file():
+                res.status = "skipped (current)"
+                echo(f"  {spec.notebook:<30} skipped: manifest is current")
+                continue
+        t0 = time.time()
+        try:
+            pm.execute_notebook(
+                str(src), str(dst), parameters=nb_params, kernel_name=kernel_name,
+                cwd=str(notebooks_dir()), progress_bar=False, log_output=False,
+                # The kernel's start-up warning about unencrypted local TCP is noise on every run.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+        except Exception as exc:  # papermill raises PapermillExecutionError with cell details
+            res.seconds = time.time() - t0
+            res.status = "FAILED"
+            res.error = _failure_text(exc, dst)
+            echo(f"  {spec.notebook:<30} FAILED after {res.seconds:6.1f} s")
+            echo(f"FAILED: notebook {spec.notebook}.ipynb, {res.error}")
+            echo(f"        executed copy with the traceback: {dst}")
+            break
+        res.seconds = time.time() - t0
+        res.status = "ok"
+        echo(f"  {spec.notebook:<30} ok     {res.seconds:6.1f} s")
+    echo(summary_table(results))
+    return results
+
+
+def summary_table(results: list[NotebookResult]) -> str:
+    lines = ["", f"{'notebook':<30} {'status':<18} {'seconds':>8}  produces", "-" * 100]
+    for r in results:
+        secs = f"{r.seconds:8.1f}" if r.seconds else f"{'':>8}"
+        lines.append(f"{r.spec.notebook:<30} {r.status:<18} {secs}  {r.spec.produces}")
+    total = sum(r.seconds for r in results)
+    lines.append("-" * 100)
+    lines.append(f"{'total':<30} {'':<18} {total:8.1f}")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    try:
+        params = parse_params(args.param or [])
+        results = run(profile=args.profile, notebooks=args.notebooks, run_dir=args.run_dir or "",
+                      params=params, resume=args.resume)
+    except (ProfileError, ValueError) as e:
+        print(f"error: {e}")
+        return 2
+    if any(r.status == "FAILED" for r in results):
+        return 1
+    rd = resolve_run_dir(args.profile, args.run_dir or "")
+    print(f"\nResults are in {rd} (executed notebooks in {rd / 'notebooks'}).")
+    return 0
