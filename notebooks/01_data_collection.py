@@ -206,9 +206,8 @@ print(f"embedding cosine {float(e2[0] @ e2[1]):.3f}  vs  TF-IDF cosine {float((x
 
 # %%
 sources, test_sets = collection.load_corpus(cfg)
-if limit:
-    for s in sources:
-        s.questions = s.questions[:limit]
+for s in sources:
+    s.questions = ctx.take(s.questions)
 display(pd.DataFrame([{"source": s.name, "rows": len(s.questions) + len(s.dropped_empty),
                        "removed by its own filter": s.filtered_out, "empty dropped": len(s.dropped_empty),
                        "self n-gram": s.ngram} for s in sources]))
@@ -305,7 +304,7 @@ assert [r["id"] for r in rows] == [str(i) for i in range(len(rows))]
 assert len({r["question"] for r in rows}) == len(rows), "exact duplicates survived"
 steps = [k for k, _ in collection.STEPS]
 assert all(totals[a] >= totals[b] for a, b in zip(steps, steps[1:]))
-if ctx.demo:
+if cfg.collection.corpus == "demo":
     assert all(totals[a] > totals[b] for a, b in zip(steps, steps[1:])), "every demo filter removes something"
 print(f"ok: {totals['loaded']} rows loaded -> {len(rows)} kept in {time.time() - t_start:.1f} s")
 

@@ -61,7 +61,6 @@ ctx = start("02", profile=profile, run_dir=run_dir, limit=limit, overrides=overr
             classifier_api_key_env=classifier_api_key_env, classifier_concurrency=classifier_concurrency)
 cfg = ctx.cfg
 role = cfg.role("classifier")
-cache_path = ctx.run_dir / "cache" / "llm.sqlite"
 viz.set_style()
 print(f"classifier: {role.model} at {role.base_url} (concurrency {role.concurrency})")
 if role.model.startswith("standin-"):
@@ -75,8 +74,7 @@ if role.model.startswith("standin-"):
 # %%
 collected_path = ctx.stage_dir("01") / "collected.jsonl"
 items = read_jsonl(collected_path, required=["id", "question"])
-if cfg.limit:
-    items = items[: cfg.limit]
+items = ctx.take(items)
 print(f"{len(items)} instructions from {collected_path}")
 pd.DataFrame(items).head(5).assign(question=lambda d: d.question.str.slice(0, 80))
 
@@ -119,7 +117,7 @@ pd.DataFrame(rows)
 # any point and the next one sends only what is missing. Identical requests are sent once.
 
 # %%
-outcome = classification.classify(cfg, items, cache_path)
+outcome = classification.classify(cfg, items, ctx.cache_path)
 labelled = classification.labelled_rows(items, outcome)
 classified_path = ctx.stage.path("classified.jsonl")
 write_jsonl(classified_path, labelled)
@@ -186,7 +184,7 @@ if release:
     sample = pool if n_compare == 0 else random.Random(cfg.seed).sample(pool, min(n_compare, len(pool)))
     star = [{"id": f"star1-{r['id']}", "question": r["question"]} for r in sample]
     gold = {f"star1-{r['id']}": r["category"] for r in sample}
-    out_star = classification.classify(cfg, star, cache_path, desc="STAR-1 agreement")
+    out_star = classification.classify(cfg, star, ctx.cache_path, desc="STAR-1 agreement")
     pred = {i: res.parsed for i, res in out_star.results.items()}
     agreement = classification.agreement(gold, pred)
     confusion = classification.confusion(gold, pred)

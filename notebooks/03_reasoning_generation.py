@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from star1_utils.llm import replies
 from star1_utils.llm import engine
 from star1_utils.dataset import traces
 from star1_utils.report import viz
@@ -59,7 +60,6 @@ ctx = start("03", profile=profile, run_dir=run_dir, limit=limit, overrides=overr
             teacher_api_key_env=teacher_api_key_env, teacher_concurrency=teacher_concurrency)
 cfg = ctx.cfg
 role = cfg.role("teacher")
-cache_path = ctx.run_dir / "cache" / "llm.sqlite"
 viz.set_style()
 print(f"teacher: {role.model} at {role.base_url} (concurrency {role.concurrency})")
 print("decoding:", traces.decoding(cfg))
@@ -77,8 +77,7 @@ if role.model.startswith("standin-"):
 classified_path = ctx.stage_dir("02") / "classified.jsonl"
 rows = read_jsonl(classified_path, required=["id", "question", "category"])
 items, excluded = traces.eligible(rows)
-if cfg.limit:
-    items = items[: cfg.limit]
+items = ctx.take(items)
 print(f"{len(rows)} classified items: {len(items)} to reason about, {len(excluded)} excluded as Other")
 
 # %% [markdown]
@@ -101,7 +100,7 @@ print(traces.build_prompt(example["question"], example["category"]))
 # the reference's loop would abort the whole run on the first item that exhausts its retries.
 
 # %%
-outcome = traces.generate(cfg, items, cache_path)
+outcome = traces.generate(cfg, items, ctx.cache_path)
 trace_rows = traces.response_rows(items, outcome)
 reasoning_path = ctx.stage.path("reasoning.jsonl")
 write_jsonl(reasoning_path, trace_rows)
@@ -130,13 +129,13 @@ print("\nANSWER\n------\n" + shown.answer)
 # %%
 def first_answer(start, prefer=()):
     """The first trace whose answer starts with ``start``, preferring questions with a ``prefer`` word."""
-    hits = [t for t in trace_rows if engine.split_think(t["response"])[1].startswith(start)]
+    hits = [t for t in trace_rows if replies.split_think(t["response"])[1].startswith(start)]
     return next((t for t in hits if any(w in t["question"].lower() for w in prefer)), hits[0] if hits else None)
 
 for kind, t in (("refusal", first_answer("I'm sorry")), ("safe completion", first_answer("Here is some general context")),
                 ("crisis resources", first_answer("I'm really sorry you're feeling", prefer=("sad", "hopeless", "worthless", "lonel")))):
     if t:
-        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\n  -> {engine.split_think(t['response'])[1]}\n")
+        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\n  -> {replies.split_think(t['response'])[1]}\n")
 
 # %% [markdown]
 # ## 5. Length statistics
@@ -183,7 +182,7 @@ plt.show()
 # %%
 failures = pd.DataFrame(outcome.failures, columns=["id", "reason", "attempts"])
 print(f"{len(failures)} failures in this run")
-if ctx.demo:
+if ctx.is_stand_in("teacher"):
     cut = engine.run_batch(cfg, "teacher", [example], build_messages=traces.build_messages,
                         parse=traces.parse_trace, decoding={**traces.decoding(cfg), "max_tokens": 40},
                         desc="max_tokens=40 demo", progress=False)

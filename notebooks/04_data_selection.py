@@ -45,6 +45,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
+from star1_utils.llm import replies
 from star1_utils.run import artifacts
 from star1_utils.llm import engine
 from star1_utils.dataset import scoring, selection
@@ -60,8 +61,7 @@ cfg = ctx.cfg
 viz.set_style()
 reasoning_path = ctx.stage_dir("03") / "reasoning.jsonl"
 rows = artifacts.read_jsonl(reasoning_path, required=["id", "question", "response", "category", "source"])
-if cfg.limit:
-    rows = rows[: cfg.limit]
+rows = ctx.take(rows)
 scored_path = ctx.stage.path("scored.jsonl")
 star1_path = ctx.stage.path("star1.jsonl")
 print(f"{len(rows)} reasoning traces from {reasoning_path}")
@@ -86,7 +86,7 @@ from star1_utils.dataset.policies import policies_for
 
 example = next((r for r in rows if len(r["category"]) > 1), rows[0])
 prompt = scoring.scorer_prompt(example)
-cot, final = scoring.split_response(example["response"])
+cot, final = replies.split_scored_response(example["response"])
 block = policies_for(example["category"])
 shown = prompt.replace(cot, cot[:300] + " [... rest of the reasoning ...]") if cot else prompt
 print(shown.replace(block, block[:300] + "\n[... rest of the policies ...]"))
@@ -128,7 +128,7 @@ if ctx.stage.is_current() and scored_path.is_file():
     failures, usage = [], {"requests": 0, "note": "stage current: read from scored.jsonl"}
     print(f"stage is current: {len(scored)} scored rows read from {scored_path}")
 else:
-    scored, failures, outcome = scoring.score_items(cfg, rows, cache_path=ctx.run_dir / "cache" / "llm.sqlite",
+    scored, failures, outcome = scoring.score_items(cfg, rows, cache_path=ctx.cache_path,
                                                     desc="scoring")
     usage = outcome.usage
     artifacts.write_jsonl(scored_path, scored)
@@ -146,9 +146,9 @@ below_ten = [r for r in scored if not selection.is_all_ten(r)]
 shown_items = [example] + below_ten[:1]  # one that passes, one that does not (when there is one)
 answers = engine.run_batch(cfg, "scorer", shown_items, build_messages=scoring.scorer_messages,
                         parse=scoring.parse_score, decoding=scoring.decoding(cfg),
-                        cache_path=ctx.run_dir / "cache" / "llm.sqlite", progress=False).results
+                        cache_path=ctx.cache_path, progress=False).results
 for item in shown_items:
-    cot, final = scoring.split_response(item["response"])
+    cot, final = replies.split_scored_response(item["response"])
     print("instruction:", item["question"][:200], "| categories:", item["category"])
     print("reasoning (start):", (cot or "")[:300].replace("\n", " "), "...")
     print("answer (start):", (final or "")[:200].replace("\n", " "), "...")
@@ -189,7 +189,7 @@ display(filter_table)
 print(f"{len(below_ten)} items scored below 10; the first {min(8, len(below_ten))}:")
 pd.DataFrame([{"id": r["id"], "instruction": r["question"][:70], "categories": ", ".join(SHORT_NAMES.get(c, c) for c in r["category"]),
                **{k.split("_")[0]: v for k, v in r["score"].items()},
-               "answer (start)": (scoring.split_response(r["response"])[1] or "")[:60]} for r in below_ten[:8]])
+               "answer (start)": (replies.split_scored_response(r["response"])[1] or "")[:60]} for r in below_ten[:8]])
 
 # %% [markdown]
 # The items below 10 are worth reading. In the demo they are items that notebook 02 filed under
@@ -344,7 +344,7 @@ ctx.stage.finish(
     usage=usage)
 print(f"wrote {n_written} rows to {star1_path}; five of them:")
 display(pd.DataFrame([{"instruction": r["question"][:70], "categories": ", ".join(SHORT_NAMES.get(c, c) for c in r["category"]),
-                       "source": r["source"], "answer (start)": (scoring.split_response(r["response"])[1] or "")[:70]}
+                       "source": r["source"], "answer (start)": (replies.split_scored_response(r["response"])[1] or "")[:70]}
                       for r in selected[:: max(1, len(selected) // 5)][:5]]))
 
 # %% [markdown]

@@ -44,6 +44,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
+from star1_utils.llm import replies
 from star1_utils.train import sft
 from star1_utils.report import viz
 from star1_utils.run.config import TrainingConfig
@@ -103,7 +104,7 @@ else:
 
 # %%
 row = rows[0]
-thinking, answer, matched = sft.split_response(row["response"])
+thinking, answer, matched = replies.split_training_response(row["response"])
 print("question :", row["question"][:160])
 print("reasoning:", thinking[:300].replace("\n", " "), "...")
 print("answer   :", answer[:240].replace("\n", " "), "...")

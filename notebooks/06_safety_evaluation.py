@@ -59,6 +59,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
+from star1_utils.llm import replies
 from star1_utils.evaluate import generation, safety_benchmarks as bench, safety
 from star1_utils.report import paper, viz
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
@@ -72,7 +73,6 @@ ctx = start("06", profile=profile, run_dir=run_dir, limit=limit, overrides=overr
             judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency)
 cfg = ctx.cfg
 se = cfg.safety_eval
-cache_path = ctx.run_dir / "cache" / "llm.sqlite"
 viz.set_style()
 pd.set_option("display.max_colwidth", 90)
 print(f"eval set: {se.eval_set}, backend: {se.backend}, benchmarks: {se.benchmarks}")
@@ -130,7 +130,8 @@ for key in ("wildchat", "wildjailbreak"):
 
 # %%
 sets, missing = bench.load_sets(se.benchmarks, eval_set=se.eval_set, wildchat_repo=se.wildchat_repo,
-                                limit=cfg.limit, skip_unavailable=se.skip_unavailable, max_examples=se.max_examples)
+                                skip_unavailable=se.skip_unavailable, max_examples=se.max_examples)
+sets = {key: ctx.take(items) for key, items in sets.items()}  # `limit`: the first n of each
 if se.max_examples:
     print(f"{se.max_examples} prompts per benchmark, evenly spread through it (fixed ids, no seed)")
 for key, why in missing.items():
@@ -153,7 +154,7 @@ assert items, "no benchmark could be loaded"
 decoding = generation.decoding_for(max_tokens=se.max_tokens, repetition_penalty=se.repetition_penalty)
 print("reference decoding:", generation.REFERENCE_DECODING)
 print("this run          :", decoding)
-students = generation.students(cfg, ctx.run_dir, se)  # the trained model, and the base when compare_base
+students = ctx.students(se)  # the trained model, and the base when compare_base
 model_name, model_ref = students[0]["name"], students[0]["ref"]
 if se.backend == "openai":
     print(f"student: {model_name} at {cfg.roles.student.base_url} (OpenAI protocol; repetition_penalty sent in extra_body)")
@@ -181,7 +182,7 @@ else:
 # %%
 gen_outcome = generation.generate(
     cfg, items, backend=se.backend, model=model_ref if se.backend != "openai" else "",
-    decoding=decoding, cache_path=cache_path, desc="student", batch_size=se.batch_size,
+    decoding=decoding, cache_path=ctx.cache_path, desc="student", batch_size=se.batch_size,
     vllm_kwargs={"tensor_parallel_size": se.vllm_tensor_parallel_size})
 print(gen_outcome)
 gen_rows = generation.generations_rows(items, gen_outcome, model=model_name)
@@ -197,7 +198,7 @@ print(f"{len(gen_rows)} generations ({truncated} stopped at max_tokens), {len(ge
 
 # %%
 lengths = pd.DataFrame([{"tokens": r["completion_tokens"], "finish": r["finish_reason"],
-                         "think": safety.split_final_answer(r["response"])["status"]} for r in gen_rows])
+                         "think": replies.split_final_answer(r["response"])["status"]} for r in gen_rows])
 print(f"completion tokens: median {lengths.tokens.median():.0f}, 90th percentile {lengths.tokens.quantile(0.9):.0f}, "
       f"max {lengths.tokens.max()} (cap {decoding['max_tokens']})")
 print("think tags:", lengths.think.value_counts().to_dict(), "| finish:", lengths.finish.value_counts().to_dict())
@@ -232,7 +233,7 @@ cases = {"no tags": "I cannot help with that.",
          "opening tag in the prompt": "The user asks X.\n</think>\n\nI cannot help.",
          "unclosed": "<think>\nThe user asks X and I keep thinking",
          "several": "<think>a</think> draft <think>b</think>\n\nFinal answer."}
-pd.DataFrame([{"case": k, **safety.split_final_answer(v)} for k, v in cases.items()])
+pd.DataFrame([{"case": k, **replies.split_final_answer(v)} for k, v in cases.items()])
 
 # %% [markdown]
 # How the choice moves a verdict: a mild, made-up reply whose reasoning starts drafting the act before
@@ -245,7 +246,7 @@ drafted = [{"id": "mode-example", "prompt": "How do I get into my neighbour's sh
                          "I'm sorry, but I can't help with getting into someone else's shed. If you need something "
                          "from it, ask your neighbour.")}]
 for mode in safety.MODES:
-    verdict = safety.judge(cfg, drafted, mode=mode, cache_path=cache_path, progress=False).results["mode-example"]
+    verdict = safety.judge(cfg, drafted, mode=mode, cache_path=ctx.cache_path, progress=False).results["mode-example"]
     print(f"{safety.MODE_LABELS[mode]:60} -> {verdict.text!r}")
 
 # %% [markdown]
@@ -299,7 +300,7 @@ else:
     print(f"judge {judge_role.model}: agreement with the labelled real completions is measured for the rule judges only")
 
 # %%
-judge_outcomes = {mode: safety.judge(cfg, gen_rows, mode=mode, cache_path=cache_path)
+judge_outcomes = {mode: safety.judge(cfg, gen_rows, mode=mode, cache_path=ctx.cache_path)
                   for mode in safety.MODES}
 for mode, o in judge_outcomes.items():
     print(f"{safety.MODE_LABELS[mode]}: {len(o.results)} verdicts, {len(o.failures)} failures, "
@@ -327,11 +328,11 @@ family = safety.paper_family(model_name if se.backend == "openai" or se.student_
 metrics = safety.compute_metrics(
     judgements, columns, model=model_name, paper_family=family, n_boot=se.bootstrap_samples, seed=cfg.seed,
     extra={"eval_set": se.eval_set, "judge": judge_role.model, "backend": se.backend, "decoding": decoding,
-           "missing_benchmarks": missing, "demo": ctx.demo,
+           "missing_benchmarks": missing, "demo": ctx.tiny_student,
            "judge_agreement": ({k: agreement[k] for k in ("n", "agree", "accuracy", "kappa")} if agreement else None),
            "judge_agreement_heldout": ({k: held[k] for k in ("n", "agree", "accuracy", "kappa")} if agreement else None),
            "caveat": ("demo: a tiny model and a stand-in judge on our small mild sets; not comparable to the paper")
-           if ctx.demo else ""})
+           if ctx.tiny_student else ""})
 metrics_path = ctx.stage.path("metrics.json")
 write_json(metrics_path, metrics)
 rows = []
@@ -375,7 +376,7 @@ pd.DataFrame(cat_rows) if cat_rows else "no categories in these sets"
 before = None
 if se.compare_base:
     base = students[1]
-    before = safety.evaluate_model(cfg, items, base, columns=columns, decoding=decoding, cache_path=cache_path,
+    before = safety.evaluate_model(cfg, items, base, columns=columns, decoding=decoding, cache_path=ctx.cache_path,
                                         extra={"eval_set": se.eval_set, "judge": judge_role.model, "backend": se.backend,
                                                "decoding": decoding, "role": "base model (untrained)"})
     base_generations_path = ctx.stage.path("generations_base.jsonl")
@@ -457,7 +458,7 @@ compare_family = family or "Qwen2.5-1.5B"
 if family is None:
     print(f"{model_name} has no row in the paper; showing {compare_family} (the full profile's base model) for orientation.")
 print("Paper source:", paper.CITATION)
-label = "demo" if ctx.demo else (f"{cfg.name}: 135M on {cfg.training.release_rows} rows" if cfg.training.release_rows
+label = "demo" if ctx.tiny_student else (f"{cfg.name}: 135M on {cfg.training.release_rows} rows" if cfg.training.release_rows
                                  else "this run")
 table = safety.comparison_table(metrics, compare_family, label=label)
 if before is not None:
@@ -467,7 +468,7 @@ table.round(1)
 
 # %%
 fig, ax = plt.subplots(figsize=(12, 4.5), layout="constrained")
-if ctx.demo:
+if ctx.tiny_student:
     # the demo's toy numbers are left out of this chart on purpose; a real model's, when a miniature run exists
     plot = table[[not i.startswith("demo") for i in table.index]].drop(columns=["Avg_Safety"]).T
     mini_metrics = ctx.run_dir.parent / "mini" / "06_safety" / "metrics.json"
@@ -499,7 +500,7 @@ plt.show()
 
 # %%
 ex = safety.examples(gen_rows, judgements, k=se.n_examples)
-if ctx.demo:
+if ctx.tiny_student:
     print("Outputs of the tiny demo model (mostly an unclosed <think> and a few tokens); verdicts from the "
           "stand-in judge, not Llama Guard.")
 pd.DataFrame(ex)
@@ -518,7 +519,7 @@ if before is not None:
     for g in gen_rows[:: max(1, len(gen_rows) // max(1, se.n_examples))][: se.n_examples]:
         pairs.append({"prompt": cut(g["prompt"], 70), "base answer": cut(by_id[g["id"]]["response"]),
                       "base verdict": "unsafe" if v_before.get(g["id"]) else "safe",
-                      "trained final answer": cut(safety.split_final_answer(g["response"])["answer"] or "(none)"),
+                      "trained final answer": cut(replies.split_final_answer(g["response"])["answer"] or "(none)"),
                       "trained verdict": "unsafe" if v_after.get(g["id"]) else "safe"})
     display(pd.DataFrame(pairs))
 

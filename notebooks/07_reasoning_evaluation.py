@@ -57,7 +57,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from star1_utils.evaluate import generation, reasoning, safety
+from star1_utils.llm import replies
+from star1_utils.evaluate import reasoning, safety
 from star1_utils.report import paper, viz
 from star1_utils.evaluate import reasoning_benchmarks as rb
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
@@ -69,8 +70,7 @@ ctx = start("07", profile=profile, run_dir=run_dir, limit=limit, overrides=overr
             student_api_key_env=student_api_key_env, student_concurrency=student_concurrency)
 cfg = ctx.cfg
 re_cfg = cfg.reasoning_eval
-cache_path = ctx.run_dir / "cache" / "llm.sqlite"
-n_per_benchmark = cfg.limit or re_cfg.max_examples
+n_per_benchmark = re_cfg.max_examples
 viz.set_style()
 pd.set_option("display.max_colwidth", 80)
 print(f"backend: {re_cfg.backend}, benchmarks: {re_cfg.benchmarks}, items per benchmark: {n_per_benchmark or 'all'}")
@@ -146,7 +146,7 @@ pd.DataFrame(rows)
 cases = ["<think>Answer: A looks right... no.</think>\n\nANSWER: D", "The answer is (C).",
          "First I said Answer: B.\nOn reflection, Answer: G", "The answer is a prime number.",
          "Answer: because the premise fails", "**Answer:** F", "\\boxed{H}", "<think>Answer: B"]
-pd.DataFrame([{"response": c, "letter": rb.extract_letter(rb.final_answer(c)[0], "ABCDEFGHIJ")} for c in cases])
+pd.DataFrame([{"response": c, "letter": rb.extract_letter(replies.final_answer(c), "ABCDEFGHIJ")} for c in cases])
 
 # %% [markdown]
 # **HumanEval.** The code of the final answer (the last fenced block defining the function, else the
@@ -175,6 +175,7 @@ pd.DataFrame([{"completion": name, "passed": g.correct, "sandbox verdict": g.det
 # %%
 sets, missing = reasoning.load_sets(re_cfg.benchmarks, n=n_per_benchmark, skip_unavailable=re_cfg.skip_unavailable,
                                          gpqa_source=re_cfg.gpqa_source)
+sets = {key: ctx.take(items) for key, items in sets.items()}  # `limit`: the first n of each
 for key, why in missing.items():
     print(f"MISSING {rb.COLUMNS[key]}: {why[:160]}...")
 display(pd.DataFrame([{"benchmark": rb.COLUMNS[k], "items": len(v), "of": rb.module(k).N_REFERENCE} for k, v in sets.items()]))
@@ -189,7 +190,7 @@ assert sets, "no benchmark could be loaded"
 # (the run's SQLite cache), so an interrupted run resumes.
 
 # %%
-students = generation.students(cfg, ctx.run_dir, re_cfg)  # the trained model, and the base when compare_base
+students = ctx.students(re_cfg)  # the trained model, and the base when compare_base
 model_name, model_ref = students[0]["name"], students[0]["ref"]
 if re_cfg.backend == "openai":
     print(f"student: {model_name} at {cfg.roles.student.base_url} (OpenAI protocol; repetition_penalty in extra_body)")
@@ -202,7 +203,7 @@ for key in sets:
 
 # %%
 gen_rows, gen_failures, gen_usage = reasoning.generate(
-    cfg, sets, backend=re_cfg.backend, model=model_ref if re_cfg.backend != "openai" else "", cache_path=cache_path,
+    cfg, sets, backend=re_cfg.backend, model=model_ref if re_cfg.backend != "openai" else "", cache_path=ctx.cache_path,
     max_tokens=re_cfg.max_tokens, repetition_penalty=re_cfg.repetition_penalty, model_name=model_name,
     vllm_kwargs={"tensor_parallel_size": re_cfg.vllm_tensor_parallel_size}, batch_size=re_cfg.batch_size)
 generations_path = ctx.stage.path("generations.jsonl")
@@ -222,7 +223,7 @@ grades = reasoning.grade_rows(gen_rows, humaneval_timeout_s=re_cfg.humaneval_tim
                                    humaneval_memory_mb=re_cfg.humaneval_memory_mb, workers=re_cfg.grading_workers)
 judge_usage = {}
 if re_cfg.equality_judge_role:
-    jo = reasoning.equality_judge(cfg, grades, role=re_cfg.equality_judge_role, cache_path=cache_path)
+    jo = reasoning.equality_judge(cfg, grades, role=re_cfg.equality_judge_role, cache_path=ctx.cache_path)
     judge_usage = jo.usage
     gen_failures += [dict(f, stage="equality_judge") for f in jo.failures]
 grades_path = ctx.stage.path("grades.jsonl")
@@ -245,9 +246,9 @@ metrics = reasoning.compute_metrics(
     grades, list(rb.KEYS), model=model_name, paper_family=family,
     extra={"backend": re_cfg.backend, "decoding": {k: rb.decoding(k, max_tokens=re_cfg.max_tokens,
            repetition_penalty=re_cfg.repetition_penalty) for k in sets},
-           "items_per_benchmark": n_per_benchmark or "all", "missing_benchmarks": missing, "demo": ctx.demo,
+           "items_per_benchmark": cfg.limit or n_per_benchmark or "all", "missing_benchmarks": missing, "demo": ctx.tiny_student,
            "caveat": ("demo: a tiny model on a few items per benchmark with 32 new tokens; near zero by "
-                      "construction, not comparable to the paper") if ctx.demo else ""})
+                      "construction, not comparable to the paper") if ctx.tiny_student else ""})
 metrics_path = ctx.stage.path("metrics.json")
 write_json(metrics_path, metrics)
 fail = pd.DataFrame({col: b["failures"] for col, b in metrics["benchmarks"].items()}).T
@@ -260,7 +261,7 @@ fail
 fig, ax = plt.subplots(figsize=(7, 3.2))
 fail[[c for c in rb.STATUSES if c in fail.columns]].plot.barh(stacked=True, ax=ax, width=0.7)
 ax.set_xlabel("items")
-ax.set_title("Why items were (not) correct" + (" (demo: tiny model, near zero by construction)" if ctx.demo else ""))
+ax.set_title("Why items were (not) correct" + (" (demo: tiny model, near zero by construction)" if ctx.tiny_student else ""))
 ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 viz.save_figure(fig, ctx.figures_dir() / "07_reasoning_failures")
 plt.show()
@@ -272,11 +273,11 @@ plt.show()
 compare_family = family or "Qwen2.5-1.5B"
 if family is None:
     print(f"{model_name} has no row in the paper; showing {compare_family} (the full profile base model) for orientation.")
-if ctx.demo:
+if ctx.tiny_student:
     print("DEMO: a tiny stand-in model (not a reasoning model) answering a few items with 32 new tokens: its "
           "scores are near zero by construction. They show the pipeline, not STAR-1's effect.")
 print("Paper source:", paper.CITATION)
-reasoning.comparison_table(metrics, compare_family, label="demo" if ctx.demo else "this run").round(1)
+reasoning.comparison_table(metrics, compare_family, label="demo" if ctx.tiny_student else "this run").round(1)
 
 # %% [markdown]
 # ### Before and after, beside chance
@@ -293,7 +294,7 @@ before_metrics = None
 if re_cfg.compare_base:
     base = students[1]
     b_rows, b_failures, b_usage = reasoning.generate(
-        cfg, sets, backend=re_cfg.backend, model=base["ref"], cache_path=cache_path, max_tokens=re_cfg.max_tokens,
+        cfg, sets, backend=re_cfg.backend, model=base["ref"], cache_path=ctx.cache_path, max_tokens=re_cfg.max_tokens,
         repetition_penalty=re_cfg.repetition_penalty, model_name=base["name"], batch_size=re_cfg.batch_size)
     b_grades = reasoning.grade_rows(b_rows, humaneval_timeout_s=re_cfg.humaneval_timeout_s,
                                          humaneval_memory_mb=re_cfg.humaneval_memory_mb, workers=re_cfg.grading_workers)
@@ -317,7 +318,7 @@ else:
 # The end of one response per benchmark and what the grader read from it.
 
 # %%
-if ctx.demo:
+if ctx.tiny_student:
     print("Outputs of the tiny demo model, not of a language model: mostly an unclosed <think> and a few "
           "tokens, so no answer is found (the failure analysis above counts these).")
 pd.DataFrame(reasoning.examples([r for r in gen_rows if r["benchmark"] != "gpqa_diamond"], grades, k=re_cfg.n_examples))

@@ -69,6 +69,7 @@ import time
 import pandas as pd
 from IPython.display import display
 
+from star1_utils.llm import replies
 from star1_utils.evaluate import overrefusal as orf
 from star1_utils.report import viz
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
@@ -80,7 +81,6 @@ role_kw = dict(rewriter_base_url=rewriter_base_url, rewriter_model=rewriter_mode
 ctx = start("08", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides, **role_kw)
 cfg = ctx.cfg
 oc = cfg.overrefusal
-cache_path = ctx.run_dir / "cache" / "llm.sqlite"
 viz.set_style()
 for r in ("rewriter", "teacher", "scorer", "refusal_judge"):
     rc = cfg.role(r)
@@ -168,7 +168,7 @@ from star1_utils.train import sft
 star1_rows, star1_path = sft.training_rows(cfg, ctx.run_dir)
 items = [{"id": r["id"], "question": r["question"]} for r in star1_rows]
 print(f"{len(items)} harmful training rows from {star1_path.name}")
-rewrites, out_rw = orf.rewrite(cfg, items, cache_path)
+rewrites, out_rw = orf.rewrite(cfg, items, ctx.cache_path)
 failures = [{**f, "stage": "rewrite"} for f in out_rw.failures]
 write_jsonl(ctx.stage.path("benign_rewrites.jsonl"), rewrites)
 print(f"{len(rewrites)} rewrites of {len(items)} STAR-1 instructions ({len({r['question'] for r in rewrites})} distinct); "
@@ -185,7 +185,7 @@ display(pd.DataFrame([{"original (excerpt)": r["original_question"][:60] + ("...
 # decoding of notebook 03. The stored form is the same `<think>...</think>` text.
 
 # %%
-traces, out_tr = orf.generate_reasoning(cfg, rewrites, cache_path)
+traces, out_tr = orf.generate_reasoning(cfg, rewrites, ctx.cache_path)
 failures += [{**f, "stage": "reasoning"} for f in out_tr.failures]
 print(f"{len(traces)} traces; {len(out_tr.failures)} failed")
 if cfg.role("teacher").model.startswith("standin-"):
@@ -202,7 +202,7 @@ print(traces[0]["response"][:700])
 # said, ...") is exactly the over-cautious behaviour the filter must remove.
 
 # %%
-scored, out_sc = orf.score(cfg, traces, cache_path)
+scored, out_sc = orf.score(cfg, traces, ctx.cache_path)
 failures += [{**f, "stage": "scoring"} for f in out_sc.failures]
 kept = orf.all_five(scored)
 write_jsonl(ctx.stage.path("benign_scored.jsonl"), scored)
@@ -229,7 +229,7 @@ for r in dropped:
 
 # %%
 xs_items = orf.xstest_items(cfg)
-xs = orf.evaluate_xstest(cfg, ctx.run_dir, xs_items, cache_path, desc="XSTest (1K student)")
+xs = orf.evaluate_xstest(cfg, ctx.run_dir, xs_items, ctx.cache_path, desc="XSTest (1K student)")
 failures += xs["failures"]
 write_jsonl(ctx.stage.path("xstest.jsonl"), xs["rows"])
 write_json(ctx.stage.path("xstest_metrics.json"), {"model": xs["settings"]["model"] or cfg.role("student").model,
@@ -239,10 +239,10 @@ display(pd.DataFrame({k: {c: v[c] for c in ("n", "full_compliance", "full_refusa
                       for k, v in xs["metrics"].items()}).T)
 if cfg.role("refusal_judge").model.startswith("standin-"):
     print("Labels come from the STAND-IN refusal judge (classify_refusal rules), not GPT-4o.")
-no_answer = sum(not orf.final_answer(r["response"]) for r in xs["rows"])
+no_answer = sum(not replies.final_answer(r["response"]) for r in xs["rows"])
 print(f"{no_answer} of {len(xs['rows'])} replies have no final answer (reasoning never closed)")
 display(pd.DataFrame([{"safe prompt": r["question"],
-                       "answer (excerpt)": orf.final_answer(r["response"])[:90] or "(none: <think> never closed)",
+                       "answer (excerpt)": replies.final_answer(r["response"])[:90] or "(none: <think> never closed)",
                        "label": r["refusal_label"]} for r in xs["rows"] if r["label"] == "safe"][:4]))
 
 # %% [markdown]
@@ -258,7 +258,7 @@ import matplotlib.pyplot as plt
 
 shift = None
 if oc.compare_base:
-    xs_base = orf.evaluate_xstest(cfg, ctx.run_dir, xs_items, cache_path, desc="XSTest (base model)", student="base")
+    xs_base = orf.evaluate_xstest(cfg, ctx.run_dir, xs_items, ctx.cache_path, desc="XSTest (base model)", student="base")
     failures += [{**f, "model": "base"} for f in xs_base["failures"]]
     write_jsonl(ctx.stage.path("xstest_base.jsonl"), xs_base["rows"])
     shift = orf.refusal_shift(xs_base["rows"], xs["rows"])
@@ -275,7 +275,7 @@ if oc.compare_base:
     cut = lambda t, n=90: " ".join(t.split())[:n] + (" [...]" if len(" ".join(t.split())) > n else "")
     display(pd.DataFrame([{"safe prompt": r["question"], "base answer": cut(by_id[r["id"]]["response"]),
                            "base": by_id[r["id"]]["refusal_label"],
-                           "trained final answer": cut(orf.final_answer(r["response"]) or "(none)"),
+                           "trained final answer": cut(replies.final_answer(r["response"]) or "(none)"),
                            "trained": r["refusal_label"]}
                           for r in xs["rows"] if r["label"] == "safe" and r["id"] in by_id][:4]))
 else:
@@ -323,7 +323,7 @@ def run_point(n):
     orf.run_notebooks(profile, sub, "05", sub_overrides, 0, role_kw, echo=print)
     orf.run_notebooks(profile, sub, orf.curve_evaluations(cfg), sub_overrides, sub_limit, role_kw, echo=print)
     sub_cfg = load_profile(profile, overrides=sub_overrides, limit=sub_limit, **role_kw)
-    sx = orf.evaluate_xstest(sub_cfg, sub, xs_items, cache_path, desc=f"XSTest ({n} benign)")
+    sx = orf.evaluate_xstest(sub_cfg, sub, xs_items, ctx.cache_path, desc=f"XSTest ({n} benign)")
     write_jsonl(sub / "xstest.jsonl", sx["rows"])
     return sx, len(mix), sub, sub_cfg
 
@@ -418,8 +418,8 @@ print("saved:", *[p.name for p in figure_paths])
 # %%
 first, last = point_rows[points[0]], {r["id"]: r for r in point_rows[points[-1]]}
 display(pd.DataFrame([{"safe prompt": r["question"],
-                       f"{points[0]} benign": orf.final_answer(r["response"])[:70] or "(none)",
-                       f"{points[-1]} benign": orf.final_answer(last[r["id"]]["response"])[:70] or "(none)",
+                       f"{points[0]} benign": replies.final_answer(r["response"])[:70] or "(none)",
+                       f"{points[-1]} benign": replies.final_answer(last[r["id"]]["response"])[:70] or "(none)",
                        "labels": f"{r['refusal_label']} -> {last[r['id']]['refusal_label']}"}
                       for r in first if r["label"] == "safe" and r["id"] in last][:5]))
 

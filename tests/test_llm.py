@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from star1_utils.llm import replies
 from star1_utils.llm import engine
 from star1_utils.run.config import RoleConfig
 
@@ -180,11 +181,11 @@ def test_sigkill_midway_then_resume_loses_nothing(tmp_path):
 
 
 def test_normalise_reasoning_forms():
-    assert engine.normalise("answer", "why") == "<think>\nwhy\n</think>\n\nanswer"
-    assert engine.normalise("<think>\nwhy\n</think>\n\nanswer") == "<think>\nwhy\n</think>\n\nanswer"
-    assert engine.normalise("why</think>answer") == "<think>\nwhy\n</think>\n\nanswer"
-    assert engine.normalise("plain") == "plain"
-    assert engine.split_think("<think>\na\n</think>\n\nb") == ("a", "b")
+    assert replies.normalise("answer", "why") == "<think>\nwhy\n</think>\n\nanswer"
+    assert replies.normalise("<think>\nwhy\n</think>\n\nanswer") == "<think>\nwhy\n</think>\n\nanswer"
+    assert replies.normalise("why</think>answer") == "<think>\nwhy\n</think>\n\nanswer"
+    assert replies.normalise("plain") == "plain"
+    assert replies.split_think("<think>\na\n</think>\n\nb") == ("a", "b")
 
 
 def test_inprocess_teacher_inline_and_length(tmp_path):

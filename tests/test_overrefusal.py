@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from star1_utils.llm import replies
 from star1_utils.llm import engine
 from star1_utils.evaluate import overrefusal as o
 from star1_utils.evaluate.refusal import LABELS
@@ -95,8 +96,8 @@ def test_scorer_prompt_and_standin(mirror):
 
 
 def test_split_cot_reference_regex():
-    assert o.split_cot("<think>\nplan\n</think>\n\nanswer") == ("plan", "answer")
-    assert o.split_cot("no think") == (None, None)
+    assert replies.split_scored_response("<think>\nplan\n</think>\n\nanswer") == ("plan", "answer")
+    assert replies.split_scored_response("no think") == (None, None)
     assert "## Thinking Process\nNone" in o.overrefusal_scorer_prompt("q", "no think")
 
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from star1_utils.llm import replies
 from star1_utils.evaluate import generation, safety_benchmarks as bench, safety as se
 from star1_utils.run.config import load_profile
 from star1_utils.demo.standins import judge as standin_judge
@@ -101,7 +102,7 @@ def test_demo_sets_are_small_and_named_like_the_benchmarks():
     ("<think>a</think> draft <think>b</think>\n\nLast.", None, "Last.", "multiple"),
 ])
 def test_split_final_answer(text, reasoning, answer, status):
-    got = se.split_final_answer(text)
+    got = replies.split_final_answer(text)
     assert got["answer"] == answer and got["status"] == status
     if reasoning is not None:
         assert got["reasoning"] == reasoning
@@ -252,9 +253,9 @@ def test_reopen_think_marks_unfinished_reasoning():
     r1_prompt = "<|User|>hi<|Assistant|><think>\n"
     cut = generation.reopen_think(r1_prompt, "I am still reasoning")
     assert cut == "<think>\nI am still reasoning"
-    assert se.split_final_answer(cut)["status"] == "unclosed"
+    assert replies.split_final_answer(cut)["status"] == "unclosed"
     done = generation.reopen_think(r1_prompt, "plan\n</think>\n\nNo.")
-    assert se.split_final_answer(done) == {"reasoning": "plan", "answer": "No.", "status": "closed"}
+    assert replies.split_final_answer(done) == {"reasoning": "plan", "answer": "No.", "status": "closed"}
     assert generation.reopen_think("[user] hi [assistant] ", "plain") == "plain"
 
 

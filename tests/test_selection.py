@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from star1_utils.llm import replies
 from star1_utils.llm import engine
 from star1_utils.dataset import selection, scoring
 from star1_utils.dataset.policies import CATEGORIES, OTHER, policies_for
@@ -160,9 +161,9 @@ def test_scorer_prompt_uses_policies_in_label_order_and_reference_split():
     prompt = scoring.scorer_prompt(ITEM)
     assert policies_for(ITEM["category"]) in prompt
     assert prompt.index("## 7. Privacy") < prompt.index("## 1. Harassment")
-    cot, answer = scoring.split_response(ITEM["response"])
+    cot, answer = replies.split_scored_response(ITEM["response"])
     assert cot.startswith("The user wants") and answer.startswith("I'm sorry")
-    assert scoring.split_response("no think tags") == (None, None)
+    assert replies.split_scored_response("no think tags") == (None, None)
     msgs = scoring.scorer_messages(ITEM)
     assert msgs[0]["content"][0]["text"] == prompt
 

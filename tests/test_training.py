@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from star1_utils.llm import replies
 from star1_utils.run import config
 from star1_utils.train import sft
 
@@ -51,7 +52,7 @@ def _cfg(**over):
 def test_every_released_row_splits_and_formats(star1):
     assert len(star1) == 1000
     for r in star1:
-        thinking, answer, matched = sft.split_response(r["response"])
+        thinking, answer, matched = replies.split_training_response(r["response"])
         assert matched and thinking and answer, r["id"]
         assert sft.format_response(r["response"], 1, 0) == f"<think>\n{thinking}\n</think>\n\n{answer}"
         assert sft.format_response(r["response"], 0, 0) == f"<think>\n\n</think>\n\n{answer}"
@@ -60,8 +61,8 @@ def test_every_released_row_splits_and_formats(star1):
 
 
 def test_split_response_reference_cleaning():
-    assert sft.split_response("  <think>\n a\\/b \n</think>\n\n x  ") == ("a/b", "x", True)
-    assert sft.split_response("no think block") == ("", "no think block", False)
+    assert replies.split_training_response("  <think>\n a\\/b \n</think>\n\n x  ") == ("a/b", "x", True)
+    assert replies.split_training_response("no think block") == ("", "no think block", False)
     assert sft.format_response("no think block", 1, 0) == "<think>\n\n</think>\n\nno think block"
 
 
@@ -70,7 +71,7 @@ def test_r1_template_edit_keeps_reasoning_and_bos_quirk(star1):
     assert sft.THINK_STRIP_CLAUSE in tpl
     assert sft.THINK_STRIP_CLAUSE not in sft.training_template(tpl)
     row = star1[0]
-    thinking, answer, _ = sft.split_response(row["response"])
+    thinking, answer, _ = replies.split_training_response(row["response"])
     f = sft.Formatter(_FakeTok(tpl), add_bos=False)  # reference, Qwen family: no BOS
     query, full = f.texts(row["question"], row["response"])
     assert query == f"<｜User｜>{row['question']}<｜Assistant｜><think>\n"
@@ -127,7 +128,7 @@ def test_masking_on_released_rows(star1, tiny_tok):
             trained = tiny_tok.decode([x for x in labels if x != -100])
             assert trained.endswith("<|eos|>") and "<|User|>" not in trained and "<|Assistant|>" not in trained
             if flags[0]:
-                assert sft.split_response(r["response"])[0][:50] in trained
+                assert replies.split_training_response(r["response"])[0][:50] in trained
             elif flags[1]:
                 assert "<think>" not in trained
 

@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from star1_utils.llm import replies
 from star1_utils.llm import engine
 from star1_utils.dataset import policies
 from star1_utils.dataset.policies import CATEGORIES, OTHER
@@ -85,7 +86,7 @@ def parse_categories(text: str) -> list[str]:
     """
     if text is None or not str(text).strip():
         raise engine.InvalidAnswer("empty answer")
-    _, answer = engine.split_think(str(text))
+    _, answer = replies.split_think(str(text))
     answer = re.sub(r"```[a-zA-Z]*", " ", answer)
     candidates = _candidate_lists(answer)
     if not candidates:

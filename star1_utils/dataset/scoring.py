@@ -19,37 +19,20 @@ with the item's id (the reference wrote error records without an id, which crash
 
 from __future__ import annotations
 
-import ast
-import json
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from star1_utils.llm import replies
 from star1_utils.llm import engine
 from star1_utils.dataset.policies import OTHER, policies_for, template
 from star1_utils.dataset.selection import SCORE_KEYS
 
-#: The reference's reasoning/answer split (``scorer.py:L71-L78``); both groups are stripped.
-COT_RE = re.compile(r"<think>\n?(.*?)\n?</think>\n?\n?(.*)", re.DOTALL)
-#: The reference's fence search (``scorer.py:L101``).
-FENCE_RE = re.compile(r"```json([\s\S]*?)```")
-_ANY_FENCE_RE = re.compile(r"```[a-zA-Z]*\s*\n?([\s\S]*?)```")
-_TRAILING_COMMA_RE = re.compile(r",\s*([}\]])")
-
-
-def split_response(response: str) -> tuple[str | None, str | None]:
-    """``(cot, answer)`` of a stored response with the reference's regex; ``(None, None)`` if it
-    does not match (the reference then formats the prompt with the literal string ``None``)."""
-    m = COT_RE.search(response or "")
-    if not m:
-        return None, None
-    return m.group(1).strip(), m.group(2).strip()
 
 
 def scorer_prompt(item: dict) -> str:
     """The reference's scorer prompt for one item (question, response, category list)."""
-    cot, answer = split_response(item["response"])
+    cot, answer = replies.split_scored_response(item["response"])
     return template("SCORER_PROMPT_TEMPLATE").format(
         instruction=item["question"], cot=cot, response=answer,
         related_policies=policies_for(item["category"]),
@@ -59,33 +42,6 @@ def scorer_prompt(item: dict) -> str:
 def scorer_messages(item: dict) -> list[dict]:
     """One user message whose content is a list with one text part, as the reference sends it."""
     return [{"role": "user", "content": [{"type": "text", "text": scorer_prompt(item)}]}]
-
-
-def _candidate_blocks(text: str) -> list[str]:
-    blocks = [m.group(1) for m in FENCE_RE.finditer(text)]
-    if not blocks:
-        blocks = [m.group(1) for m in _ANY_FENCE_RE.finditer(text)]
-    if not blocks:
-        # No fence: the outermost {...} spans, last first (the verdict usually comes last).
-        start = text.rfind("{")
-        while start != -1:
-            end = text.find("}", start)
-            if end != -1:
-                blocks.append(text[start:end + 1])
-            start = text.rfind("{", 0, start)
-    return blocks
-
-
-def _load_dict(block: str) -> Any:
-    body = block.strip()
-    try:
-        return json.loads(_TRAILING_COMMA_RE.sub(r"\1", body))
-    except json.JSONDecodeError:
-        pass
-    try:
-        return ast.literal_eval(body)  # literals only: no names, calls or attribute access
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
 
 
 def _as_grade(key: str, value: Any) -> int:
@@ -106,13 +62,13 @@ def parse_score(text: str) -> dict[str, int]:
     Accepts prose around a ```` ```json ```` fence and the trailing comma of the reference's
     format example; never evaluates code.
     """
-    _, answer = engine.split_think(text or "")
-    blocks = _candidate_blocks(answer)
+    _, answer = replies.split_think(text or "")
+    blocks = replies.json_candidates(answer)
     if not blocks:
         raise engine.InvalidAnswer("no JSON found in the answer")
     problems = []
     for block in blocks:
-        data = _load_dict(block)
+        data = replies.load_json_like(block)
         if not isinstance(data, dict):
             problems.append("not a JSON object")
             continue

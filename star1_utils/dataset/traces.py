@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from star1_utils.llm import replies
 from star1_utils.llm import engine
 from star1_utils.dataset import policies
 from star1_utils.dataset.policies import OTHER
@@ -51,7 +52,7 @@ def decoding(cfg) -> dict:
 
 def parse_trace(text: str) -> dict:
     """Split a normalised reply; an empty answer is invalid (retried)."""
-    reasoning, answer = engine.split_think(text)
+    reasoning, answer = replies.split_think(text)
     if not answer.strip():
         raise engine.InvalidAnswer("empty final answer")
     return {"reasoning": reasoning, "answer": answer}
@@ -74,7 +75,7 @@ def length_stats(rows: list[dict]):
 
     out = []
     for r in rows:
-        reasoning, answer = engine.split_think(r["response"])
+        reasoning, answer = replies.split_think(r["response"])
         out.append({"id": r["id"], "n_categories": len(r["category"]),
                     "reasoning_words": len((reasoning or "").split()), "answer_words": len(answer.split())})
     return pd.DataFrame(out)

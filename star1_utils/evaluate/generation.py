@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from star1_utils.llm import replies
 from star1_utils.run import environment
 from star1_utils.llm import engine
 
@@ -244,7 +245,7 @@ def _generate_local(runner, items, decoding, cache_path, desc, progress, batch_s
                 bar.update(sum(len(groups[k]) for k in chunk))
                 continue
             for k, (raw, finish, u) in zip(chunk, outs):
-                text = engine.normalise(raw.strip())
+                text = replies.normalise(raw.strip())
                 cache.put(k, runner.model, text, finish, u)
                 usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
                 usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
@@ -273,7 +274,7 @@ def reopen_think(prompt: str, text: str) -> str:
 
     The model's output then starts inside the reasoning; without the tag an answer that never
     reached ``</think>`` (cut at ``max_tokens``) would look like a plain answer. With it, the stored
-    text is ``"<think>\n..."`` and :func:`star1_utils.llm.engine.normalise` / the think splitter see the
+    text is ``"<think>\n..."`` and :func:`star1_utils.llm.replies.normalise` / the think splitter see the
     reasoning for what it is.
     """
     if prompt.rstrip().endswith("<think>") and "<think>" not in text:

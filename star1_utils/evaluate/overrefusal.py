@@ -36,10 +36,12 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from star1_utils.llm import replies
+from star1_utils.llm.replies import final_answer
 from star1_utils import PACKAGE_DIR
 from star1_utils.llm import engine
 from star1_utils.dataset import policies
-from star1_utils.evaluate.refusal import LABELS, PARTIAL, REFUSAL, classify_refusal, explain, final_answer  # noqa: F401
+from star1_utils.evaluate.refusal import LABELS, PARTIAL, REFUSAL, classify_refusal, explain  # noqa: F401
 from star1_utils.run.resources import Resource, fetch
 
 SOURCE_TAG = "4o_rewrite"
@@ -126,7 +128,7 @@ def reasoning_messages(item: dict) -> list[dict]:
 
 def parse_reasoning(text: str) -> str:
     """A teacher reply must hold a reasoning block and a non-empty answer (as for 03)."""
-    traces, answer = engine.split_think(text)
+    traces, answer = replies.split_think(text)
     if traces is None or not traces.strip():
         raise engine.InvalidAnswer("no reasoning block in the reply")
     if not answer.strip():
@@ -147,22 +149,11 @@ def generate_reasoning(cfg, rows: list[dict], cache_path, desc: str = "benign re
 
 # --------------------------------------------------------------------------- 3. scoring
 
-_COT_RE = re.compile(r"<think>\n?(.*?)\n?</think>\n?\n?(.*)", re.S)
-_FENCE_RE = re.compile(r"```json([\s\S]*?)```")
-
-
-def split_cot(text: str) -> tuple[str | None, str | None]:
-    """The reference's cot/answer split: ``(cot, answer)`` or ``(None, None)``.
-
-    As ``overrefusal_ablation/scorer/scorer.py:59-66``.
-    """
-    m = _COT_RE.search(text or "")
-    return (m.group(1).strip(), m.group(2).strip()) if m else (None, None)
 
 
 def overrefusal_scorer_prompt(instruction: str, response_text: str) -> str:
     """``OVERREFUSAL_SCORER_PROMPT_TEMPLATE`` filled as the reference does (no policies)."""
-    cot, answer = split_cot(response_text)
+    cot, answer = replies.split_scored_response(response_text)
     return policies.template("OVERREFUSAL_SCORER_PROMPT_TEMPLATE").format(
         instruction=instruction, cot=str(cot), response=str(answer),
         format_example=policies.template("OVERREFUSAL_SCORER_FORMAT_EXAMPLE"))
@@ -178,7 +169,7 @@ def parse_overrefusal_score(text: str) -> dict[str, int]:
     :class:`llm.InvalidAnswer` (the item is retried, then recorded as a failure). No ``eval``.
     """
     text = text or ""
-    m = _FENCE_RE.search(text)
+    m = replies.JSON_FENCE_RE.search(text)
     if m:
         blob = m.group(1).strip()
     elif text.strip().startswith("{") and text.strip().endswith("}"):

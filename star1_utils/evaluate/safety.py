@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from star1_utils.llm import replies
 from star1_utils.llm import engine
 
 JUDGE_DECODING = {"temperature": 0.0, "max_tokens": 100}
@@ -39,36 +40,12 @@ MODE_LABELS = {
 
 # --------------------------------------------------------------------------- think splitting
 
-def split_final_answer(text: str | None) -> dict:
-    """Split a generation into reasoning and final answer.
-
-    Returns ``{"reasoning", "answer", "status"}`` with status
-
-    - ``"no_think"``: no ``<think>`` / ``</think>`` tag: all of it is the answer;
-    - ``"closed"``: one reasoning block closed by ``</think>`` (the opening tag may be missing, as
-      when the chat template already opened it): the answer is what follows;
-    - ``"multiple"``: several ``</think>``: the answer is what follows the **last** one;
-    - ``"unclosed"``: ``<think>`` opened and never closed (the model ran out of tokens while
-      reasoning): there is **no** final answer (``""``), all of it is reasoning.
-    """
-    text = text or ""
-    closes = text.count("</think>")
-    if closes == 0:
-        if "<think>" in text:
-            reasoning = re.sub(r"<think>", "\n", text).strip()
-            return {"reasoning": reasoning, "answer": "", "status": "unclosed"}
-        return {"reasoning": None, "answer": text.strip(), "status": "no_think"}
-    head, _, answer = text.rpartition("</think>")
-    reasoning = re.sub(r"</?think>", "\n", head).strip()
-    return {"reasoning": reasoning, "answer": answer.strip(), "status": "closed" if closes == 1 else "multiple"}
-
-
 def judged_text(response: str, mode: str) -> str:
     """The part of ``response`` the judge sees in ``mode`` (``full`` or ``final_answer``)."""
     if mode == "full":
         return response or ""
     if mode == "final_answer":
-        return split_final_answer(response)["answer"]
+        return replies.split_final_answer(response)["answer"]
     raise ValueError(f"unknown judge mode {mode!r}; modes are {', '.join(MODES)}")
 
 
@@ -118,7 +95,7 @@ def judgement_rows(rows: list[dict], outcomes: dict[str, engine.BatchOutcome]) -
             row[f"unsafe_{mode}"] = bool(res.parsed["unsafe"])
             row[f"judge_categories_{mode}"] = res.parsed["categories"]
             row[f"well_formed_{mode}"] = res.parsed["well_formed"]
-        row["think_status"] = split_final_answer(r["response"])["status"]
+        row["think_status"] = replies.split_final_answer(r["response"])["status"]
         if ok:
             out.append(row)
     return out

@@ -253,13 +253,12 @@ def evenly_spread(items: list[dict], n: int) -> list[dict]:
 
 
 def load_sets(keys, *, eval_set: str = "reference", wildchat_repo: str = WILDCHAT_REFERENCE_REPO,
-              limit: int = 0, skip_unavailable: bool = False,
-              max_examples: int = 0) -> tuple[dict[str, list[dict]], dict[str, str]]:
+              skip_unavailable: bool = False, max_examples: int = 0) -> tuple[dict[str, list[dict]], dict[str, str]]:
     """``({key: items}, {key: why unavailable})`` for the profile's benchmarks.
 
     eval_set ``"reference"`` loads the real benchmarks, ``"demo"`` the project's small sets.
-    ``max_examples`` keeps an evenly spread subset of each (:func:`evenly_spread`), then ``limit``
-    keeps the first ``limit`` of those. With ``skip_unavailable`` a gated or offline benchmark is
+    ``max_examples`` keeps an evenly spread subset of each (:func:`evenly_spread`); a notebook's
+    ``limit`` then keeps the first items of each (``ctx.take``). With ``skip_unavailable`` a gated or offline benchmark is
     reported in the second dict instead of raising.
     """
     sets: dict[str, list[dict]] = {}
@@ -272,6 +271,5 @@ def load_sets(keys, *, eval_set: str = "reference", wildchat_repo: str = WILDCHA
                 raise
             missing[key] = str(e)
             continue
-        items = evenly_spread(items, max_examples)
-        sets[key] = items[:limit] if limit else items
+        sets[key] = evenly_spread(items, max_examples)
     return sets, missing

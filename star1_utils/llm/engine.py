@@ -35,7 +35,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import sqlite3
 import sys
 import threading
@@ -45,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from star1_utils.llm.replies import normalise, split_think
 from star1_utils.run import environment
 
 INPROCESS = "inprocess"
@@ -102,34 +102,6 @@ class BatchOutcome:
 
 
 # --------------------------------------------------------------------------- text normalisation
-
-_THINK_RE = re.compile(r"^\s*(?:<think>)?(.*?)</think>(.*)$", re.S)
-
-
-def normalise(content: str | None, reasoning: str | None = None) -> str:
-    """The reference's stored form of a reply.
-
-    ``reasoning`` given separately -> ``"<think>\\n{reasoning}\\n</think>\\n\\n{content}"``;
-    content with inline ``<think>...</think>`` (or R1's variant without the opening tag) is
-    rewritten to the same form; otherwise the plain content.
-    """
-    content = content or ""
-    if reasoning is not None and str(reasoning).strip():
-        return f"<think>\n{str(reasoning).strip()}\n</think>\n\n{content.strip()}"
-    if "</think>" in content:
-        m = _THINK_RE.match(content)
-        if m:
-            return f"<think>\n{m.group(1).strip()}\n</think>\n\n{m.group(2).strip()}"
-    return content
-
-
-def split_think(text: str) -> tuple[str | None, str]:
-    """``(reasoning, answer)`` of a normalised reply; ``(None, text)`` when it has no reasoning."""
-    if "</think>" not in (text or ""):
-        return None, text or ""
-    m = _THINK_RE.match(text)
-    return (m.group(1).strip(), m.group(2).strip()) if m else (None, text)
-
 
 # --------------------------------------------------------------------------- cache
 

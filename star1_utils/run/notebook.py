@@ -29,8 +29,34 @@ class NotebookContext:
     spec: StageSpec
 
     @property
-    def demo(self) -> bool:
-        return self.cfg.name == "demo"
+    def cache_path(self) -> Path:
+        """The run's LLM answer cache: every stage of a run shares it, so a re-run asks nothing twice."""
+        return self.run_dir / "cache" / "llm.sqlite"
+
+    def take(self, items: list) -> list:
+        """The items a stage processes: the first ``limit`` (profile or notebook parameter), or all
+        of them when ``limit`` is 0. This is the only meaning of ``limit``."""
+        return list(items[: self.cfg.limit]) if self.cfg.limit else list(items)
+
+    def students(self, section: Any) -> list[dict]:
+        """The models an evaluation notebook generates with: the trained student, then the untrained
+        base model when ``section.compare_base`` (:func:`star1_utils.evaluate.generation.students`)."""
+        from star1_utils.evaluate.generation import students
+
+        return students(self.cfg, self.run_dir, section)
+
+    @property
+    def tiny_student(self) -> bool:
+        """The student is the demo's random tiny model: its scores are near zero by construction and
+        say nothing about STAR-1 (they show the pipeline)."""
+        from star1_utils.train.sft import TINY_MODEL
+
+        return self.cfg.training.base_model == TINY_MODEL
+
+    def is_stand_in(self, role: str) -> bool:
+        """Whether ``role`` is answered by the demo's stand-in app (deterministic rules, not a model)."""
+        rc = self.cfg.role(role)
+        return rc.base_url == "inprocess" and rc.model.startswith("standin-")
 
     def stage_dir(self, key: str) -> Path:
         """Folder of another stage of the same run (e.g. ``ctx.stage_dir("01")``)."""
@@ -88,9 +114,8 @@ def start(
     # Without ipywidgets, tqdm.auto warns in every notebook that imports transformers; the text
     # progress bars it falls back to are what we want in executed notebooks anyway.
     warnings.filterwarnings("ignore", message="IProgress not found")
-    if cfg.name == "demo":
-        # saved notebooks keep every frame of a progress bar; the demo's finish in a second anyway
-        # (set STAR1_PROGRESS=1 to see them)
+    if not cfg.progress_bars:
+        # saved notebooks keep every frame of a progress bar (STAR1_PROGRESS=1 shows them anyway)
         os.environ.setdefault("STAR1_PROGRESS", "0")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TQDM_DISABLE", "1")

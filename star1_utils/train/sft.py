@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from star1_utils.llm import replies
 from star1_utils import project_root
 from star1_utils.run.environment import quiet_model_libraries
 
@@ -55,7 +56,6 @@ JOB_NAME = "job.json"
 #: The clause that the reference deletes from the R1-Distill chat template (``train/sft.py:55``), so that the
 #: assistant turn keeps its reasoning.
 THINK_STRIP_CLAUSE = "{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}"
-THINK_RE = re.compile(r"<think>\s*(.*?)\s*</think>\s*(.*)", re.DOTALL)
 
 # The tiny student's special tokens and chat template: the R1-Distill layout (generation prompt
 # "<|Assistant|><think>\n"), the reasoning kept in the assistant turn, {% generation %} markers for trl.
@@ -163,22 +163,9 @@ def release_subset(tokenizer, tcfg: Any, n_rows: int, release: Sequence[dict] | 
 
 # --------------------------------------------------------------------------- formatting
 
-def split_response(response: str) -> tuple[str, str, bool]:
-    """``(thinking, answer, matched)`` with the reference's cleaning and regular expression.
-
-    ``response.replace("\\\\/", "/").strip()``, then ``<think>\\s*(.*?)\\s*</think>\\s*(.*)``; with no match
-    the thinking is empty and the answer is the whole response (the reference prints a warning).
-    """
-    response = response.replace("\\/", "/").strip()
-    m = THINK_RE.search(response)
-    if not m:
-        return "", response, False
-    return m.group(1).strip(), m.group(2).strip(), True
-
-
 def format_response(response: str, think_flag: int = 1, base_flag: int = 0) -> str:
     """The assistant turn the model is trained on (reference ``get_response``)."""
-    thinking, attempt, _ = split_response(response)
+    thinking, attempt, _ = replies.split_training_response(response)
     if think_flag:
         return f"<think>\n{thinking}\n</think>\n\n{attempt}"
     if not base_flag:

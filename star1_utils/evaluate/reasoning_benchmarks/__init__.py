@@ -25,11 +25,9 @@ from star1_utils.evaluate.reasoning_benchmarks.common import (
     BenchmarkUnavailable,
     Grade,
     extract_letter,
-    final_answer,
     last_boxed,
     math_candidate,
     math_equal,
-    split_final_answer,
 )
 
 MODULES: dict[str, ModuleType] = {m.KEY: m for m in (mmlu_pro, aime2024, math500, gpqa_diamond, humaneval)}
@@ -63,5 +61,5 @@ def grade(item: dict, response: str, finish_reason: str | None = None) -> Grade:
 
 
 __all__ = ["MODULES", "KEYS", "COLUMNS", "REFERENCE_SAMPLING", "STATUSES", "BenchmarkUnavailable", "Grade",
-           "module", "decoding", "load", "grade", "final_answer", "split_final_answer", "last_boxed",
+           "module", "decoding", "load", "grade", "last_boxed",
            "math_candidate", "math_equal", "extract_letter"]

@@ -18,6 +18,8 @@ import re
 import threading
 from dataclasses import asdict, dataclass, field
 
+from star1_utils.llm import replies
+
 #: The reference's sampler (``sampler/local_sampler.py`` + ``run_all_evals.sh``):
 #: greedy (temperature 0), top_p 0.95, repetition_penalty 1.2, seed 46, no system prompt.
 #: ``max_tokens`` is per benchmark (each module's ``MAX_TOKENS``).
@@ -55,27 +57,6 @@ def finalise(grade: Grade, finish_reason: str | None) -> Grade:
     if not grade.correct and finish_reason == "length" and grade.status != "error":
         grade.status = "truncated"
     return grade
-
-
-def split_final_answer(text: str | None) -> dict:
-    """``{"reasoning", "answer", "status"}``: the answer is what follows the last ``</think>``;
-    an opened, never-closed ``<think>`` leaves no answer (status ``unclosed``); no tags: all of it
-    is the answer (status ``no_think``). Same rules as the safety evaluation (notebook 06)."""
-    text = text or ""
-    closes = text.count("</think>")
-    if closes == 0:
-        if "<think>" in text:
-            return {"reasoning": text.replace("<think>", "\n").strip(), "answer": "", "status": "unclosed"}
-        return {"reasoning": None, "answer": text.strip(), "status": "no_think"}
-    head, _, answer = text.rpartition("</think>")
-    return {"reasoning": re.sub(r"</?think>", "\n", head).strip(), "answer": answer.strip(),
-            "status": "closed" if closes == 1 else "multiple"}
-
-
-def final_answer(text: str | None) -> tuple[str, str]:
-    """(final answer, think status) of a response."""
-    s = split_final_answer(text)
-    return s["answer"], s["status"]
 
 
 # --------------------------------------------------------------------------- \boxed{...}
@@ -197,7 +178,8 @@ def _norm_str(s: str) -> str:
 
 def grade_math(gold: str, response: str, *, finish_reason: str | None = None, integer: bool = False) -> Grade:
     """Grade a math response: candidate from the final answer, then :func:`math_equal`."""
-    answer, think = final_answer(response)
+    split = replies.split_final_answer(response)
+    answer, think = split["answer"], split["status"]
     cand = math_candidate(answer)
     if cand is None and integer:
         m = re.findall(r"(?i)(?:the\s+)?(?:final\s+)?answer\s+(?:is|=)\s*\$?(\d+)", answer)
@@ -249,7 +231,8 @@ def extract_letter(answer: str, letters: str) -> str | None:
 
 
 def grade_letter(gold: str, response: str, letters: str, *, finish_reason: str | None = None) -> Grade:
-    answer, think = final_answer(response)
+    split = replies.split_final_answer(response)
+    answer, think = split["answer"], split["status"]
     letter = extract_letter(answer, letters)
     if letter is None:
         return finalise(Grade(False, None, "no_answer", "no stated option letter in the final answer", think),

@@ -20,13 +20,13 @@ import re
 import textwrap
 from pathlib import Path
 
+from star1_utils.llm import replies
 from star1_utils.run.resources import Resource, ResourceError, fetch, sha256_file
 from star1_utils.evaluate.reasoning_benchmarks import sandbox
 from star1_utils.evaluate.reasoning_benchmarks.common import (
     BenchmarkUnavailable,
     Grade,
     evenly_spaced,
-    final_answer,
     finalise,
 )
 
@@ -109,7 +109,8 @@ def grade_many(items: list[dict], responses: list[str], finish_reasons: list[str
     grades: list[Grade | None] = [None] * len(items)
     todo, programs = [], []
     for n, (item, resp) in enumerate(zip(items, responses)):
-        answer, think = final_answer(resp)
+        split = replies.split_final_answer(resp)
+        answer, think = split["answer"], split["status"]
         code = extract(answer, item["entry_point"])
         if code is None:
             grades[n] = finalise(Grade(False, None, "no_answer", "no code in the final answer", think), finish_reasons[n])
