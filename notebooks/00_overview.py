@@ -166,8 +166,14 @@ for s in STAGES[1:]:
     current, why = manifest_is_current(ctx.run_dir / s.stage_dir, cfg.section_sha256(*s.sections))
     plan.append({"stage": s.notebook, "writes": s.produces, "status": "current, will be skipped with --resume" if current else f"to run ({why})"})
 print(f"Profile {cfg.name!r}: {cfg.description}. Expected: {cfg.hardware}")
-if cfg.name == "full" and not env["gpu_available"]:
-    print("Note: the full profile trains on GPUs; this machine has none, so run notebook 05 on a GPU node.")
+# The settings that need a GPU decide the note, whatever the profile is called.
+needs_gpu = {"05 (training.backend accelerate, launch subprocess)":
+             cfg.training.backend == "accelerate" and cfg.training.launch == "subprocess",
+             "06 (safety_eval.backend vllm)": cfg.safety_eval.backend == "vllm",
+             "07 (reasoning_eval.backend vllm)": cfg.reasoning_eval.backend == "vllm"}
+if any(needs_gpu.values()) and not env["gpu_available"]:
+    print(f"Note: this machine has no GPU; run notebook(s) {'; '.join(k for k, v in needs_gpu.items() if v)} "
+          "on a GPU node.")
 pd.DataFrame(plan)
 
 # %% [markdown]

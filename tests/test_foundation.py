@@ -54,6 +54,75 @@ def test_unknown_role_is_an_error(tmp_path):
         config.load_profile(bad)
 
 
+def _demo_with(tmp_path, section: str, key: str, value) -> Path:
+    """A copy of the demo profile with one setting changed."""
+    data = yaml.safe_load((ROOT / "profiles/demo.yaml").read_text())
+    data[section][key] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_misspelt_value_in_a_profile_is_one_line_naming_the_allowed_values(tmp_path):
+    bad = _demo_with(tmp_path, "safety_eval", "backend", "vlm")
+    with pytest.raises(config.ProfileError) as e:
+        config.load_profile(bad)
+    assert str(e.value) == f"{bad}: safety_eval.backend must be one of openai, vllm, transformers, not 'vlm'"
+    bad = _demo_with(tmp_path, "reasoning_eval", "benchmarks", ["aime2024", "gsm8k"])
+    with pytest.raises(config.ProfileError, match=r"bad.yaml: reasoning_eval\.benchmarks\[1\] must be one of "
+                                                  r"aime2024, .*, not 'gsm8k'$"):
+        config.load_profile(bad)
+
+
+def test_misspelt_value_as_an_override_is_one_line_naming_the_allowed_values():
+    with pytest.raises(config.ProfileError) as e:
+        config.load_profile("demo", overrides={"training.bos": "alwyas"})
+    assert str(e.value) == ("profiles/demo.yaml + overrides: training.bos must be one of reference, always, never, "
+                            "not 'alwyas'")
+    # a notebook run from the command line: -p values are read as YAML, then validated the same way
+    from star1_utils.run import runner
+
+    params = runner.parse_params(['overrides={"overrefusal.judge_input": answr}'])
+    with pytest.raises(config.ProfileError, match=r"^profiles/demo\.yaml \+ overrides: overrefusal\.judge_input "
+                                                  r"must be one of answer, full, not 'answr'$"):
+        config.load_profile("demo", overrides=params["overrides"])
+    with pytest.raises(config.ProfileError, match=r'equality_judge_role must be one of "", classifier, '):
+        config.load_profile("demo", overrides={"reasoning_eval.equality_judge_role": "jduge"})
+
+
+def test_fixed_choice_settings_are_the_values_their_consumers_handle():
+    from typing import get_args
+
+    from star1_utils.dataset import collection
+    from star1_utils.evaluate import generation, reasoning_benchmarks, safety_benchmarks
+
+    assert get_args(config.GenerationBackend) == generation.BACKENDS
+    assert set(get_args(config.SafetyBenchmark)) == set(safety_benchmarks.BENCHMARKS)
+    assert set(get_args(config.ReasoningBenchmark)) == set(reasoning_benchmarks.KEYS)
+    assert get_args(config.PaperTestSet) == tuple(s.name for s in collection.PAPER_TEST_SETS)
+    assert config.ROLES == tuple(config.Roles.model_fields)
+
+
+def test_flags_take_the_reference_zero_one_spelling(tmp_path):
+    for spelt, want in ((0, False), (1, True), ("0", False), ("1", True), (False, False), (True, True)):
+        t = config.load_profile(_demo_with(tmp_path, "training", "think_flag", spelt)).training
+        assert t.think_flag is want
+        t = config.load_profile("demo", overrides={"training.base_flag": spelt}).training
+        assert t.base_flag is want
+    for profile in ("demo", "mini", "full"):
+        t = config.load_profile(profile).training
+        assert isinstance(t.think_flag, bool) and isinstance(t.base_flag, bool)
+    # job.json holds training.model_dump(); one written with the 0/1 spelling still loads
+    job = {**config.load_profile("full").training.model_dump(), "think_flag": 0, "base_flag": 1}
+    t = config.TrainingConfig(**json.loads(json.dumps(job)))
+    assert (t.think_flag, t.base_flag) == (False, True)
+    assert config.TrainingConfig(**json.loads(json.dumps(t.model_dump()))) == t
+    with pytest.raises(config.ProfileError) as e:
+        config.load_profile("demo", overrides={"training.think_flag": 2})
+    assert str(e.value) == ("profiles/demo.yaml + overrides: training.think_flag must be true or false "
+                            "(the reference spells them 1 and 0), not 2")
+
+
 def test_parameters_override_profile():
     cfg = config.load_profile("demo", overrides={"selection.target_size": 7}, limit=3,
                               teacher_base_url="http://127.0.0.1:9/v1", teacher_concurrency=0)

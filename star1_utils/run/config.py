@@ -2,7 +2,9 @@
 
 ``profiles/demo.yaml`` (offline, CPU, minutes) and ``profiles/full.yaml`` (the paper's scale) are
 read into :class:`Profile`. An unknown key or a value of the wrong type is a one-line
-:class:`ProfileError` naming the file and the key. Notebook parameters override profile values:
+:class:`ProfileError` naming the file and the key; a setting with a fixed set of values is a
+``Literal`` of exactly the values the code supports, so a misspelt one names them
+(``profiles/demo.yaml: safety_eval.backend must be one of openai, vllm, transformers, not 'vlm'``). Notebook parameters override profile values:
 ``<role>_base_url`` / ``_model`` / ``_api_key_env`` / ``_concurrency`` for the LLM roles,
 ``limit``, and any dotted key through ``overrides`` (``{"selection.target_size": 50}``).
 
@@ -15,15 +17,51 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from star1_utils import project_root
 
-ROLES = ("classifier", "teacher", "scorer", "rewriter", "judge", "refusal_judge", "student")
+RoleName = Literal["classifier", "teacher", "scorer", "rewriter", "judge", "refusal_judge", "student"]
+ROLES: tuple[str, ...] = get_args(RoleName)
 ROLE_FIELDS = ("base_url", "model", "api_key_env", "concurrency")
+
+
+# The values each fixed-choice setting accepts: exactly those its consumer handles.
+Corpus = Literal["demo", "paper"]  # collection.py: load_corpus
+PaperTestSet = Literal["StrongREJECT", "JBBBehaviours", "SGBench", "wildjailbreak", "XSTest"]  # PAPER_TEST_SETS
+ModelFamily = Literal["auto", "Qwen", "Llama"]  # the reference's --base_model (train/run_sft.sh)
+BosMode = Literal["reference", "always", "never"]  # sft.py: uses_bos
+LrScheduler = Literal["cosine", "linear", "constant"]  # sft.py: lr_schedule
+LossAveraging = Literal["sequence", "token"]  # sft.py: the sequence-mean loss or the Trainer's token mean
+TrainingBackend = Literal["accelerate", "inprocess"]  # notebook 05
+Launch = Literal["subprocess", "print"]  # notebook 05, accelerate backend
+SaveDtype = Literal["bfloat16", "float16", "float32"]  # sft.py: the final model's torch dtype
+GenerationBackend = Literal["openai", "vllm", "transformers"]  # generation.py: BACKENDS
+EvalSet = Literal["reference", "demo"]  # safety_benchmarks.py: load_sets
+SafetyBenchmark = Literal["strongreject", "jbb", "wildchat", "wildjailbreak"]  # safety_benchmarks.py: BENCHMARKS
+ReasoningBenchmark = Literal["aime2024", "math500", "gpqa_diamond", "humaneval", "mmlu_pro"]  # reasoning_benchmarks
+GpqaSource = Literal["hub", "simple_evals"]  # reasoning_benchmarks/gpqa_diamond.py: load
+JudgeInput = Literal["answer", "full"]  # overrefusal.py: judge_text
+
+
+def _zero_one(value: Any) -> Any:
+    """The reference's 0/1 spelling of a flag (``--think_flag 1``) as a bool; a bool passes.
+
+    Also ``"0"``/``"1"``, as a notebook override may pass them; anything else is an error.
+    """
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1, "0", "1") and not isinstance(value, float):
+        return value in (1, "1")
+    raise PydanticCustomError("flag_type", "must be true or false (the reference spells them 1 and 0)")
+
+
+# A switch the reference passes as 0/1 (train/run_sft.sh: --think_flag, --base_flag).
+Flag = Annotated[bool, BeforeValidator(_zero_one)]
 
 
 class ProfileError(ValueError):
@@ -72,7 +110,7 @@ class Roles(_Section):
 class CollectionConfig(_Section):
     """Section 2.1: sources, decontamination and deduplication (notebook 01)."""
 
-    corpus: str = "demo"  # "demo" (our small built-in corpus) or "paper" (the 18 public sources)
+    corpus: Corpus = "demo"  # "demo" (our small built-in corpus) or "paper" (the 18 public sources)
     tfidf_threshold: float = 0.6
     embedding_threshold: float = 0.7
     test_ngram: int = 8
@@ -80,7 +118,7 @@ class CollectionConfig(_Section):
     block_size: int = Field(default=4096, ge=1)
     reference_compat: bool = False  # replay the reference's set-order behaviour where feasible
     # decontamination test sets of the paper corpus; empty = all five
-    test_sets: list[str] = Field(default_factory=lambda: ["StrongREJECT", "JBBBehaviours", "SGBench",
+    test_sets: list[PaperTestSet] = Field(default_factory=lambda: ["StrongREJECT", "JBBBehaviours", "SGBench",
                                                           "wildjailbreak", "XSTest"])
     embedding_batch_size: int = Field(default=64, ge=1)
     embedding_cache: bool = True  # cache embeddings under <run_dir>/cache/embeddings/<content hash>.npy
@@ -122,34 +160,34 @@ class TrainingConfig(_Section):
     # > 0: train on the released STAR-1 instead, cut to this many rows by the paper's diversity
     # selection among the rows that fit max_length (the miniature); 0 = data_path
     release_rows: int = Field(default=0, ge=0)
-    think_flag: int = Field(default=1, ge=0, le=1)  # 0 = the w/o-think ablation (Sec. 4.2)
-    base_flag: int = Field(default=0, ge=0, le=1)  # 1 = instruct model: the bare answer when think_flag is 0
-    model_family: str = "auto"  # "Qwen" or "Llama" (the reference --base_model); auto = from base_model
-    bos: str = "reference"  # "reference" (BOS for Llama only, the Qwen quirk), "always" or "never"
+    think_flag: Flag = True  # false (the reference's 0) = the w/o-think ablation (Sec. 4.2)
+    base_flag: Flag = False  # true (1) = instruct model: the bare answer when think_flag is false
+    model_family: ModelFamily = "auto"  # "Qwen" or "Llama" (the reference --base_model); auto = from base_model
+    bos: BosMode = "reference"  # "reference" (BOS for Llama only, the Qwen quirk), "always" or "never"
     learning_rate: float = Field(default=1e-5, gt=0)
     adam_beta1: float = 0.9
     adam_beta2: float = 0.95
     weight_decay: float = Field(default=1e-4, ge=0)  # biases exempt, norm weights decayed (reference)
     warmup_ratio: float = Field(default=0.05, ge=0, lt=1)  # warm-up updates = int(ratio * updates)
-    lr_scheduler: str = "cosine"
+    lr_scheduler: LrScheduler = "cosine"
     epochs: int = Field(default=5, ge=1)
     effective_batch_size: int = Field(default=128, ge=1)
     per_device_batch_size: int = Field(default=1, ge=1)
     max_steps: int = Field(default=0, ge=0)  # 0 = (rows * epochs) // effective batch (39 on 1K)
     max_grad_norm: float = Field(default=1.0, gt=0)
-    loss_averaging: str = "sequence"  # "sequence" (token mean per sequence, then mean: reference) or "token"
+    loss_averaging: LossAveraging = "sequence"  # "sequence" (token mean per sequence, then mean: reference) or "token"
     max_length: int = Field(default=8192, ge=16)  # longer sequences keep their end (left truncation)
     seed: int = 2002
     bf16: bool = True
     gradient_checkpointing: bool = True
-    backend: str = "accelerate"  # "accelerate" (DeepSpeed ZeRO-3 launch) or "inprocess" (CPU demo)
-    launch: str = "subprocess"  # accelerate backend: "subprocess" (run and stream) or "print" (command only)
+    backend: TrainingBackend = "accelerate"  # "accelerate" (DeepSpeed ZeRO-3 launch) or "inprocess" (CPU demo)
+    launch: Launch = "subprocess"  # accelerate backend: "subprocess" (run and stream) or "print" (command only)
     num_gpus: int = Field(default=8, ge=0)
     deepspeed_config: str = "star1_utils/configs/deepspeed_zero3.json"  # relative to the project root
     accelerate_config: str = "star1_utils/configs/accelerate_zero3.yaml"
     offload: bool = True  # ZeRO-3 optimizer and parameter offload to CPU, as the paper
     save_steps: int = Field(default=8, ge=0)  # checkpoint every N updates (resumable); 0 = no checkpoints
-    save_dtype: str = "bfloat16"  # dtype of the final model: bfloat16, float16 or float32
+    save_dtype: SaveDtype = "bfloat16"  # dtype of the final model: bfloat16, float16 or float32
     logging_steps: int = Field(default=1, ge=1)
     lora: bool = False  # LoRA (peft) for one GPU: the adapter is merged into the saved model
     lora_r: int = Field(default=16, ge=1)
@@ -166,11 +204,11 @@ class TrainingConfig(_Section):
 class SafetyEvalConfig(_Section):
     """Section 3.1: safety evaluation (notebook 06)."""
 
-    benchmarks: list[str] = Field(default_factory=lambda: ["strongreject", "jbb", "wildchat", "wildjailbreak"])
+    benchmarks: list[SafetyBenchmark] = Field(default_factory=lambda: ["strongreject", "jbb", "wildchat", "wildjailbreak"])
     max_tokens: int = 8000
     repetition_penalty: float = 1.2
-    backend: str = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
-    eval_set: str = "reference"  # "reference" (the four benchmarks) or "demo" (our small mild sets)
+    backend: GenerationBackend = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
+    eval_set: EvalSet = "reference"  # "reference" (the four benchmarks) or "demo" (our small mild sets)
     student_model: str = ""  # vllm/transformers: model folder or Hub id; "" = this run's trained model
     wildchat_repo: str = "yuntian-deng/WildChat-1M-Full-with-parameters-internal"  # gated; see 06
     skip_unavailable: bool = False  # report a gated/offline benchmark as missing instead of failing
@@ -185,18 +223,18 @@ class SafetyEvalConfig(_Section):
 class ReasoningEvalConfig(_Section):
     """Section 3.1: reasoning evaluation (notebook 07)."""
 
-    benchmarks: list[str] = Field(default_factory=lambda: ["aime2024", "math500", "gpqa_diamond", "humaneval", "mmlu_pro"])
+    benchmarks: list[ReasoningBenchmark] = Field(default_factory=lambda: ["aime2024", "math500", "gpqa_diamond", "humaneval", "mmlu_pro"])
     max_examples: int = 0  # items per benchmark, evenly spread over it; 0 = all
-    backend: str = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
+    backend: GenerationBackend = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
     student_model: str = ""  # vllm/transformers: model folder or Hub id; "" = this run's trained model
     max_tokens: int = Field(default=0, ge=0)  # 0 = the reference per benchmark (16384/32768/4096); else a cap
     repetition_penalty: float = 1.2  # the reference sampler; greedy, top_p 0.95, seed 46 are fixed
     skip_unavailable: bool = True  # report a gated/offline benchmark (GPQA-Diamond) as missing, evaluate the rest
-    gpqa_source: str = "hub"  # "hub" (gated Idavidrein/gpqa) or "simple_evals" (the reference's CSV URL)
+    gpqa_source: GpqaSource = "hub"  # "hub" (gated Idavidrein/gpqa) or "simple_evals" (the reference's CSV URL)
     humaneval_timeout_s: float = Field(default=3.0, gt=0)  # per program, as the reference
     humaneval_memory_mb: int = Field(default=1024, ge=64)  # address-space limit of the sandbox
     grading_workers: int = Field(default=2, ge=1)  # HumanEval sandbox subprocesses at a time
-    equality_judge_role: str = ""  # role for the reference GPT-4o-style math equality check; "" = off
+    equality_judge_role: Literal["", RoleName] = ""  # role for the reference GPT-4o-style math equality check; "" = off
     vllm_tensor_parallel_size: int = Field(default=1, ge=1)
     n_examples: int = Field(default=1, ge=0)  # excerpts shown per benchmark
     batch_size: int = Field(default=1, ge=1)  # transformers backend: prompts generated together (left padding)
@@ -210,7 +248,7 @@ class OverrefusalConfig(_Section):
     benign_counts: list[int] = Field(default_factory=lambda: [0, -1])
     rewrite_max_completion_tokens: int = Field(default=1024, ge=1)  # rewriter.py: max_completion_tokens
     scorer_max_completion_tokens: int = Field(default=1024, ge=1)  # over-refusal scorer
-    judge_input: str = "answer"  # what the refusal judge sees: "answer" (final answer) or "full" (with <think>)
+    judge_input: JudgeInput = "answer"  # what the refusal judge sees: "answer" (final answer) or "full" (with <think>)
     xstest_limit: int = Field(default=0, ge=0)  # safe XSTest prompts evaluated; 0 = all 250
     xstest_unsafe_limit: int = Field(default=0, ge=0)  # unsafe contrast prompts; 0 = all 200
     include_unsafe: bool = True  # also evaluate the 200 unsafe contrast prompts, for context
@@ -285,16 +323,52 @@ def profile_path(profile: str | Path) -> Path:
     return path
 
 
-def _error_line(path: Path | str, err: ValidationError) -> str:
-    first = err.errors()[0]
-    key = ".".join(str(x) for x in first["loc"]) or "(top level)"
-    kind = first["type"]
-    more = f" (+{len(err.errors()) - 1} more problems)" if len(err.errors()) > 1 else ""
+def _shown_path(path: Path) -> str:
+    """A profile's path as messages show it: relative to the project when inside it."""
+    try:
+        return str(path.relative_to(project_root()))
+    except ValueError:
+        return str(path)
+
+
+def _dotted(loc: tuple) -> str:
+    """``("reasoning_eval", "benchmarks", 2)`` -> ``reasoning_eval.benchmarks[2]``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _allowed_values(loc: tuple) -> tuple:
+    """The values of the ``Literal`` at ``loc`` in :class:`Profile` (empty when none is found)."""
+    tp: Any = Profile
+    for part in loc:
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
+            tp = tp.model_fields[part].annotation
+        elif get_origin(tp) in (list, dict):
+            tp = get_args(tp)[-1]  # the item type of a list, the value type of a dict
+        else:
+            return ()
+    return get_args(tp) if get_origin(tp) is Literal else ()
+
+
+def _error_line(source: str, err: ValidationError) -> str:
+    """Pydantic's first error as one line: ``<source>: <dotted key> ...`` and how many more."""
+    errors = err.errors()
+    first = errors[0]
+    key, kind, value = _dotted(first["loc"]), first["type"], first.get("input")
+    more = f" (+{len(errors) - 1} more problems)" if len(errors) > 1 else ""
     if kind == "extra_forbidden":
-        return f"{path}: unknown key '{key}'{more}"
+        return f"{source}: unknown key '{key}'{more}"
     if kind == "missing":
-        return f"{path}: missing key '{key}'{more}"
-    return f"{path}: key '{key}' has invalid value {first.get('input')!r} ({first['msg']}){more}"
+        return f"{source}: missing key '{key}'{more}"
+    if kind == "literal_error":
+        allowed = _allowed_values(first["loc"])
+        shown = ", ".join(v if v else '""' for v in allowed) if allowed else first["ctx"]["expected"]
+        return f"{source}: {key} must be one of {shown}, not {value!r}{more}"
+    if kind == "flag_type":
+        return f"{source}: {key} {first['msg']}, not {value!r}{more}"
+    return f"{source}: key '{key}' has invalid value {value!r} ({first['msg']}){more}"
 
 
 def _set_dotted(data: dict, dotted: str, value: Any, source: str) -> None:
@@ -329,17 +403,17 @@ def load_profile(profile: str | Path = "demo", overrides: dict[str, Any] | None 
     parameters (``limit``, ``<role>_<field>``) where "" / 0 keep the profile's value.
     """
     path = profile_path(profile)
+    shown = _shown_path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
-        raise ProfileError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from e
+        raise ProfileError(f"{shown}: not valid YAML: {str(e).splitlines()[0]}") from e
     if not isinstance(data, dict):
-        raise ProfileError(f"{path}: a profile must be a mapping of keys to values")
-    base = Profile.model_validate  # validate the file alone first, so its own errors name it
-    try:
-        base(data)
+        raise ProfileError(f"{shown}: a profile must be a mapping of keys to values")
+    try:  # validate the file alone first, so its own errors name it
+        Profile.model_validate(data)
     except ValidationError as e:
-        raise ProfileError(_error_line(path, e)) from None
+        raise ProfileError(_error_line(shown, e)) from None
     merged: dict[str, Any] = dict(overrides or {})
     if params.get("limit") not in (None, 0, ""):
         merged["limit"] = params["limit"]
@@ -349,7 +423,8 @@ def load_profile(profile: str | Path = "demo", overrides: dict[str, Any] | None 
     try:
         return Profile.model_validate(data)
     except ValidationError as e:
-        raise ProfileError(_error_line(f"{path} + overrides {sorted(merged)}", e)) from None
+        # the file alone was valid, so the key named comes from an override
+        raise ProfileError(_error_line(f"{shown} + overrides", e)) from None
 
 
 def profile_sha256(profile: str | Path) -> str:

@@ -163,8 +163,12 @@ def release_subset(tokenizer, tcfg: Any, n_rows: int, release: Sequence[dict] | 
 
 # --------------------------------------------------------------------------- formatting
 
-def format_response(response: str, think_flag: int = 1, base_flag: int = 0) -> str:
-    """The assistant turn the model is trained on (reference ``get_response``)."""
+def format_response(response: str, think_flag: bool = True, base_flag: bool = False) -> str:
+    """The assistant turn the model is trained on (reference ``get_response``).
+
+    The flags are the reference's ``--think_flag``/``--base_flag``, which it passes as 1/0
+    (``train/run_sft.sh``); 1 and 0 still work here, as their truth values.
+    """
     thinking, attempt, _ = replies.split_training_response(response)
     if think_flag:
         return f"<think>\n{thinking}\n</think>\n\n{attempt}"
@@ -200,7 +204,7 @@ def uses_bos(bos: str, family: str) -> bool:
 class Formatter:
     """Renders and tokenises samples exactly as the reference's ``Train_dataset``."""
 
-    def __init__(self, tokenizer, *, think_flag: int = 1, base_flag: int = 0, add_bos: bool = False,
+    def __init__(self, tokenizer, *, think_flag: bool = True, base_flag: bool = False, add_bos: bool = False,
                  max_length: int = 8192):
         import jinja2
 
