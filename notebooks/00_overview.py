@@ -58,7 +58,8 @@ print(f"  average safety gain    {gains['safety_gain_vs_r1_distilled']:+.1f} poi
 print(f"  average reasoning gain {gains['reasoning_gain_vs_r1_distilled']:+.1f} points")
 print("Source:", paper.CITATION)
 t1 = paper.table1()
-table1 = t1[["Avg_Safety", "Avg_Reasoning"]].unstack("variant").reindex(t1.index.unique("model_family"))
+averages = t1[["Avg_Safety", "Avg_Reasoning"]].unstack("variant")
+table1 = averages.reindex(t1.index.unique("model_family"))  # the paper's row order
 table1.round(1)
 
 # %% [markdown]
@@ -70,7 +71,8 @@ table1.round(1)
 
 # %%
 fig = viz.pipeline_diagram()
-pd.DataFrame([{"notebook": s.notebook, "stage folder": s.stage_dir, "produces": s.produces} for s in STAGES])
+pd.DataFrame([{"notebook": s.notebook, "stage folder": s.stage_dir, "produces": s.produces}
+              for s in STAGES])
 
 # %% [markdown]
 # ## 3. The 8 safety categories and their policies
@@ -82,7 +84,8 @@ pd.DataFrame([{"notebook": s.notebook, "stage folder": s.stage_dir, "produces": 
 # Below: the category definitions the classifier sees (notebook 02), then one line per policy.
 
 # %%
-print(policies.template("CATEGORY_DEFINITION"))  # printed, not rendered: its "## N." lines are not our headings
+# printed, not rendered: its "## N." lines are not this notebook's headings
+print(policies.template("CATEGORY_DEFINITION"))
 
 
 # %%
@@ -107,7 +110,8 @@ pd.DataFrame([
 # %%
 block = policies.policies_for(["Self-Harm", "Privacy / Personal Data"])
 join = block.index("\n---\n")
-print(block[:400], "\n[...]\n" + block[join - 200: join + 200], "\n[...]", f"\n({len(block)} characters in all)")
+around_join = block[join - 200: join + 200]
+print(block[:400], "\n[...]\n" + around_join, "\n[...]", f"\n({len(block)} characters in all)")
 
 # %% [markdown]
 # ## 4. Profiles
@@ -117,8 +121,9 @@ print(block[:400], "\n[...]\n" + block[join - 200: join + 200], "\n[...]", f"\n(
 # OpenAI protocol (they are not language models), and a tiny student. `mini` (the miniature) trains
 # a **real** small instruct model, SmolLM2-135M-Instruct, on 128 rows of the released STAR-1 and
 # evaluates it before and after on real benchmark prompts, then retrains it with benign look-alikes
-# mixed in (the paper's over-refusal remedy), offline on a laptop CPU in about an hour; its judges are rules whose agreement with hand-labelled real answers is shown beside every
-# number. `full` is the paper's scale.
+# mixed in (the paper's over-refusal remedy), offline on a laptop CPU in about an hour; its judges
+# are rules whose agreement with hand-labelled real answers is shown beside every number. `full` is
+# the paper's scale.
 # Notebook parameters override profile values; secrets are never parameters (a role names the
 # environment variable that holds its key).
 
@@ -153,18 +158,18 @@ pd.DataFrame(rows).set_index("profile").T
 
 # %%
 env = environment.report()
-print(f"python {env['python']} on {env['platform']}, {env['cpu_count']} CPU(s), OMP_NUM_THREADS={env['omp_num_threads']}")
-print(f"GPU: {', '.join(env['gpus']) if env['gpu_available'] else 'none (CPU only)'}")
-print(f"data mirror: {env['data_mirror']}; downloads {'forbidden (offline)' if env['offline'] else 'allowed'}")
+print(f"python {env['python']} on {env['platform']}, {env['cpu_count']} CPU(s), "
+      f"OMP_NUM_THREADS={env['omp_num_threads']}")
+gpus = ", ".join(env["gpus"]) if env["gpu_available"] else "none (CPU only)"
+print(f"GPU: {gpus}")
+downloads = "forbidden (offline)" if env["offline"] else "allowed"
+print(f"data mirror: {env['data_mirror']}; downloads {downloads}")
 pd.Series(env["versions"], name="version").to_frame()
 
-# %%
-from star1_utils.run.artifacts import manifest_is_current
+# %% [markdown]
+# The chosen profile, and whether this machine has what its settings need:
 
-plan = []
-for s in STAGES[1:]:
-    current, why = manifest_is_current(ctx.run_dir / s.stage_dir, cfg.section_sha256(*s.sections))
-    plan.append({"stage": s.notebook, "writes": s.produces, "status": "current, will be skipped with --resume" if current else f"to run ({why})"})
+# %%
 print(f"Profile {cfg.name!r}: {cfg.description}. Expected: {cfg.hardware}")
 # The settings that need a GPU decide the note, whatever the profile is called.
 needs_gpu = {"05 (training.backend accelerate, launch subprocess)":
@@ -172,8 +177,22 @@ needs_gpu = {"05 (training.backend accelerate, launch subprocess)":
              "06 (safety_eval.backend vllm)": cfg.safety_eval.backend == "vllm",
              "07 (reasoning_eval.backend vllm)": cfg.reasoning_eval.backend == "vllm"}
 if any(needs_gpu.values()) and not env["gpu_available"]:
-    print(f"Note: this machine has no GPU; run notebook(s) {'; '.join(k for k, v in needs_gpu.items() if v)} "
-          "on a GPU node.")
+    gpu_notebooks = "; ".join(k for k, v in needs_gpu.items() if v)
+    print(f"Note: this machine has no GPU; run notebook(s) {gpu_notebooks} on a GPU node.")
+
+# %% [markdown]
+# The stages of this run folder: a stage whose manifest matches the profile's settings is current,
+# and `--resume` skips it.
+
+# %%
+from star1_utils.run.artifacts import manifest_is_current
+
+plan = []
+for s in STAGES[1:]:
+    settings_sha = cfg.section_sha256(*s.sections)
+    current, why = manifest_is_current(ctx.run_dir / s.stage_dir, settings_sha)
+    status = "current, will be skipped with --resume" if current else f"to run ({why})"
+    plan.append({"stage": s.notebook, "writes": s.produces, "status": status})
 pd.DataFrame(plan)
 
 # %% [markdown]

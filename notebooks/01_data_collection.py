@@ -41,6 +41,7 @@ overrides = {}  # dict of dotted profile keys (strings) to values, e.g. collecti
 # Derived values: the resolved profile, the run folder and this notebook's stage folder.
 
 # %%
+import inspect
 import time
 
 import numpy as np
@@ -58,8 +59,14 @@ cfg = ctx.cfg
 cc = cfg.collection
 viz.set_style()
 pd.set_option("display.max_colwidth", 90)
-print(f"corpus: {cc.corpus}; thresholds: TF-IDF {cc.tfidf_threshold}, embedding {cc.embedding_threshold}; "
-      f"reference_compat: {cc.reference_compat}")
+
+# %% [markdown]
+# The profile's collection settings: which corpus, the two similarity thresholds, and whether the
+# reference's row order is replayed.
+
+# %%
+print(f"corpus: {cc.corpus}; thresholds: TF-IDF {cc.tfidf_threshold}, "
+      f"embedding {cc.embedding_threshold}; reference_compat: {cc.reference_compat}")
 
 # %% [markdown]
 # ## 1. The sources
@@ -73,9 +80,10 @@ print(f"corpus: {cc.corpus}; thresholds: TF-IDF {cc.tfidf_threshold}, embedding 
 # (`data_making/data_collection/collect_data.py:351-390`).
 
 # %%
-paper = pd.DataFrame([{"#": i + 1, "source": s.name, "origin": s.origin, "question field": s.field or "(line)",
-                       "filter": s.row_filter or "-", "self n-gram": s.ngram,
-                       "revision pinned": s.pinned} for i, s in enumerate(collection.PAPER_SOURCES)])
+paper = pd.DataFrame([
+    {"#": i + 1, "source": s.name, "origin": s.origin, "question field": s.field or "(line)",
+     "filter": s.row_filter or "-", "self n-gram": s.ngram, "revision pinned": s.pinned}
+    for i, s in enumerate(collection.PAPER_SOURCES)])
 paper
 
 # %% [markdown]
@@ -156,29 +164,40 @@ print("TF-IDF flags (>= 0.6):", f.removed.tolist())
 # So the result depends on row order. A tie exactly at the threshold is dropped (`>=`).
 
 # %%
-v = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.6, 0.8]])   # unit rows; cos(A,B) = 0.6 exactly
+v = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.6, 0.8]])  # unit rows; cos(A,B) = 0.6 exactly
 sim = v @ v.T
 print(np.round(sim, 2))
-print("greedy, t = 0.6 :", dedup.greedy_self_filter(v, 0.6).tolist(), "(row 1 ties at 0.6 and is dropped)")
+print("greedy, t = 0.6 :", dedup.greedy_self_filter(v, 0.6).tolist(),
+      "(row 1 ties at 0.6 and is dropped)")
 print("greedy, t = 0.7 :", dedup.greedy_self_filter(v, 0.7).tolist())
-print("reversed order  :", dedup.greedy_self_filter(v[::-1], 0.7).tolist(), "(indices into the reversed rows)")
-print("dense reference loop agrees:", dedup.dense_reference_greedy(sim, 0.6).tolist())
+print("reversed order  :", dedup.greedy_self_filter(v[::-1], 0.7).tolist(),
+      "(indices into the reversed rows)")
 
 # %% [markdown]
-# The reference builds the full n x n similarity matrix and loops over it: 13.4 GB in float64 at 41K
-# rows plus a sparse intermediate of about 20 GB, and 500 GB for the dense matrix alone at 250K. `dedup.greedy_self_filter` instead computes
-# the thresholded neighbour lists block by block (for TF-IDF it skips pairs that cannot reach the
-# threshold, proven with a Cauchy-Schwarz bound, and computes every candidate exactly in float64) and
-# then decides each row in one pass. On random data it returns exactly the reference loop's kept set:
+# The reference's loop (`data_making/data_collection/utils.py`) reads a full similarity matrix. The
+# package keeps that loop, written out, as the yardstick for the fast version:
+
+# %%
+print(inspect.getsource(dedup.dense_reference_greedy))
+print("on the four rows above, t = 0.6:", dedup.dense_reference_greedy(sim, 0.6).tolist())
+
+# %% [markdown]
+# That matrix is n x n: 13.4 GB in float64 at 41K rows plus a sparse intermediate of about 20 GB,
+# and 500 GB for the dense matrix alone at 250K. `dedup.greedy_self_filter` instead computes the
+# thresholded neighbour lists block by block (for TF-IDF it skips pairs that cannot reach the
+# threshold, proven with a Cauchy-Schwarz bound, and computes every candidate exactly in float64)
+# and then decides each row in one pass. On random data it returns exactly the loop's kept set:
 
 # %%
 rng = np.random.default_rng(0)
 e = rng.normal(size=(2000, 32))
-e[1000:] = e[:1000] + 0.8 * rng.normal(size=(1000, 32))   # half the rows are noisy copies
+e[1000:] = e[:1000] + 0.8 * rng.normal(size=(1000, 32))  # half the rows are noisy copies
 e = dedup.normalize_rows(e)
 ours = dedup.greedy_self_filter(e, 0.7, block_size=256)
 ref = dedup.dense_reference_greedy(e @ e.T, 0.7)
-print(f"kept {len(ours)} of {len(e)}; identical to the dense reference loop: {np.array_equal(ours, ref)}")
+same = np.array_equal(ours, ref)
+print(f"kept {len(ours)} of {len(e)}; identical to the dense reference loop: {same}")
+assert same
 
 # %% [markdown]
 # ### 2e. Sentence embeddings
@@ -189,13 +208,20 @@ print(f"kept {len(ours)} of {len(e)}; identical to the dense reference loop: {np
 
 # %%
 cache_dir = ctx.run_dir / "cache" / "embeddings" if cc.embedding_cache else None
-def embed_fn(texts):
+
+
+def embed_fn(texts: list[str]) -> np.ndarray:
+    """Unit MiniLM vectors of ``texts``, cached under the run folder."""
     return collection.embed(texts, cc.embedding_model, cache_dir, cc.embedding_batch_size)[0]
 
-pair = ["How might a person sneak into a movie theater without paying?", "Tell me how to sneak into a cinema for free."]
+
+pair = ["How might a person sneak into a movie theater without paying?",
+        "Tell me how to sneak into a cinema for free."]
 e2 = embed_fn(pair)
 x2 = dedup.tfidf_vectors(pair)
-print(f"embedding cosine {float(e2[0] @ e2[1]):.3f}  vs  TF-IDF cosine {float((x2[0] @ x2[1].T).toarray()[0, 0]):.3f}")
+emb_cos = float(e2[0] @ e2[1])
+tfidf_cos = float((x2[0] @ x2[1].T).toarray()[0, 0])
+print(f"embedding cosine {emb_cos:.3f}  vs  TF-IDF cosine {tfidf_cos:.3f}")
 
 # %% [markdown]
 # ## 3. Run the profile's corpus
@@ -208,24 +234,43 @@ print(f"embedding cosine {float(e2[0] @ e2[1]):.3f}  vs  TF-IDF cosine {float((x
 sources, test_sets = collection.load_corpus(cfg)
 for s in sources:
     s.questions = ctx.take(s.questions)
-display(pd.DataFrame([{"source": s.name, "rows": len(s.questions) + len(s.dropped_empty),
-                       "removed by its own filter": s.filtered_out, "empty dropped": len(s.dropped_empty),
-                       "self n-gram": s.ngram} for s in sources]))
-print("test sets:", {k: len(v) for k, v in test_sets.items()}, "=", sum(len(v) for v in test_sets.values()), "prompts")
+display(pd.DataFrame([
+    {"source": s.name, "rows": len(s.questions) + len(s.dropped_empty),
+     "removed by its own filter": s.filtered_out, "empty dropped": len(s.dropped_empty),
+     "self n-gram": s.ngram}
+    for s in sources]))
+test_sizes = {k: len(v) for k, v in test_sets.items()}
+print("test sets:", test_sizes, "=", sum(test_sizes.values()), "prompts")
 for d in (d for s in sources for d in s.dropped_empty):
-    print(f"dropped empty question: source {d['source']}, {d['file'].rsplit('/', 1)[-1]}, row {d['row']}")
+    file_name = d["file"].rsplit("/", 1)[-1]
+    print(f"dropped empty question: source {d['source']}, {file_name}, row {d['row']}")
 
 # %% [markdown]
-# Now the filter sequence of the reference (`collect_data.py:392-460`): step 1 per source in order (self n-gram,
-# 8-gram and TF-IDF against the test sets plus every earlier source), then over everything the greedy
-# TF-IDF self-filter, the greedy embedding self-filter and the embedding filter against the test sets.
-# Rows keep ascending order between steps unless `reference_compat` is on (then the reference's
-# `list(set(range(n)) - removed)` order, CPython hash order once most rows are removed, is replayed).
+# Before running the real filters, the proof of section 2d once more, on this run's own rows: the
+# greedy TF-IDF filter over the loaded questions (the first 3,000 at most, so that the reference's
+# dense matrix stays small) keeps exactly the rows the reference loop keeps.
+
+# %%
+loaded = [q for s in sources for q in s.questions][:3000]
+x_loaded = dedup.tfidf_vectors(loaded)
+fast = dedup.greedy_self_filter(x_loaded, cc.tfidf_threshold, block_size=cc.block_size)
+loop = dedup.dense_reference_greedy((x_loaded @ x_loaded.T).toarray(), cc.tfidf_threshold)
+print(f"{len(loaded)} rows of this run: the fast filter keeps {len(fast)}, the loop {len(loop)}")
+assert np.array_equal(fast, loop), "the fast greedy filter disagrees with the reference loop"
+
+# %% [markdown]
+# Now the filter sequence of the reference (`collect_data.py:392-460`): step 1 per source in order
+# (self n-gram, 8-gram and TF-IDF against the test sets plus every earlier source), then over
+# everything the greedy TF-IDF self-filter, the greedy embedding self-filter and the embedding filter
+# against the test sets. Rows keep ascending order between steps unless `reference_compat` is on
+# (then the reference's `list(set(range(n)) - removed)` order, CPython hash order once most rows are
+# removed, is replayed).
 
 # %%
 result = collection.run_filters(
-    sources, test_sets, tfidf_threshold=cc.tfidf_threshold, embedding_threshold=cc.embedding_threshold,
-    test_ngram=cc.test_ngram, block_size=cc.block_size, reference_compat=cc.reference_compat, embed_fn=embed_fn)
+    sources, test_sets, tfidf_threshold=cc.tfidf_threshold,
+    embedding_threshold=cc.embedding_threshold, test_ngram=cc.test_ngram,
+    block_size=cc.block_size, reference_compat=cc.reference_compat, embed_fn=embed_fn)
 print({k: round(v, 2) for k, v in result.timings.items()})
 
 # %% [markdown]
@@ -256,6 +301,8 @@ source_names = {r["source"] for r in result.funnel}
 
 
 def matched_in(step: str, side: str) -> str:
+    """Where a removed row's match came from: its own source, a test set, an earlier source or an
+    earlier kept row, read from the step and the matched side's label."""
     if step == "self_ngram":
         return "same source"
     if step.endswith("_vs_test"):  # the test side holds the test sets and every earlier source
@@ -263,8 +310,14 @@ def matched_in(step: str, side: str) -> str:
     return "earlier kept row"  # the greedy self-filters run over all sources together
 
 
-removed["matched in"] = [matched_in(st, side) for st, side in zip(removed["step"], removed["matched_side"])]
+removed["matched in"] = [matched_in(step, side)
+                         for step, side in zip(removed["step"], removed["matched_side"])]
 display(removed.groupby(["step", "matched in"], sort=False).size().rename("removed").to_frame())
+
+# %% [markdown]
+# Three removed prompts per step, beside what they matched:
+
+# %%
 sample = (removed.groupby("step", sort=False).head(3)
           .assign(similarity=lambda d: d.similarity.astype(float).round(3))
           [["step", "source", "question", "matched_side", "matched", "similarity"]])
@@ -286,16 +339,21 @@ removed_path = ctx.stage.path("removed.jsonl")
 artifacts.write_jsonl(removed_path, result.removed)
 funnel_path = ctx.stage.path("funnel.csv")
 funnel.to_csv(funnel_path)
-totals = collection.funnel_total(result.funnel)
-ctx.stage.finish(
-    outputs=[out, removed_path, funnel_path],
-    counts={"in": totals["loaded"], "out": len(result.rows), "empty_dropped": len(result.dropped_empty),
-            **{f"after_{k}": v for k, v in totals.items()}},
-    models={"embedding": cc.embedding_model},
-    extra={"dropped_empty": result.dropped_empty, "timings_s": result.timings,
-           "reference_compat": cc.reference_compat, "test_sets": {k: len(v) for k, v in test_sets.items()}},
-)
 print(out, len(result.rows), "rows")
+
+# %% [markdown]
+# The manifest records the counts after every step, the empty rows dropped and the timings.
+
+# %%
+totals = collection.funnel_total(result.funnel)
+counts = {"in": totals["loaded"], "out": len(result.rows),
+          "empty_dropped": len(result.dropped_empty),
+          **{f"after_{k}": v for k, v in totals.items()}}
+extra = {"dropped_empty": result.dropped_empty, "timings_s": result.timings,
+         "reference_compat": cc.reference_compat, "test_sets": test_sizes}
+ctx.stage.finish(outputs=[out, removed_path, funnel_path], counts=counts,
+                 models={"embedding": cc.embedding_model}, extra=extra)
+print("wrote", ctx.stage.path("manifest.json"))
 
 # %%
 rows = artifacts.read_jsonl(out, required=["id", "question", "source"])
@@ -305,7 +363,8 @@ assert len({r["question"] for r in rows}) == len(rows), "exact duplicates surviv
 steps = [k for k, _ in collection.STEPS]
 assert all(totals[a] >= totals[b] for a, b in zip(steps, steps[1:]))
 if cfg.collection.corpus == "demo":
-    assert all(totals[a] > totals[b] for a, b in zip(steps, steps[1:])), "every demo filter removes something"
+    assert all(totals[a] > totals[b] for a, b in zip(steps, steps[1:])), \
+        "every demo filter removes something"
 print(f"ok: {totals['loaded']} rows loaded -> {len(rows)} kept in {time.time() - t_start:.1f} s")
 
 # %% [markdown]

@@ -39,9 +39,10 @@ classifier_api_key_env = ""  # NAME of the environment variable holding the key,
 classifier_concurrency = 0  # parallel requests; 0 keeps the profile value
 
 # %% [markdown]
-# Derived values: the resolved profile, the run folder and this stage's folder.
+# The libraries, and the package modules that hold this section's code:
 
 # %%
+import math
 import random
 
 import matplotlib.pyplot as plt
@@ -56,12 +57,22 @@ from star1_utils.run.artifacts import read_jsonl, write_jsonl
 from star1_utils.run.notebook import start
 from star1_utils.run.resources import ResourceError
 
+# %% [markdown]
+# Derived values: the resolved profile, the run folder and this stage's folder.
+
+# %%
 ctx = start("02", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
             classifier_base_url=classifier_base_url, classifier_model=classifier_model,
-            classifier_api_key_env=classifier_api_key_env, classifier_concurrency=classifier_concurrency)
+            classifier_api_key_env=classifier_api_key_env,
+            classifier_concurrency=classifier_concurrency)
 cfg = ctx.cfg
-role = cfg.role("classifier")
 viz.set_style()
+
+# %% [markdown]
+# The classifier role this run talks to:
+
+# %%
+role = cfg.role("classifier")
 print(f"classifier: {role.model} at {role.base_url} (concurrency {role.concurrency})")
 if role.model.startswith("standin-"):
     print("This is the demo STAND-IN: a MiniLM embedding classifier, not a language model.")
@@ -99,8 +110,11 @@ print(classification.build_prompt(items[0]["question"]))
 # asks again, and after `max_attempts` records the item as a failure (it is retried on the next run).
 
 # %%
-examples = ['["Self-Harm"]', '```json\n["Privacy / Personal Data", "Illicit / Criminal Behavior"]\n```',
-            "Categories: ['sexual/adult',] (that is all)", '["Weapons"]', '__import__("os").system("ls")']
+examples = ['["Self-Harm"]',
+            '```json\n["Privacy / Personal Data", "Illicit / Criminal Behavior"]\n```',
+            "Categories: ['sexual/adult',] (that is all)",
+            '["Weapons"]',
+            '__import__("os").system("ls")']
 rows = []
 for text in examples:
     try:
@@ -134,7 +148,8 @@ print("usage:", outcome.usage)
 # shows which of those traces the scorer catches. Section 6 measures how often it agrees with GPT-4o.
 
 # %%
-pd.DataFrame([{"id": r["id"], "question": r["question"][:70], "category": r["category"]} for r in labelled[:8]])
+pd.DataFrame([{"id": r["id"], "question": r["question"][:70], "category": r["category"]}
+              for r in labelled[:8]])
 
 # %% [markdown]
 # ## 5. Category distribution
@@ -174,14 +189,30 @@ try:
 except ResourceError as e:
     release = []
     print("The released STAR-1 is not available (offline, no mirror):", e)
+
+# %% [markdown]
+# The items compared: with the stand-in, the held-out half only; then a seeded sample of
+# `agreement_sample` of them (0 compares them all).
+
+# %%
+sample = []
 if release:
     pool = release
     if role.model.startswith("standin-"):
         from star1_utils.demo.standins.classifier import HELD_OUT_POSITIONS
 
         pool = release[HELD_OUT_POSITIONS]
-        print(f"stand-in classifier: comparing on the held-out half ({len(pool)} items at odd positions)")
-    sample = pool if n_compare == 0 else random.Random(cfg.seed).sample(pool, min(n_compare, len(pool)))
+        print(f"stand-in classifier: comparing on the held-out half "
+              f"({len(pool)} items at odd positions)")
+    k = min(n_compare, len(pool))
+    sample = pool if n_compare == 0 else random.Random(cfg.seed).sample(pool, k)
+
+# %% [markdown]
+# Their instructions go to the classifier role, and its labels are compared with GPT-4o's (the
+# released rows' `category`), per category and pooled ("micro").
+
+# %%
+if sample:
     star = [{"id": f"star1-{r['id']}", "question": r["question"]} for r in sample]
     gold = {f"star1-{r['id']}": r["category"] for r in sample}
     out_star = classification.classify(cfg, star, ctx.cache_path, desc="STAR-1 agreement")
@@ -189,8 +220,25 @@ if release:
     agreement = classification.agreement(gold, pred)
     confusion = classification.confusion(gold, pred)
     agreement.to_csv(ctx.stage.path("agreement.csv"))
-    print(f"{agreement.attrs['n_items']} items compared; exact label-set match {agreement.attrs['exact_match']:.1%}")
+    exact = agreement.attrs["exact_match"]
+    print(f"{agreement.attrs['n_items']} items compared; exact label-set match {exact:.1%}")
     display(agreement.round(3))
+
+# %% [markdown]
+# The micro row pools every label decision: a label both gave is a true positive, one only the
+# classifier gave a false positive, one only GPT-4o gave a false negative. Written out as a loop
+# over this run's compared items, it gives the micro F1 of `classification.agreement`:
+
+# %%
+if agreement is not None:
+    both = [i for i in gold if i in pred]
+    tp = sum(len(set(gold[i]) & set(pred[i])) for i in both)
+    fp = sum(len(set(pred[i]) - set(gold[i])) for i in both)
+    fn = sum(len(set(gold[i]) - set(pred[i])) for i in both)
+    micro_f1 = 2 * tp / (2 * tp + fp + fn)
+    print(f"true positives {tp}, false positives {fp}, false negatives {fn}: "
+          f"micro F1 {micro_f1:.3f}")
+    assert math.isclose(micro_f1, agreement.loc["micro", "f1"]), agreement.loc["micro"]
 
 # %% [markdown]
 # **How to read it.** Precision is how often the classifier's label is one GPT-4o also gave; recall, how
@@ -205,7 +253,7 @@ if confusion is not None:
     off = confusion.copy()
     for c in off.index:
         if c in off.columns:
-            off.loc[c, c] = float("nan")
+            off.loc[c, c] = float("nan")  # the diagonal is agreement, not confusion
     display(pd.DataFrame({"recall": agreement.loc[off.index, "recall"].round(2),
                           "most frequent other label": off.idxmax(axis=1),
                           "share of the row's items": off.max(axis=1).round(2)}))
@@ -218,8 +266,8 @@ if confusion is not None:
 if confusion is not None:
     fig, ax = plt.subplots(figsize=(11, 7))
     short = {**policies.SHORT_NAMES, "Other": "Other"}
-    sns.heatmap(confusion.rename(index=short, columns=short), annot=True, fmt=".2f", cmap="Blues",
-                vmin=0, vmax=1, ax=ax, cbar_kws={"label": "share of row items"})
+    sns.heatmap(confusion.rename(index=short, columns=short), annot=True, fmt=".2f",
+                cmap="Blues", vmin=0, vmax=1, ax=ax, cbar_kws={"label": "share of row items"})
     ax.set_xlabel(f"{role.model} label")
     ax.set_ylabel("GPT-4o label (released STAR-1)")
     ax.set_title("Classifier vs GPT-4o")
@@ -230,15 +278,15 @@ if confusion is not None:
 # ## 7. What was produced
 
 # %%
-outputs = [classified_path, failures_path] + ([ctx.stage.path("agreement.csv")] if agreement is not None else [])
-ctx.stage.finish(
-    inputs=[collected_path], outputs=outputs,
-    counts={"in": len(items), "labelled": len(labelled), "failed": len(outcome.failures),
-            "other": counts["Other"], "multi_label": n_multi,
-            **({"agreement_items": agreement.attrs["n_items"],
-                "agreement_micro_f1": round(float(agreement.loc["micro", "f1"]), 4)} if agreement is not None else {})},
-    models={"classifier": role.model}, usage={"classifier": outcome.usage},
-)
+outputs = [classified_path, failures_path]
+stage_counts = {"in": len(items), "labelled": len(labelled), "failed": len(outcome.failures),
+                "other": counts["Other"], "multi_label": n_multi}
+if agreement is not None:
+    outputs.append(ctx.stage.path("agreement.csv"))
+    stage_counts["agreement_items"] = agreement.attrs["n_items"]
+    stage_counts["agreement_micro_f1"] = round(float(agreement.loc["micro", "f1"]), 4)
+ctx.stage.finish(inputs=[collected_path], outputs=outputs, counts=stage_counts,
+                 models={"classifier": role.model}, usage={"classifier": outcome.usage})
 for p in outputs + [ctx.stage.path("manifest.json")]:
     print(p)
 

@@ -40,31 +40,43 @@ teacher_api_key_env = ""  # NAME of the environment variable holding the key, ne
 teacher_concurrency = 0  # parallel requests; 0 keeps the profile value
 
 # %% [markdown]
-# Derived values: the resolved profile, the run folder and this stage's folder.
+# The libraries, and the package modules that hold this section's code:
 
 # %%
+import inspect
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from star1_utils.llm import replies
-from star1_utils.llm import engine
-from star1_utils.dataset import traces
+from star1_utils.dataset import classification, policies, traces
+from star1_utils.llm import engine, replies
 from star1_utils.report import viz
 from star1_utils.run.artifacts import read_jsonl, write_jsonl
 from star1_utils.run.notebook import start
+from star1_utils.run.resources import ResourceError
 
+# %% [markdown]
+# Derived values: the resolved profile, the run folder and this stage's folder.
+
+# %%
 ctx = start("03", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
             teacher_base_url=teacher_base_url, teacher_model=teacher_model,
             teacher_api_key_env=teacher_api_key_env, teacher_concurrency=teacher_concurrency)
 cfg = ctx.cfg
-role = cfg.role("teacher")
 viz.set_style()
+
+# %% [markdown]
+# The teacher role this run talks to, and R1's decoding:
+
+# %%
+role = cfg.role("teacher")
 print(f"teacher: {role.model} at {role.base_url} (concurrency {role.concurrency})")
 print("decoding:", traces.decoding(cfg))
 if role.model.startswith("standin-"):
-    print("This is the demo STAND-IN: a rule-based program that reads the policies, not a language model.")
+    print("This is the demo STAND-IN: a rule-based program that reads the policies, "
+          "not a language model.")
 
 # %% [markdown]
 # ## 1. The input, without "Other"
@@ -78,17 +90,38 @@ classified_path = ctx.stage_dir("02") / "classified.jsonl"
 rows = read_jsonl(classified_path, required=["id", "question", "category"])
 items, excluded = traces.eligible(rows)
 items = ctx.take(items)
-print(f"{len(rows)} classified items: {len(items)} to reason about, {len(excluded)} excluded as Other")
+print(f"{len(rows)} classified items: {len(items)} to reason about, "
+      f"{len(excluded)} excluded as Other")
 
 # %% [markdown]
 # ## 2. The assembled prompt for one item
 #
 # `COT_PROMPT_TEMPLATE` (the second definition in the paper's `prompt.py`, which overrides the first)
-# with the instruction and the item's policies. Shown whole for an item with the most labels:
+# with the instruction and the item's policies. The policy block is the reference's one line
+# (`data_making/deliberative_reasoning/reasoning_generation/reasoning_generation.py:67-69`), kept in
+# the package as `policies.policies_for`:
 
 # %%
-# an item with several labels, Self-Harm not first (that one gets crisis resources, shown further down)
-example = max(items, key=lambda r: (len(r["category"]) if r["category"][0] != "Self-Harm" else 0))
+print(inspect.getsource(policies.policies_for))
+
+# %% [markdown]
+# Written out for every item of this run, the prompt is the template filled with that join, which
+# is exactly what `traces.build_prompt` sends:
+
+# %%
+cot = policies.template("COT_PROMPT_TEMPLATE")
+for r in items:
+    block = "\n---\n".join(policies.policy(c) for c in r["category"])
+    expected = cot.format(instruction=r["question"], related_policies=block)
+    assert traces.build_prompt(r["question"], r["category"]) == expected, r["id"]
+print(f"{len(items)} prompts: each embeds only its own categories' policies, in label order")
+
+# %% [markdown]
+# Shown whole for an item with the most labels:
+
+# %%
+# an item with several labels, Self-Harm not first (that one gets crisis resources, shown below)
+example = max(items, key=lambda r: len(r["category"]) if r["category"][0] != "Self-Harm" else 0)
 print("categories:", example["category"], "\n")
 print(traces.build_prompt(example["question"], example["category"]))
 
@@ -116,7 +149,8 @@ print("usage:", outcome.usage)
 # governs its decision and quotes it; it is not a language model.
 
 # %%
-shown = outcome.results[example["id"]] if example["id"] in outcome.results else next(iter(outcome.results.values()))
+first_result = next(iter(outcome.results.values()))
+shown = outcome.results.get(example["id"], first_result)
 print("REASONING\n---------\n" + shown.reasoning)
 print("\nANSWER\n------\n" + shown.answer)
 
@@ -127,15 +161,22 @@ print("\nANSWER\n------\n" + shown.answer)
 # Self-Harm (the stand-in never simply complies: every item here carries a safety category):
 
 # %%
-def first_answer(start, prefer=()):
-    """The first trace whose answer starts with ``start``, preferring questions with a ``prefer`` word."""
+def first_answer(start: str, prefer: tuple[str, ...] = ()) -> dict | None:
+    """The first trace whose answer starts with ``start``, preferring a question with a
+    ``prefer`` word in it; ``None`` when no answer starts that way."""
     hits = [t for t in trace_rows if replies.split_think(t["response"])[1].startswith(start)]
-    return next((t for t in hits if any(w in t["question"].lower() for w in prefer)), hits[0] if hits else None)
+    preferred = (t for t in hits if any(w in t["question"].lower() for w in prefer))
+    return next(preferred, hits[0] if hits else None)
 
-for kind, t in (("refusal", first_answer("I'm sorry")), ("safe completion", first_answer("Here is some general context")),
-                ("crisis resources", first_answer("I'm really sorry you're feeling", prefer=("sad", "hopeless", "worthless", "lonel")))):
+
+sad_words = ("sad", "hopeless", "worthless", "lonel")
+contrast = {"refusal": first_answer("I'm sorry"),
+            "safe completion": first_answer("Here is some general context"),
+            "crisis resources": first_answer("I'm really sorry you're feeling", prefer=sad_words)}
+for kind, t in contrast.items():
     if t:
-        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\n  -> {replies.split_think(t['response'])[1]}\n")
+        answer = replies.split_think(t["response"])[1]
+        print(f"{kind}: {t['question'][:80]!r} ({', '.join(t['category'])})\n  -> {answer}\n")
 
 # %% [markdown]
 # ## 5. Length statistics
@@ -144,24 +185,28 @@ for kind, t in (("refusal", first_answer("I'm sorry")), ("safe completion", firs
 # is available: mirror or Hub).
 
 # %%
-from star1_utils.dataset import classification
-from star1_utils.run.resources import ResourceError
-
 stats = traces.length_stats(trace_rows)
 try:
     released = traces.length_stats(classification.load_release())
 except ResourceError as e:
     released = None
     print("released STAR-1 not available:", e)
-table = {f"this run ({role.model})": stats[["reasoning_words", "answer_words"]].describe()}
+words = ["reasoning_words", "answer_words"]
+table = {f"this run ({role.model})": stats[words].describe()}
 if released is not None:
-    table["released STAR-1 (DeepSeek-R1)"] = released[["reasoning_words", "answer_words"]].describe()
+    table["released STAR-1 (DeepSeek-R1)"] = released[words].describe()
 display(pd.concat(table, axis=1).loc[["count", "mean", "50%", "max"]].round(1))
+
+# %% [markdown]
+# The same, as histograms on a common scale:
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
-for ax, col in zip(axes, ("reasoning_words", "answer_words")):
+for ax, col in zip(axes, words):
     both = pd.concat([stats[col]] + ([released[col]] if released is not None else []))
     bins = np.linspace(0, both.quantile(0.99), 25)  # the 1% longest are off the scale
-    ax.hist(stats[col].clip(upper=bins[-1]), bins=bins, alpha=0.7, density=True, label=f"this run ({role.model})")
+    ax.hist(stats[col].clip(upper=bins[-1]), bins=bins, alpha=0.7, density=True,
+            label=f"this run ({role.model})")
     if released is not None:
         ax.hist(released[col].clip(upper=bins[-1]), bins=bins, alpha=0.6, density=True,
                 label="released STAR-1 (DeepSeek-R1)")
@@ -183,9 +228,10 @@ plt.show()
 failures = pd.DataFrame(outcome.failures, columns=["id", "reason", "attempts"])
 print(f"{len(failures)} failures in this run")
 if ctx.is_stand_in("teacher"):
+    too_short = {**traces.decoding(cfg), "max_tokens": 40}
     cut = engine.run_batch(cfg, "teacher", [example], build_messages=traces.build_messages,
-                        parse=traces.parse_trace, decoding={**traces.decoding(cfg), "max_tokens": 40},
-                        desc="max_tokens=40 demo", progress=False)
+                           parse=traces.parse_trace, decoding=too_short,
+                           desc="max_tokens=40 demo", progress=False)
     display(pd.DataFrame(cut.failures).assign(note="demonstration, not part of the run"))
 failures if len(failures) else "no failures in the run itself"
 
@@ -205,7 +251,8 @@ for p in (reasoning_path, failures_path, ctx.stage.path("manifest.json")):
 # %%
 check = read_jsonl(reasoning_path, required=["id", "question", "category", "response"])
 assert len(check) + len(outcome.failures) == len(items)
-assert all(r["response"].startswith("<think>\n") and "\n</think>\n\n" in r["response"] for r in check)
+assert all(r["response"].startswith("<think>\n") and "\n</think>\n\n" in r["response"]
+           for r in check)
 assert not any("Other" in r["category"] for r in check)
 print("checks passed")
 

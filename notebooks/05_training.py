@@ -34,10 +34,12 @@ limit = 0  # at most this many items per stage; 0 keeps the profile value (no li
 overrides = {}  # dict of dotted profile keys (strings) to values, e.g. training.think_flag -> 0
 
 # %% [markdown]
-# Derived values: the resolved profile, the run folder, this stage's folder and the training data.
+# The libraries, and the package modules that hold this section's code:
 
 # %%
+import inspect
 import json
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -50,6 +52,10 @@ from star1_utils.report import viz
 from star1_utils.run.config import TrainingConfig
 from star1_utils.run.notebook import start
 
+# %% [markdown]
+# Derived values: the resolved profile, the run folder, this stage's folder and the training data.
+
+# %%
 t_start = time.time()
 ctx = start("05", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides)
 cfg = ctx.cfg
@@ -58,10 +64,11 @@ viz.set_style()
 rows, data_path = sft.training_rows(cfg, ctx.run_dir)  # limit applied
 folder = sft.run_folder(ctx.run_dir, cfg)
 model_dir = sft.final_model_dir(ctx.run_dir, cfg)
-print(f"{len(rows)} training rows from {data_path}" + (f" (the released STAR-1 cut to {tcfg.release_rows} rows)"
-                                                     if tcfg.release_rows else ""))
-print(f"base model {tcfg.base_model}; run {tcfg.run_name}; think_flag {tcfg.think_flag}, base_flag {tcfg.base_flag}; "
-      f"backend {tcfg.backend}")
+release_note = (f" (the released STAR-1 cut to {tcfg.release_rows} rows)"
+                if tcfg.release_rows else "")
+print(f"{len(rows)} training rows from {data_path}{release_note}")
+print(f"base model {tcfg.base_model}; run {tcfg.run_name}; "
+      f"think_flag {tcfg.think_flag}, base_flag {tcfg.base_flag}; backend {tcfg.backend}")
 
 # %% [markdown]
 # ### The miniature: a real instruct model on the released STAR-1
@@ -129,22 +136,28 @@ for name, text in sft.format_variants(row["response"]).items():
 # `tokenizers` on this data, with an R1-Distill-like template:
 
 # %%
-if tcfg.base_model == sft.TINY_MODEL:
-    job_path = sft.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)  # builds the tiny student
+from transformers import AutoTokenizer
+
+if tcfg.base_model == sft.TINY_MODEL:  # preparing the job builds the tiny student
+    job_path = sft.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
     student_path = json.loads(job_path.read_text())["model_path"]
 else:
     job_path, student_path = None, sft.base_model_path(tcfg)
-from transformers import AutoTokenizer
-
 tok = AutoTokenizer.from_pretrained(student_path)
+
+# %% [markdown]
+# The row above, rendered and tokenised as the trainer will see it (here without the `max_length`
+# cut, so that the boundary is always visible):
+
+# %%
 fmt = sft.formatter_for(tok, tcfg)
 query, full = fmt.texts(row["question"], row["response"])
-untruncated = sft.Formatter(tok, think_flag=tcfg.think_flag, base_flag=tcfg.base_flag, add_bos=fmt.add_bos,
-                                 max_length=10**9)
+untruncated = sft.Formatter(tok, think_flag=tcfg.think_flag, base_flag=tcfg.base_flag,
+                            add_bos=fmt.add_bos, max_length=10**9)
 ex = untruncated.example(row["question"], row["response"])
 print("prompt as rendered:", repr(query[:200]))
-print(f"{ex['n_tokens']} tokens, the first {ex['n_prompt']} masked; prompt tokens are a prefix: {ex['prefix_ok']}; "
-      f"max_length {tcfg.max_length}")
+print(f"{ex['n_tokens']} tokens, the first {ex['n_prompt']} masked; "
+      f"prompt tokens are a prefix: {ex['prefix_ok']}; max_length {tcfg.max_length}")
 print("the tokens around the boundary between prompt and answer:")
 display(pd.DataFrame(sft.mask_view(tok, ex)))
 
@@ -159,9 +172,11 @@ display(pd.DataFrame(sft.mask_view(tok, ex)))
 # is visibly confused when its first token at inference was never seen in training.
 
 # %%
+family = sft.model_family(tcfg)
 for mode in ("reference", "always"):
-    f = sft.Formatter(tok, add_bos=sft.uses_bos(mode, sft.model_family(tcfg)))
-    print(f"bos={mode:9s} family {sft.model_family(tcfg)}: sequence starts {f.texts(row['question'], row['response'])[1][:24]!r}")
+    f = sft.Formatter(tok, add_bos=sft.uses_bos(mode, family))
+    sequence = f.texts(row["question"], row["response"])[1]
+    print(f"bos={mode:9s} family {family}: sequence starts {sequence[:24]!r}")
 
 # %% [markdown]
 # ## 2. The schedule: 39 updates
@@ -181,17 +196,28 @@ for mode in ("reference", "always"):
 # %%
 paper = TrainingConfig()  # the defaults are the paper's recipe
 s = sft.schedule_for(paper, 1000)
-print(f"paper: {s['updates']} updates, {s['warmup']} warm-up, {s['sequences']} sequences trained, {s['dropped']} left over")
+print(f"paper: {s['updates']} updates, {s['warmup']} warm-up, "
+      f"{s['sequences']} sequences trained, {s['dropped']} left over")
 for gpus in (8, 4, 1):
     lay = sft.batch_layout(paper, gpus)
-    print(f"  {gpus} GPU(s): {lay['per_device']} per GPU x {lay['grad_accum']} accumulation x {gpus} = {lay['effective']}")
-display(pd.DataFrame({"update": range(1, s["updates"] + 1), "learning rate": s["lrs"]}).iloc[[0, 1, 2, 10, 20, 30, 38]])
+    print(f"  {gpus} GPU(s): {lay['per_device']} per GPU x {lay['grad_accum']} accumulation "
+          f"x {gpus} = {lay['effective']}")
+
+# %% [markdown]
+# The learning rate of each update, as a loop: the value of transformers'
+# `get_cosine_schedule_with_warmup` (the scheduler the trainer builds) after k scheduler steps.
+# Section 3 checks it against the rates the trainer logged in this run.
+
+# %%
+print(inspect.getsource(sft.lr_schedule))
 
 # %% [markdown]
 # The first update runs with learning rate 0 (the scheduler's value at step 0 of the warm-up), the
 # second with the peak 1e-5, then a cosine decay to almost 0:
 
 # %%
+lr_table = pd.DataFrame({"update": range(1, s["updates"] + 1), "learning rate": s["lrs"]})
+display(lr_table.iloc[[0, 1, 2, 10, 20, 30, 38]])
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(range(1, s["updates"] + 1), s["lrs"], marker="o", markersize=3)
 ax.set_xlabel("optimizer update")
@@ -199,11 +225,19 @@ ax.set_ylabel("learning rate")
 ax.set_title("Paper schedule: 1,000 rows, 5 epochs, batch 128")
 viz.save_figure(fig, ctx.figures_dir() / "05_lr_schedule")
 plt.show()
+
+# %% [markdown]
+# This profile's schedule, and its sizes beside the paper's:
+
+# %%
 mine = sft.schedule_for(tcfg, len(rows))
-print(f"this profile: {len(rows)} rows x {tcfg.epochs} epochs // batch {tcfg.effective_batch_size} = "
-      f"{mine['updates']} updates, {mine['warmup']} warm-up, peak lr {tcfg.learning_rate:g}")
-paper = {"learning_rate": 1e-5, "epochs": 5, "effective_batch_size": 128, "max_length": 8192, "bf16": True}
-display(pd.DataFrame({"paper (full profile)": paper, "this profile": {k: getattr(tcfg, k) for k in paper}}).astype(str))
+print(f"this profile: {len(rows)} rows x {tcfg.epochs} epochs // batch {tcfg.effective_batch_size} "
+      f"= {mine['updates']} updates, {mine['warmup']} warm-up, peak lr {tcfg.learning_rate:g}")
+paper_values = {"learning_rate": 1e-5, "epochs": 5, "effective_batch_size": 128,
+                "max_length": 8192, "bf16": True}
+sizes = pd.DataFrame({"paper (full profile)": paper_values,
+                      "this profile": {k: getattr(tcfg, k) for k in paper_values}})
+display(sizes.astype(str))
 
 # %% [markdown]
 # The demo profile changes sizes, not the recipe: a 60-row set and a random 2-layer model need a batch
@@ -238,24 +272,44 @@ display(pd.DataFrame({"paper (full profile)": paper, "this profile": {k: getattr
 
 # %%
 questions = [r["question"] for r in rows[: tcfg.sample_prompts]]
-who = "untrained stand-in" if tcfg.base_model == sft.TINY_MODEL else f"{tcfg.base_model}, before training"
+tiny = tcfg.base_model == sft.TINY_MODEL
+who = "untrained stand-in" if tiny else f"{tcfg.base_model}, before training"
 before = []
 if tcfg.backend == "inprocess" and tcfg.sample_prompts:
-    before = sft.sample_generations(student_path, questions, max_new_tokens=tcfg.sample_max_new_tokens,
-                                         repetition_penalty=cfg.safety_eval.repetition_penalty)
+    before = sft.sample_generations(student_path, questions,
+                                    max_new_tokens=tcfg.sample_max_new_tokens,
+                                    repetition_penalty=cfg.safety_eval.repetition_penalty)
     for q, a in zip(questions, before):
         print(f"Q: {q[:80]}\nA ({who}): {a[:160]!r}\n")
 
+# %% [markdown]
+# A stage already trained with this configuration (a current manifest, a saved model and its
+# summary) is not trained again:
+
 # %%
 summary = None
-if ctx.stage.is_current() and (model_dir / "config.json").is_file() and (folder / "summary.json").is_file():
-    summary = json.loads((folder / "summary.json").read_text())
+summary_path = folder / "summary.json"
+trained_before = (ctx.stage.is_current() and (model_dir / "config.json").is_file()
+                  and summary_path.is_file())
+if trained_before:
+    summary = json.loads(summary_path.read_text())
     print("already trained with this configuration:", model_dir)
-elif tcfg.backend == "inprocess":
+
+# %% [markdown]
+# Otherwise the `inprocess` backend trains here, in this process, printing every fifth update:
+
+# %%
+if not trained_before and tcfg.backend == "inprocess":
     if job_path is None:
         job_path = sft.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
     summary = sft.train(job_path, print_every=5)
-elif tcfg.backend == "accelerate":
+
+# %% [markdown]
+# The `accelerate` backend writes the launch files and prints the command; with `launch:
+# subprocess` it also runs the command here and streams its log.
+
+# %%
+if not trained_before and tcfg.backend == "accelerate":
     job_path = sft.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
     cmd = sft.launch_command(job_path)
     print("launch command (run it on the training node, from the project root):\n")
@@ -264,11 +318,15 @@ elif tcfg.backend == "accelerate":
         rc = sft.run_streaming(cmd)
         if rc != 0:
             raise RuntimeError(f"training failed (exit status {rc}); the log above says why")
-        summary = json.loads((folder / "summary.json").read_text())
-else:
-    raise ValueError(f"unknown training.backend {tcfg.backend!r}")
+        summary = json.loads(summary_path.read_text())
+
+# %% [markdown]
+# What the training reports, whichever backend ran it:
+
+# %%
 if summary:
-    print({k: summary[k] for k in ("updates", "loss_first", "loss_last", "train_runtime_s", "tokens_trained")})
+    reported = ("updates", "loss_first", "loss_last", "train_runtime_s", "tokens_trained")
+    print({k: summary[k] for k in reported})
 
 # %% [markdown]
 # ### The loss curve
@@ -278,8 +336,15 @@ if summary:
 
 # %%
 log_path = folder / sft.LOG_NAME
-if log_path.is_file():
-    steps, losses, lrs = sft.loss_curve(sft.read_log(log_path))
+steps, losses, lrs = sft.loss_curve(sft.read_log(log_path) if log_path.is_file() else [])
+if not log_path.is_file():
+    print("no training log yet: run the printed command, then run this notebook again")
+
+# %% [markdown]
+# The loss and the learning rate of every logged update:
+
+# %%
+if steps:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
     a1.plot(steps, losses)
     a1.set_xlabel("optimizer update")
@@ -292,24 +357,34 @@ if log_path.is_file():
     viz.save_figure(fig, ctx.figures_dir() / "05_training_loss")
     plt.show()
     print(f"loss {losses[0]:.3f} at update 1 -> {losses[-1]:.3f} at update {steps[-1]}")
-else:
-    steps, losses = [], []
-    print("no training log yet: run the printed command, then run this notebook again")
 
 # %% [markdown]
-# After training, the same prompts (greedy decoding with the evaluation's repetition penalty: 1.2 as in the paper, 1.05 in the miniature, see notebook 06).
+# The learning rates in that log come from transformers' scheduler inside the trainer. When this
+# configuration has been trained, they are the loop `sft.lr_schedule` of section 2, update for update:
+
+# %%
+if summary and steps:
+    taught = [mine["lrs"][k - 1] for k in steps]
+    same = all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15) for a, b in zip(lrs, taught))
+    print(f"{len(steps)} logged updates; each learning rate as the loop computes it: {same}")
+    assert same, list(zip(steps, lrs, taught))
+
+# %% [markdown]
+# After training, the same prompts (greedy decoding with the evaluation's repetition penalty: 1.2
+# as in the paper, 1.05 in the miniature, see notebook 06).
 # The demo student is still a **stand-in, not a language model**: after seconds on a CPU it has picked
 # up the shape and vocabulary of the reasoning (`Okay`, `the user`, `safety policy`), not its meaning.
 
 # %%
 after = []
-who = "trained stand-in" if tcfg.base_model == sft.TINY_MODEL else f"{tcfg.base_model}, after training"
+who = "trained stand-in" if tiny else f"{tcfg.base_model}, after training"
 if tcfg.backend == "inprocess" and tcfg.sample_prompts and (model_dir / "config.json").is_file():
     after = sft.sample_generations(model_dir, questions, max_new_tokens=tcfg.sample_max_new_tokens,
-                                        repetition_penalty=cfg.safety_eval.repetition_penalty)
+                                   repetition_penalty=cfg.safety_eval.repetition_penalty)
     for q, a in zip(questions, after):
         head, _, answer = a.rpartition("</think>")
-        print(f"Q: {q[:80]}\nA ({who}): {head[:200]!r} [...]\n   final answer: {answer.strip()[:160]!r}\n")
+        print(f"Q: {q[:80]}\nA ({who}): {head[:200]!r} [...]\n"
+              f"   final answer: {answer.strip()[:160]!r}\n")
 
 # %% [markdown]
 # ## What was produced
@@ -327,23 +402,32 @@ if trained:
     from transformers import AutoModelForCausalLM
 
     reloaded = AutoModelForCausalLM.from_pretrained(model_dir)
-    assert AutoTokenizer.from_pretrained(model_dir).chat_template, "the saved tokenizer has no chat template"
+    assert AutoTokenizer.from_pretrained(model_dir).chat_template, \
+        "the saved tokenizer has no chat template"
     assert summary["updates"] == summary["expected_updates"] == mine["updates"], summary
     assert len(losses) >= 2 and losses[-1] < losses[0], "the loss did not fall"
 elif tcfg.backend != "accelerate" or tcfg.launch != "print":
     raise AssertionError(f"no model at {model_dir}")
-outputs = [p for p in (folder / sft.LOG_NAME, folder / "summary.json", folder / sft.JOB_NAME,
-                       model_dir / "config.json", model_dir / "model.safetensors") if p.is_file()]
-ctx.stage.finish(
-    inputs=[data_path], outputs=outputs,
-    counts={"rows": len(rows), "updates": (summary or {}).get("updates", 0), "expected_updates": mine["updates"],
-            "warmup": mine["warmup"], "tokens_trained": (summary or {}).get("tokens_trained", 0)},
-    models={"base_model": tcfg.base_model, "trained_model": str(model_dir)},
-    usage={"train_runtime_s": (summary or {}).get("train_runtime_s", 0.0)},
-    extra={"training": {"loss_first": (summary or {}).get("loss_first"), "loss_last": (summary or {}).get("loss_last"),
-                        "bos": tcfg.bos, "bos_added": sft.uses_bos(tcfg.bos, sft.model_family(tcfg)),
-                        "think_flag": tcfg.think_flag, "base_flag": tcfg.base_flag, "lora": tcfg.lora,
-                        "run_name": tcfg.run_name}})
+
+# %% [markdown]
+# The manifest lists the files that exist (with `launch: print` there is no model yet) and the
+# training's counts, losses and formatting switches.
+
+# %%
+candidates = (folder / sft.LOG_NAME, summary_path, folder / sft.JOB_NAME,
+              model_dir / "config.json", model_dir / "model.safetensors")
+outputs = [p for p in candidates if p.is_file()]
+got = summary or {}
+counts = {"rows": len(rows), "updates": got.get("updates", 0), "expected_updates": mine["updates"],
+          "warmup": mine["warmup"], "tokens_trained": got.get("tokens_trained", 0)}
+training = {"loss_first": got.get("loss_first"), "loss_last": got.get("loss_last"),
+            "bos": tcfg.bos, "bos_added": sft.uses_bos(tcfg.bos, family),
+            "think_flag": tcfg.think_flag, "base_flag": tcfg.base_flag, "lora": tcfg.lora,
+            "run_name": tcfg.run_name}
+ctx.stage.finish(inputs=[data_path], outputs=outputs, counts=counts,
+                 models={"base_model": tcfg.base_model, "trained_model": str(model_dir)},
+                 usage={"train_runtime_s": got.get("train_runtime_s", 0.0)},
+                 extra={"training": training})
 print(f"done in {time.time() - t_start:.1f} s")
 
 # %% [markdown]
