@@ -47,7 +47,8 @@ student_api_key_env = ""  # NAME of the environment variable holding the key, ne
 student_concurrency = 0  # parallel requests; 0 keeps the profile value
 
 # %% [markdown]
-# Derived values: the resolved profile, the run folder and this stage's folder.
+# The helpers: one module per benchmark (`rb`), the evaluation steps (`reasoning`), the tables and
+# records around them (`records`) and this notebook's chart (`evaluation_plots`).
 
 # %%
 import json
@@ -58,13 +59,17 @@ import pandas as pd
 from IPython.display import display
 
 from star1_utils.llm import replies
-from star1_utils.evaluate import reasoning, safety
-from star1_utils.report import paper, viz
+from star1_utils.evaluate import reasoning
+from star1_utils.report import evaluation_plots, paper, viz
 from star1_utils.evaluate import reasoning_benchmarks as rb
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
 from star1_utils.run.notebook import start
-from star1_utils.evaluate.reasoning_benchmarks import humaneval, mmlu_pro
+from star1_utils.evaluate.reasoning_benchmarks import humaneval, mmlu_pro, records
 
+# %% [markdown]
+# Derived values: the resolved profile, the run folder and this stage's folder.
+
+# %%
 ctx = start("07", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
             student_base_url=student_base_url, student_model=student_model,
             student_api_key_env=student_api_key_env, student_concurrency=student_concurrency)
@@ -73,7 +78,8 @@ re_cfg = cfg.reasoning_eval
 n_per_benchmark = re_cfg.max_examples
 viz.set_style()
 pd.set_option("display.max_colwidth", 80)
-print(f"backend: {re_cfg.backend}, benchmarks: {re_cfg.benchmarks}, items per benchmark: {n_per_benchmark or 'all'}")
+print(f"backend: {re_cfg.backend}, benchmarks: {re_cfg.benchmarks}, "
+      f"items per benchmark: {n_per_benchmark or 'all'}")
 
 # %% [markdown]
 # ## 1. The five benchmarks
@@ -84,8 +90,7 @@ print(f"backend: {re_cfg.backend}, benchmarks: {re_cfg.benchmarks}, items per be
 # MMLU-Pro; GPQA-Diamond is gated.
 
 # %%
-pd.DataFrame([{"key": k, "paper column": m.COLUMN, "n (reference)": m.N_REFERENCE,
-               "max_tokens": m.MAX_TOKENS, "version": m.VERSION} for k, m in rb.MODULES.items()])
+records.benchmark_table()  # one row per module of rb.MODULES
 
 # %% [markdown]
 # **MMLU-Pro's size.** The mirror's test split has 12,032 questions, which is what the reference's loader
@@ -95,7 +100,8 @@ pd.DataFrame([{"key": k, "paper column": m.COLUMN, "n (reference)": m.N_REFERENC
 
 # %%
 mp_all = rb.load("mmlu_pro")
-print(f"MMLU-Pro test rows in the mirror: {len(mp_all):,} (paper header: {mmlu_pro.N_PAPER:,}, probably test + 70 validation)")
+print(f"MMLU-Pro test rows in the mirror: {len(mp_all):,} "
+      f"(paper header: {mmlu_pro.N_PAPER:,}, probably test + 70 validation)")
 print(pd.Series([it["category"] for it in mp_all]).value_counts().head(5).to_dict())
 
 # %% [markdown]
@@ -121,19 +127,37 @@ except rb.BenchmarkUnavailable as e:
 # (`Answer: 3.5` became `5`) and paid GPT-4o twice per item. Gold answers, written as a model would:
 
 # %%
+def as_model(ans: str) -> str:
+    """A reply written as a model would: a closed reasoning block, then the boxed answer."""
+    return ("<think>\nLet me work it out... so the answer should be this.\n</think>\n\n"
+            f"The answer is \\boxed{{{ans}}}.")
+
+
+def variants(gold: str) -> list[tuple[str, str]]:
+    """Five replies around one gold answer: right, right in another notation, wrong, boxed only
+    inside the reasoning, and a reasoning block that never closed (cut at max_tokens)."""
+    plain = gold.replace("\\left", "").replace("\\right", "")
+    return [("gold", as_model(gold)), ("gold, other notation", as_model(plain)),
+            ("wrong", as_model("17")),
+            ("boxed only in the reasoning", f"<think>\\boxed{{{gold}}}</think>\n\nNot sure."),
+            ("reasoning never closed", f"<think>\nso \\boxed{{{gold}}} hmm")]
+
+
+# %% [markdown]
+# Two MATH-500 items, each answered in the five ways, and the reply that the reference's
+# cut at the last period misread:
+
+# %%
 math_items = rb.load("math500")
-demo_math = [math_items[0], math_items[3]]
-def as_model(ans):
-    return f"<think>\nLet me work it out... so the answer should be this.\n</think>\n\nThe answer is \\boxed{{{ans}}}."
 rows = []
-for it in demo_math:
-    for label, resp in [("gold", as_model(it["gold"])), ("gold, other notation", as_model(it["gold"].replace("\\left", "").replace("\\right", ""))),
-                        ("wrong", as_model("17")), ("boxed only in the reasoning", f"<think>\\boxed{{{it['gold']}}}</think>\n\nNot sure."),
-                        ("reasoning never closed", f"<think>\nso \\boxed{{{it['gold']}}} hmm")]:
+for it in [math_items[0], math_items[3]]:
+    for label, resp in variants(it["gold"]):
         g = rb.grade(it, resp, "length" if "never" in label else "stop")
-        rows.append({"gold": it["gold"], "response": label, "extracted": g.extracted, "correct": g.correct, "status": g.status})
-rows.append({"gold": "3.5", "response": "Answer: 3.5 (the reference read 5)", **{k: v for k, v in rb.grade(
-    {"benchmark": "math500", "gold": "3.5"}, "</think>\nAnswer: 3.5").as_dict().items() if k in ("extracted", "correct", "status")}})
+        rows.append({"gold": it["gold"], "response": label,
+                     "extracted": g.extracted, "correct": g.correct, "status": g.status})
+g = rb.grade({"benchmark": "math500", "gold": "3.5"}, "</think>\nAnswer: 3.5")
+rows.append({"gold": "3.5", "response": "Answer: 3.5 (the reference read 5)",
+             "extracted": g.extracted, "correct": g.correct, "status": g.status})
 pd.DataFrame(rows)
 
 # %% [markdown]
@@ -146,7 +170,8 @@ pd.DataFrame(rows)
 cases = ["<think>Answer: A looks right... no.</think>\n\nANSWER: D", "The answer is (C).",
          "First I said Answer: B.\nOn reflection, Answer: G", "The answer is a prime number.",
          "Answer: because the premise fails", "**Answer:** F", "\\boxed{H}", "<think>Answer: B"]
-pd.DataFrame([{"response": c, "letter": rb.extract_letter(replies.final_answer(c), "ABCDEFGHIJ")} for c in cases])
+pd.DataFrame([{"response": c, "letter": rb.extract_letter(replies.final_answer(c), "ABCDEFGHIJ")}
+              for c in cases])
 
 # %% [markdown]
 # **HumanEval.** The code of the final answer (the last fenced block defining the function, else the
@@ -159,13 +184,23 @@ pd.DataFrame([{"response": c, "letter": rb.extract_letter(replies.final_answer(c
 he = {it["task_id"]: it for it in humaneval.load()}
 it = he["HumanEval/2"]
 print(it["code_prompt"][-180:])
-canonical = f"<think>\nTruncate: the decimal part.\n</think>\n\n```python\n{it['code_prompt']}{it['gold']}```"
-broken = canonical.replace("% 1.0", "% 2.0")
-looping = "</think>\n```python\ndef truncate_number(number):\n    while True:\n        pass\n```"
-greedy = "</think>\n```python\ndef truncate_number(number):\n    x = bytearray(8 * 1024 ** 3)\n    return number % 1.0\n```"
-grades = humaneval.grade_many([it] * 4, [canonical, broken, looping, greedy], timeout_s=1.0, memory_mb=512, workers=2)
+head = "</think>\n```python\ndef truncate_number(number):\n"
+hog = "    x = bytearray(8 * 1024 ** 3)\n"  # 8 GB, far over the sandbox's memory limit
+canonical = ("<think>\nTruncate: the decimal part.\n</think>\n\n"
+             f"```python\n{it['code_prompt']}{it['gold']}```")
+completions = {"canonical solution": canonical,
+               "broken (% 2.0)": canonical.replace("% 1.0", "% 2.0"),
+               "infinite loop": head + "    while True:\n        pass\n```",
+               "8 GB allocation": head + hog + "    return number % 1.0\n```"}
+
+# %% [markdown]
+# The four run with the problem's tests, each in its own limited process (1 s, 512 MB here):
+
+# %%
+grades = humaneval.grade_many([it] * 4, list(completions.values()), timeout_s=1.0, memory_mb=512,
+                              workers=2)
 pd.DataFrame([{"completion": name, "passed": g.correct, "sandbox verdict": g.detail}
-              for name, g in zip(["canonical solution", "broken (% 2.0)", "infinite loop", "8 GB allocation"], grades)])
+              for name, g in zip(completions, grades)])
 
 # %% [markdown]
 # ## 3. The sets of this profile
@@ -173,12 +208,13 @@ pd.DataFrame([{"completion": name, "passed": g.correct, "sandbox verdict": g.det
 # Each benchmark evenly spread down to `max_examples` items (or `limit`); 0 keeps them all.
 
 # %%
-sets, missing = reasoning.load_sets(re_cfg.benchmarks, n=n_per_benchmark, skip_unavailable=re_cfg.skip_unavailable,
-                                         gpqa_source=re_cfg.gpqa_source)
+sets, missing = reasoning.load_sets(re_cfg.benchmarks, n=n_per_benchmark,
+                                    skip_unavailable=re_cfg.skip_unavailable,
+                                    gpqa_source=re_cfg.gpqa_source)
 sets = {key: ctx.take(items) for key, items in sets.items()}  # `limit`: the first n of each
 for key, why in missing.items():
     print(f"MISSING {rb.COLUMNS[key]}: {why[:160]}...")
-display(pd.DataFrame([{"benchmark": rb.COLUMNS[k], "items": len(v), "of": rb.module(k).N_REFERENCE} for k, v in sets.items()]))
+display(records.set_sizes(sets))
 assert sets, "no benchmark could be loaded"
 
 # %% [markdown]
@@ -193,23 +229,33 @@ assert sets, "no benchmark could be loaded"
 students = ctx.students(re_cfg)  # the trained model, and the base when compare_base
 model_name, model_ref = students[0]["name"], students[0]["ref"]
 if re_cfg.backend == "openai":
-    print(f"student: {model_name} at {cfg.roles.student.base_url} (OpenAI protocol; repetition_penalty in extra_body)")
+    print(f"student: {model_name} at {cfg.roles.student.base_url} "
+          "(OpenAI protocol; repetition_penalty in extra_body)")
 else:
-    print(f"student: {model_ref} ({re_cfg.backend} backend, in this process, batches of {re_cfg.batch_size})")
+    print(f"student: {model_ref} ({re_cfg.backend} backend, in this process, "
+          f"batches of {re_cfg.batch_size})")
 for s in students[1:]:
     print(f"also   : {s['name']}, on the same items (before/after)")
+decode_kw = {"max_tokens": re_cfg.max_tokens, "repetition_penalty": re_cfg.repetition_penalty}
 for key in sets:
-    print(f"{key:13}", rb.decoding(key, max_tokens=re_cfg.max_tokens, repetition_penalty=re_cfg.repetition_penalty))
+    print(f"{key:13}", rb.decoding(key, **decode_kw))
+
+# %% [markdown]
+# The trained model answers every item (the `openai` backend asks the served model by name; the
+# others load it from its folder):
 
 # %%
 gen_rows, gen_failures, gen_usage = reasoning.generate(
-    cfg, sets, backend=re_cfg.backend, model=model_ref if re_cfg.backend != "openai" else "", cache_path=ctx.cache_path,
-    max_tokens=re_cfg.max_tokens, repetition_penalty=re_cfg.repetition_penalty, model_name=model_name,
-    vllm_kwargs={"tensor_parallel_size": re_cfg.vllm_tensor_parallel_size}, batch_size=re_cfg.batch_size)
+    cfg, sets, backend=re_cfg.backend, model=model_ref if re_cfg.backend != "openai" else "",
+    cache_path=ctx.cache_path, **decode_kw, model_name=model_name,
+    vllm_kwargs={"tensor_parallel_size": re_cfg.vllm_tensor_parallel_size},
+    batch_size=re_cfg.batch_size)
 generations_path = ctx.stage.path("generations.jsonl")
-write_jsonl(generations_path, [{k: v for k, v in r.items() if k not in ("test", "gold")} for r in gen_rows])
-print(f"{len(gen_rows)} generations, {sum(r['finish_reason'] == 'length' for r in gen_rows)} stopped at max_tokens, "
-      f"{len(gen_failures)} failures")
+# what the model saw and said; the tests and gold answers stay with the graders
+said = [{k: v for k, v in r.items() if k not in ("test", "gold")} for r in gen_rows]
+write_jsonl(generations_path, said)
+n_cut = sum(r["finish_reason"] == "length" for r in gen_rows)
+print(f"{len(gen_rows)} generations, {n_cut} stopped at max_tokens, {len(gen_failures)} failures")
 
 # %% [markdown]
 # ## 5. Grading
@@ -219,17 +265,26 @@ print(f"{len(gen_rows)} generations, {sum(r['finish_reason'] == 'length' for r i
 # equality question is also asked for the math answers (recorded beside math-verify's verdict).
 
 # %%
-grades = reasoning.grade_rows(gen_rows, humaneval_timeout_s=re_cfg.humaneval_timeout_s,
-                                   humaneval_memory_mb=re_cfg.humaneval_memory_mb, workers=re_cfg.grading_workers)
+grade_kw = {"humaneval_timeout_s": re_cfg.humaneval_timeout_s,
+            "humaneval_memory_mb": re_cfg.humaneval_memory_mb, "workers": re_cfg.grading_workers}
+grades = reasoning.grade_rows(gen_rows, **grade_kw)
 judge_usage = {}
 if re_cfg.equality_judge_role:
-    jo = reasoning.equality_judge(cfg, grades, role=re_cfg.equality_judge_role, cache_path=ctx.cache_path)
+    jo = reasoning.equality_judge(cfg, grades, role=re_cfg.equality_judge_role,
+                                  cache_path=ctx.cache_path)
     judge_usage = jo.usage
     gen_failures += [dict(f, stage="equality_judge") for f in jo.failures]
+
+# %% [markdown]
+# The verdicts are written one per generation (`grades.jsonl`), the failures beside them; the first
+# rows, with what each grader extracted:
+
+# %%
 grades_path = ctx.stage.path("grades.jsonl")
 write_jsonl(grades_path, grades)
-failures_path = ctx.stage.record_failures([{"id": f["id"], "reason": f["reason"], **f} for f in gen_failures])
-shown = pd.DataFrame(grades)[["benchmark", "id", "extracted", "correct", "status", "think_status", "finish_reason"]]
+failures_path = ctx.stage.record_failures(records.failure_records(gen_failures))
+columns = ["benchmark", "id", "extracted", "correct", "status", "think_status", "finish_reason"]
+shown = pd.DataFrame(grades)[columns]
 shown["extracted"] = shown["extracted"].str[:40]
 shown.head(12)
 
@@ -241,28 +296,28 @@ shown.head(12)
 # `max_tokens`, usually inside the reasoning), or **wrong**.
 
 # %%
-family = safety.paper_family(model_name if re_cfg.backend == "openai" or re_cfg.student_model else cfg.training.base_model)
-metrics = reasoning.compute_metrics(
-    grades, list(rb.KEYS), model=model_name, paper_family=family,
-    extra={"backend": re_cfg.backend, "decoding": {k: rb.decoding(k, max_tokens=re_cfg.max_tokens,
-           repetition_penalty=re_cfg.repetition_penalty) for k in sets},
-           "items_per_benchmark": cfg.limit or n_per_benchmark or "all", "missing_benchmarks": missing, "demo": ctx.tiny_student,
-           "caveat": ("demo: a tiny model on a few items per benchmark with 32 new tokens; near zero by "
-                      "construction, not comparable to the paper") if ctx.tiny_student else ""})
+evaluated = model_name if re_cfg.backend == "openai" or re_cfg.student_model else cfg.training.base_model
+family = paper.family_of(evaluated)  # the Table 1 row this model is compared with, if any
+extra = records.metrics_extra(re_cfg, list(sets), missing=missing, demo=ctx.tiny_student,
+                              items_per_benchmark=cfg.limit or n_per_benchmark or "all")
+metrics = reasoning.compute_metrics(grades, list(rb.KEYS), model=model_name, paper_family=family,
+                                    extra=extra)
 metrics_path = ctx.stage.path("metrics.json")
 write_json(metrics_path, metrics)
-fail = pd.DataFrame({col: b["failures"] for col, b in metrics["benchmarks"].items()}).T
-fail.insert(0, "accuracy %", [b["value"] for b in metrics["benchmarks"].values()])
-fail.insert(1, "n", [b["n"] for b in metrics["benchmarks"].values()])
+
+# %% [markdown]
+# Per benchmark: the accuracy, the number of items and how each item ended.
+
+# %%
+fail = records.failure_table(metrics)
 print(f"average over {metrics['average_over']}: {metrics['average']}")
 fail
 
+# %% [markdown]
+# The same counts as bars (saved as `figures/07_reasoning_failures`):
+
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.2))
-fail[[c for c in rb.STATUSES if c in fail.columns]].plot.barh(stacked=True, ax=ax, width=0.7)
-ax.set_xlabel("items")
-ax.set_title("Why items were (not) correct" + (" (demo: tiny model, near zero by construction)" if ctx.tiny_student else ""))
-ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+fig = evaluation_plots.failure_bars(fail, rb.STATUSES, demo=ctx.tiny_student)
 viz.save_figure(fig, ctx.figures_dir() / "07_reasoning_failures")
 plt.show()
 
@@ -272,10 +327,12 @@ plt.show()
 # %%
 compare_family = family or "Qwen2.5-1.5B"
 if family is None:
-    print(f"{model_name} has no row in the paper; showing {compare_family} (the full profile base model) for orientation.")
+    print(f"{model_name} has no row in the paper; showing {compare_family} "
+          "(the full profile base model) for orientation.")
 if ctx.tiny_student:
-    print("DEMO: a tiny stand-in model (not a reasoning model) answering a few items with 32 new tokens: its "
-          "scores are near zero by construction. They show the pipeline, not STAR-1's effect.")
+    print("DEMO: a tiny stand-in model (not a reasoning model) answering a few items with 32 new "
+          "tokens: its scores are near zero by construction. They show the pipeline, not STAR-1's "
+          "effect.")
 print("Paper source:", paper.CITATION)
 reasoning.comparison_table(metrics, compare_family, label="demo" if ctx.tiny_student else "this run").round(1)
 
@@ -292,25 +349,31 @@ reasoning.comparison_table(metrics, compare_family, label="demo" if ctx.tiny_stu
 # %%
 before_metrics = None
 if re_cfg.compare_base:
-    base = students[1]
+    base = students[1]  # same items, decoding and graders as the trained model
     b_rows, b_failures, b_usage = reasoning.generate(
-        cfg, sets, backend=re_cfg.backend, model=base["ref"], cache_path=ctx.cache_path, max_tokens=re_cfg.max_tokens,
-        repetition_penalty=re_cfg.repetition_penalty, model_name=base["name"], batch_size=re_cfg.batch_size)
-    b_grades = reasoning.grade_rows(b_rows, humaneval_timeout_s=re_cfg.humaneval_timeout_s,
-                                         humaneval_memory_mb=re_cfg.humaneval_memory_mb, workers=re_cfg.grading_workers)
-    before_metrics = reasoning.compute_metrics(b_grades, list(rb.KEYS), model=base["name"], paper_family=None,
-                                                    extra={"role": "base model (untrained)", "backend": re_cfg.backend})
+        cfg, sets, backend=re_cfg.backend, model=base["ref"], cache_path=ctx.cache_path,
+        **decode_kw, model_name=base["name"], batch_size=re_cfg.batch_size)
+    b_grades = reasoning.grade_rows(b_rows, **grade_kw)
+    before_metrics = reasoning.compute_metrics(
+        b_grades, list(rb.KEYS), model=base["name"], paper_family=None,
+        extra={"role": "base model (untrained)", "backend": re_cfg.backend})
+else:
+    print("this profile evaluates the trained model only (reasoning_eval.compare_base: false)")
+
+# %% [markdown]
+# The base model's metrics and grades are written beside the trained model's, and the paired
+# accuracies per benchmark join the trained model's `metrics.json` (`before_after`):
+
+# %%
+if before_metrics is not None:
     base_metrics_path = ctx.stage.path("metrics_base.json")
     write_json(base_metrics_path, before_metrics)
     write_jsonl(ctx.stage.path("grades_base.jsonl"), b_grades)
     gen_failures += [dict(f, model="base") for f in b_failures]
-    failures_path = ctx.stage.record_failures([{"id": f["id"], "reason": f["reason"], **f} for f in gen_failures])
-    rows_ba = reasoning.before_after(b_grades, grades)
-    metrics["before_after"] = rows_ba
+    failures_path = ctx.stage.record_failures(records.failure_records(gen_failures))
+    metrics["before_after"] = reasoning.before_after(b_grades, grades)
     write_json(metrics_path, metrics)
-    display(pd.DataFrame(rows_ba))
-else:
-    print("this profile evaluates the trained model only (reasoning_eval.compare_base: false)")
+    display(pd.DataFrame(metrics["before_after"]))
 
 # %% [markdown]
 # ## 7. A few graded outputs
@@ -319,29 +382,30 @@ else:
 
 # %%
 if ctx.tiny_student:
-    print("Outputs of the tiny demo model, not of a language model: mostly an unclosed <think> and a few "
-          "tokens, so no answer is found (the failure analysis above counts these).")
-pd.DataFrame(reasoning.examples([r for r in gen_rows if r["benchmark"] != "gpqa_diamond"], grades, k=re_cfg.n_examples))
+    print("Outputs of the tiny demo model, not of a language model: mostly an unclosed <think> and "
+          "a few tokens, so no answer is found (the failure analysis above counts these).")
+shareable = [r for r in gen_rows if r["benchmark"] != "gpqa_diamond"]  # GPQA is never shown
+pd.DataFrame(reasoning.examples(shareable, grades, k=re_cfg.n_examples))
 
 # %% [markdown]
 # ## 8. What was produced
 
 # %%
-model_files = sorted(Path(model_ref).glob("*.safetensors")) if re_cfg.backend != "openai" and Path(model_ref).is_dir() else []
+local_model = re_cfg.backend != "openai" and Path(model_ref).is_dir()
+model_files = sorted(Path(model_ref).glob("*.safetensors")) if local_model else []
 ctx.stage.finish(
     inputs=model_files, outputs=[generations_path, grades_path, metrics_path, failures_path,
                                  *([base_metrics_path] if before_metrics else [])],
-    counts={"items": sum(len(v) for v in sets.values()), "generations": len(gen_rows), "graded": len(grades),
-            "correct": sum(g["correct"] for g in grades), "failed": len(gen_failures),
-            **{f"n_{k}": len(v) for k, v in sets.items()}},
-    models={"student": model_name}, usage={**{f"student_{k}": u for k, u in gen_usage.items()},
-                                          **({"equality_judge": judge_usage} if judge_usage else {})},
+    counts=records.stage_counts(sets, gen_rows, grades, gen_failures),
+    models={"student": model_name}, usage=records.stage_usage(gen_usage, judge_usage),
 )
-for p in (generations_path, grades_path, metrics_path, failures_path, ctx.stage.path("manifest.json")):
+for p in (generations_path, grades_path, metrics_path, failures_path,
+          ctx.stage.path("manifest.json")):
     print(p)
 
 # %%
-gens = read_jsonl(generations_path, required=["id", "benchmark", "prompt", "response", "finish_reason"])
+gens = read_jsonl(generations_path,
+                  required=["id", "benchmark", "prompt", "response", "finish_reason"])
 graded = read_jsonl(grades_path, required=["id", "benchmark", "correct", "status"])
 m = json.loads(metrics_path.read_text())
 assert len(gens) + len(gen_failures) >= sum(len(v) for v in sets.values())
@@ -350,7 +414,8 @@ assert all(g["status"] in rb.STATUSES for g in graded)
 assert set(m["benchmarks"]) <= set(paper.REASONING_BENCHMARKS) and m["benchmarks"]
 for col, b in m["benchmarks"].items():
     assert 0 <= b["value"] <= 100 and sum(b["failures"].values()) == b["n"], col
-assert abs(m["average"] - sum(b["value"] for b in m["benchmarks"].values()) / len(m["benchmarks"])) < 0.01
+mean = sum(b["value"] for b in m["benchmarks"].values()) / len(m["benchmarks"])
+assert abs(m["average"] - mean) < 0.01
 if re_cfg.compare_base:
     assert len(m["before_after"]) == len(m["benchmarks"]) and base_metrics_path.is_file()
 print("checks passed")

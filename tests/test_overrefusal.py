@@ -231,9 +231,6 @@ def test_curve_csv_keeps_the_base_row_and_empty_values(tmp_path):
     df = pd.read_csv(tmp_path / "c.csv")
     assert list(df.columns) == list(o.CURVE_COLUMNS) and df["n_benign"].isna().tolist() == [False, True]
     assert df["xstest_over_refusal"].tolist() == [100.0, 0.0] and df["avg_safety"].isna().all()
-    fig = o.plot_curve(rows)  # reasoning and safety not measured: drawn as text, not as zeros
-    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert texts.count("not measured at the curve points") == 2
 
 
 def test_point_overrides_train_on_the_mix_and_skip_the_base_model():
@@ -247,3 +244,66 @@ def test_point_overrides_train_on_the_mix_and_skip_the_base_model():
     assert o.curve_evaluations(cfg) == "06" and o.curve_evaluations(load_profile("demo")) == "06,07"
     sub = load_profile("mini", overrides=ov)
     assert sub.training.release_rows == 0 and not sub.safety_eval.compare_base
+
+
+# --------------------------------------------------------------------------- notebook 08's records
+
+def test_notebook_roles_match_the_parameters_cell():
+    """The loop that builds notebook 08's ``role_kw`` names exactly its parameters, in their order."""
+    import re
+
+    from star1_utils import project_root
+    from star1_utils.run.config import ROLE_FIELDS
+
+    text = (project_root() / "notebooks" / "08_overrefusal_ablation.py").read_text(encoding="utf-8")
+    cell = text.split('# %% tags=["parameters"]')[1].split("# %%")[0]
+    names = re.findall(r"^(\w+) = ", cell, re.M)
+    role_names = [n for n in names if n not in ("profile", "run_dir", "limit", "overrides")]
+    assert role_names == [f"{r}_{k}" for r in o.NOTEBOOK_ROLES for k in ROLE_FIELDS]
+
+
+def test_agreement_table_keeps_the_first_measurement_beside_today():
+    table = o.agreement_table({"refusal_completions.jsonl": "first"})
+    row = table["refusal_completions.jsonl"]
+    assert list(row)[:3] == ["n", "first measured (fair)", "accuracy now (in-sample)"]
+    assert row["n"] == 60 and row["first measured (fair)"] == "first"
+    assert row["accuracy now (in-sample)"].endswith("%") and len(row) == 3 + len(LABELS)
+
+
+def test_excerpts_mark_what_was_cut():
+    assert o.excerpt("abcdef", 3) == "abc..." and o.excerpt("abc", 3) == "abc"
+    assert o.flat_excerpt("a  b\n c", 3) == "a b [...]" and o.flat_excerpt("a\nb", 9) == "a b"
+    rows = o.rewrite_examples([{"original_question": "x" * 70, "question": "q"}], width=60)
+    assert rows == [{"original (excerpt)": "x" * 60 + "...", "benign rewrite": "q"}]
+
+
+def _xs_row(i, label, response, refusal_label):
+    return {"id": i, "question": f"q{i}", "label": label, "response": response, "refusal_label": refusal_label}
+
+
+def test_answer_tables_read_the_final_answer_of_safe_prompts_only():
+    trained = [_xs_row("a", "safe", "<think>r</think>\n\nSure, here", LABELS[0]),
+               _xs_row("b", "safe", "<think>never closed", LABELS[1]),
+               _xs_row("c", "unsafe", "</think>No.", LABELS[1])]
+    shown = o.safe_answer_examples(trained)
+    assert [r["answer (excerpt)"] for r in shown] == ["Sure, here", "(none: <think> never closed)"]
+    base = [_xs_row("a", "safe", "I  cannot\nhelp", LABELS[1]), _xs_row("c", "unsafe", "No.", LABELS[1])]
+    pairs = o.before_after_examples(base, trained)
+    assert pairs == [{"safe prompt": "qa", "base answer": "I cannot help", "base": LABELS[1],
+                      "trained final answer": "Sure, here", "trained": LABELS[0]}]
+    changes = o.answer_changes(base, trained, 0, 5)
+    assert changes == [{"safe prompt": "qa", "0 benign": "I  cannot\nhelp", "5 benign": "Sure, here",
+                        "labels": f"{LABELS[1]} -> {LABELS[0]}"}]
+
+
+def test_curve_records_and_readout():
+    detail = o.point_detail(5, 65, "08_overrefusal/curve/n_5", {"train_runtime_s": 12.5}, None, 30.6)
+    assert detail == {"n_benign": 5, "n_training_rows": 65, "run": "08_overrefusal/curve/n_5",
+                      "train_seconds": 12.5, "seconds_this_time": 31, "safety": None}
+    shift_row = {"set": "safe", "base % refused": 50.0, "trained 95% CI": [1, 2]}
+    vs = o.versus_first([detail, {**detail, "n_benign": 9, "vs_first_point": [shift_row]}], 5)
+    assert vs == [{"n_benign": 9, "set": "safe", "5 benign % refused": 50.0, "this point 95% CI": [1, 2]}]
+    row = {"xstest_over_refusal": 12.345, "xstest_over_refusal_ci95_low": 3.2,
+           "xstest_over_refusal_ci95_high": 30.7, "avg_safety": 80.0}
+    assert o.readout(row, "xstest_over_refusal") == "12.3 % (95% CI 3-31)"
+    assert o.readout(row, "avg_safety") == "80.0 %"

@@ -250,7 +250,7 @@ def test_optional_equality_judge_is_reference_compatible(monkeypatch):
         seen.update(role=role, prompts=[build_messages(it)[0]["content"] for it in items], decoding=decoding)
         return engine.BatchOutcome({it["id"]: engine.ChatResult(it["id"], "Yes", parse("Yes"), "stop") for it in items}, [], {})
 
-    monkeypatch.setattr(reasoning.llm, "run_batch", fake_run_batch)
+    monkeypatch.setattr(reasoning.engine, "run_batch", fake_run_batch)
     grades = [{"id": "a", "benchmark": "math500", "gold": "3/2", "extracted": "1.5", "correct": True, "status": "correct"},
               {"id": "b", "benchmark": "math500", "gold": "7", "extracted": "7", "correct": True, "status": "correct"},
               {"id": "c", "benchmark": "math500", "gold": "7", "extracted": None, "correct": False, "status": "no_answer"},
@@ -279,3 +279,37 @@ def test_demo_run_reasoning_artifacts(demo_run):
     grades = read_jsonl(stage / "grades.jsonl", required=["id", "benchmark", "correct", "status"])
     assert len(grades) == 8 and len(read_jsonl(stage / "generations.jsonl")) == 8
     assert read_manifest(stage)
+
+
+# --------------------------------------------------------------------------- notebook 07's records and chart
+
+def test_records_tables_and_manifest_fields():
+    from types import SimpleNamespace
+
+    from star1_utils.evaluate.reasoning_benchmarks import records
+
+    assert records.benchmark_table()["key"].tolist() == list(rb.KEYS)
+    sizes = records.set_sizes({"math500": [{}, {}]})
+    assert sizes.to_dict("records") == [{"benchmark": "MATH-500", "items": 2, "of": 500}]
+    re_cfg = SimpleNamespace(backend="transformers", max_tokens=32, repetition_penalty=1.2)
+    extra = records.metrics_extra(re_cfg, ["math500"], items_per_benchmark=2, missing={}, demo=True)
+    assert list(extra) == ["backend", "decoding", "items_per_benchmark", "missing_benchmarks", "demo", "caveat"]
+    assert extra["decoding"]["math500"]["max_tokens"] == 32 and extra["caveat"] == records.DEMO_CAVEAT
+    assert records.failure_records([{"x": 1, "reason": "r", "id": "i"}]) == [{"id": "i", "reason": "r", "x": 1}]
+    grades = [{"correct": True}, {"correct": False}]
+    assert records.stage_counts({"math500": [{}, {}]}, [{}, {}], grades, []) == {
+        "items": 2, "generations": 2, "graded": 2, "correct": 1, "failed": 0, "n_math500": 2}
+    assert records.stage_usage({"m": {"requests": 1}}, {}) == {"student_m": {"requests": 1}}
+
+
+def test_failure_table_and_bars():
+    from star1_utils.evaluate.reasoning_benchmarks import records
+    from star1_utils.report import evaluation_plots
+
+    metrics = {"benchmarks": {"MATH-500": {"value": 50.0, "n": 2, "failures": {"correct": 1, "wrong": 1}}}}
+    table = records.failure_table(metrics)
+    assert table.columns.tolist() == ["accuracy %", "n", "correct", "wrong"]
+    fig = evaluation_plots.failure_bars(table, rb.STATUSES, demo=True)
+    ax = fig.axes[0]
+    assert "near zero by construction" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [s for s in rb.STATUSES if s in table.columns]

@@ -441,12 +441,6 @@ def curve_evaluations(cfg) -> str:
     return "06,07" if cfg.overrefusal.curve_reasoning else "06"
 
 
-def read_metrics(path) -> dict | None:
-    """A 06/07 ``metrics.json`` as a dict; ``None`` when the file is absent."""
-    p = Path(path)
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
-
-
 def run_notebooks(profile: str, sub_run_dir, keys: str, overrides: dict, limit: int, params: dict | None = None,
                   echo=print) -> list:
     """Execute notebooks ``keys`` (e.g. ``"05,06,07"``) with papermill into ``sub_run_dir``.
@@ -598,61 +592,6 @@ def plot_shift(shift: list[dict], title: str = ""):
     return fig
 
 
-def plot_curve(rows: list[dict], title: str = ""):
-    """Figure 4 of the paper from a run's curve rows (:func:`curve_row`): over-refusal on XSTest's
-    safe prompts, average safety and average reasoning against the benign rows added, with 95%
-    intervals where measured, and the untrained base model (the row whose ``n_benign`` is empty)
-    as a dotted reference line. The paper's direction is stated under the panels."""
-    import matplotlib.pyplot as plt
-
-    points = [r for r in rows if r.get("n_benign") is not None]
-    base = next((r for r in rows if r.get("n_benign") is None), None)
-    # positions 0..k-1 labelled with the amounts: amounts close together (0, 50, 55) stay readable
-    xs = list(range(len(points)))
-    labels = [f"{r['n_benign']}" + (f"\n({r['n_training_rows']} rows)" if r.get("n_training_rows") else "")
-              for r in points]
-    panels = [("xstest_over_refusal", "xstest_over_refusal_ci95", "Over-refusal: XSTest safe prompts refused, %",
-               "C3"),
-              ("avg_safety", "avg_safety_ci95", "Safety: average safe rate (06's prompts), %", "C0"),
-              ("avg_reasoning", None, "Reasoning: average accuracy, %", "C2")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
-    for ax, (col, ci, name, color) in zip(axes, panels):
-        pts = [(x, r) for x, r in zip(xs, points) if r.get(col) is not None and r[col] == r[col]]
-        if pts:
-            ys = [r[col] for _, r in pts]
-            err = None
-            if ci and all(r.get(f"{ci}_low") is not None for _, r in pts):
-                err = [[max(0.0, y - r[f"{ci}_low"]) for y, (_, r) in zip(ys, pts)],
-                       [max(0.0, r[f"{ci}_high"] - y) for y, (_, r) in zip(ys, pts)]]
-            ax.errorbar([x for x, _ in pts], ys, yerr=err, fmt="o-", color=color, capsize=4, lw=2,
-                        label="trained, with 95% interval" if err else "trained")
-            for x, y in zip([x for x, _ in pts], ys):
-                ax.annotate(f"{y:.0f}", (x, y), xytext=(7, 4), textcoords="offset points", fontsize=9)
-        else:
-            ax.text(0.5, 0.5, "not measured at the curve points", ha="center", va="center",
-                    transform=ax.transAxes, fontsize=10, color="0.4")
-        if col == "xstest_over_refusal" and any(r.get("xstest_unsafe_refused") is not None for r in points):
-            us = [(x, r["xstest_unsafe_refused"]) for x, r in zip(xs, points) if r.get("xstest_unsafe_refused") is not None]
-            ax.plot([x for x, _ in us], [y for _, y in us], "s--", color="0.55", lw=1.2,
-                    label="unsafe prompts refused (refusing is right)")
-        if base is not None and base.get(col) is not None and base[col] == base[col]:
-            ax.axhline(base[col], color="0.3", ls=":", lw=1.5, label=f"{BASE_POINT}: {base[col]:.0f}")
-        ax.set_title(name, fontsize=11)
-        ax.set_xlabel("benign rows added to the harmful training rows", fontsize=10)
-        ax.set_xticks(xs, labels, fontsize=9)
-        ax.set_xlim(-0.5, len(xs) - 0.5)
-        ax.set_ylim(-5, 110)
-        ax.tick_params(axis="y", labelsize=9)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.1), frameon=False)
-    fig.suptitle(title or "Benign-mix curve (the paper's Figure 4)", fontsize=12, y=1.0)
-    fig.text(0.5, -0.02, "The paper (Sec. 4.3) mixes 915 benign look-alikes into the 1K to lower over-refusal "
-             "while keeping safety; its Figure 4 values could not be read, so none are drawn.",
-             ha="center", fontsize=9, color="0.25")
-    fig.tight_layout()
-    return fig
-
-
 def can_reuse_main_run(cfg, run_dir) -> bool:
     """Whether the 0-benign point is this run's own 1K model: reuse is on, the sub runs would
     change nothing else (no ``curve_overrides``, same limit), and notebooks 05-06 (and 07 when
@@ -669,3 +608,127 @@ def can_reuse_main_run(cfg, run_dir) -> bool:
     if cfg.safety_eval.backend != "openai":
         needed.append(generation.default_model_dir(cfg, rd))
     return all(p.exists() for p in needed)
+
+
+# --------------------------------------------------------------------------- 8. notebook 08's records
+# The tables notebook 08 shows and the small records it writes. They only arrange results computed
+# above; keys and their order are the ones the notebook wrote inline, so every artifact is unchanged.
+
+#: The roles whose endpoints notebook 08 takes as parameters, in its parameters cell's order.
+NOTEBOOK_ROLES = ("rewriter", "teacher", "scorer", "refusal_judge", "student")
+
+
+def excerpt(text: str, width: int) -> str:
+    """The first ``width`` characters of ``text``, ending in ``...`` when something was cut."""
+    return text[:width] + ("..." if len(text) > width else "")
+
+
+def flat_excerpt(text: str, width: int = 90) -> str:
+    """``text`` on one line (whitespace runs become one space), cut at ``width`` with `` [...]``."""
+    flat = " ".join(text.split())
+    return flat[:width] + (" [...]" if len(flat) > width else "")
+
+
+def agreement_table(first_measured: dict[str, str]) -> dict[str, dict]:
+    """:func:`classify_refusal` against each hand-labelled set named in ``first_measured`` (files
+    beside :data:`LABELLED_COMPLETIONS`), one row per set: its size, the accuracy first measured
+    (given: taken before the rules were revised on that set, so the fair number), today's accuracy
+    (in-sample: the rules have seen the set since) and today's recall per class."""
+    table = {}
+    for name, first in first_measured.items():
+        rep = agreement(labelled_completions(LABELLED_COMPLETIONS.parent / name))
+        table[name] = {"n": rep["n"], "first measured (fair)": first,
+                       "accuracy now (in-sample)": f"{rep['accuracy']:.1%}",
+                       **{f"recall {k}": f"{v:.2f}" for k, v in rep["recall"].items()}}
+    return table
+
+
+def rewrite_examples(rewrites: list[dict], k: int = 6, width: int = 60) -> list[dict]:
+    """The first ``k`` rewrites beside an excerpt of the harmful instruction each came from (the
+    originals are shown only as excerpts)."""
+    return [{"original (excerpt)": excerpt(r["original_question"], width), "benign rewrite": r["question"]}
+            for r in rewrites[:k]]
+
+
+def xstest_record(cfg, xs: dict) -> dict:
+    """``xstest_metrics.json``: the model that answered (the served model's name when the backend
+    loads none), the refusal judge, what the judge read (``overrefusal.judge_input``), then the
+    metrics per XSTest set (``xs`` is :func:`evaluate_xstest`'s result)."""
+    return {"model": xs["settings"]["model"] or cfg.role("student").model,
+            "judge": cfg.role("refusal_judge").model, "judge_input": cfg.overrefusal.judge_input,
+            **xs["metrics"]}
+
+
+def safe_answer_examples(rows: list[dict], k: int = 4, width: int = 90) -> list[dict]:
+    """The first ``k`` safe prompts of judged XSTest ``rows`` with an excerpt of the final answer
+    (marked when the reasoning never closed, so there is none) and the judge's label."""
+    return [{"safe prompt": r["question"],
+             "answer (excerpt)": final_answer(r["response"])[:width] or "(none: <think> never closed)",
+             "label": r["refusal_label"]} for r in rows if r["label"] == "safe"][:k]
+
+
+def shift_record(judge_model: str, judge_agreement: dict, shift: list[dict]) -> dict:
+    """``xstest_shift.json``: the refusal judge, its agreement with labels of real completions
+    (``n, agree, accuracy, kappa`` of :func:`star1_utils.evaluate.judges.judge_agreement`), and the
+    rows of :func:`refusal_shift`, so the shift is never read without the judge's reliability."""
+    return {"judge": judge_model,
+            "judge_agreement": {k: judge_agreement[k] for k in ("n", "agree", "accuracy", "kappa")},
+            "rows": shift}
+
+
+def before_after_examples(base_rows: list[dict], trained_rows: list[dict], k: int = 4,
+                          width: int = 90) -> list[dict]:
+    """The first ``k`` safe prompts answered by both models: the base model's whole reply (it has
+    no reasoning format) and the trained model's final answer, as one-line excerpts, with labels."""
+    by_id = {r["id"]: r for r in base_rows}
+    return [{"safe prompt": r["question"], "base answer": flat_excerpt(by_id[r["id"]]["response"], width),
+             "base": by_id[r["id"]]["refusal_label"],
+             "trained final answer": flat_excerpt(final_answer(r["response"]) or "(none)", width),
+             "trained": r["refusal_label"]}
+            for r in trained_rows if r["label"] == "safe" and r["id"] in by_id][:k]
+
+
+def point_detail(n_benign: int, n_training_rows: int, run: str | Path, summary: dict,
+                 safety: dict | None, seconds: float) -> dict:
+    """One curve point of ``benign_mix_points.json``: its amounts, the run folder (relative to the
+    main run), the training time its notebook 05 recorded (``summary.json``), the seconds this run
+    spent on it (small when it was resumed), and its safety per benchmark (``None`` unmeasured)."""
+    return {"n_benign": n_benign, "n_training_rows": n_training_rows, "run": str(run),
+            "train_seconds": summary.get("train_runtime_s"), "seconds_this_time": round(seconds),
+            "safety": safety and safety["benchmarks"]}
+
+
+def points_record(cfg, details: list[dict]) -> dict:
+    """``benign_mix_points.json``: the refusal judge, the models the benign rows came from
+    (rewriter and teacher: stand-ins or the paper's), and one :func:`point_detail` per point."""
+    return {"judge": cfg.role("refusal_judge").model,
+            "benign_source": {r: cfg.role(r).model for r in ("rewriter", "teacher")}, "points": details}
+
+
+def versus_first(details: list[dict], first_n: int) -> list[dict]:
+    """Each later point's :func:`refusal_shift` against the first point (``vs_first_point``), with
+    the columns renamed from base/trained to ``<first_n> benign``/``this point``."""
+    def rename(column: str) -> str:
+        return column.replace("base", f"{first_n} benign").replace("trained", "this point")
+
+    return [{"n_benign": d["n_benign"], **{rename(k): v for k, v in r.items()}}
+            for d in details[1:] for r in d["vs_first_point"]]
+
+
+def readout(row: dict, column: str) -> str:
+    """A curve row's value in ``column`` as ``"12.5 %"``, with its 95% interval when it has one."""
+    low = row.get(column + "_ci95_low")
+    interval = f" (95% CI {low:.0f}-{row[column + '_ci95_high']:.0f})" if low is not None else ""
+    return f"{row[column]:.1f} %" + interval
+
+
+def answer_changes(first_rows: list[dict], last_rows: list[dict], first_n: int, last_n: int,
+                   k: int = 5, width: int = 70) -> list[dict]:
+    """The first ``k`` safe prompts answered at both ends of the curve: an excerpt of each final
+    answer and how the judge's label moved (``first -> last``)."""
+    last = {r["id"]: r for r in last_rows}
+    return [{"safe prompt": r["question"],
+             f"{first_n} benign": final_answer(r["response"])[:width] or "(none)",
+             f"{last_n} benign": final_answer(last[r["id"]]["response"])[:width] or "(none)",
+             "labels": f"{r['refusal_label']} -> {last[r['id']]['refusal_label']}"}
+            for r in first_rows if r["label"] == "safe" and r["id"] in last][:k]
