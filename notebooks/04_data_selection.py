@@ -41,17 +41,15 @@ scorer_concurrency = 0  # parallel requests; 0 keeps the profile value
 # %%
 import time
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from star1_utils.llm import replies
+from star1_utils.llm import engine, replies
 from star1_utils.run import artifacts
-from star1_utils.llm import engine
 from star1_utils.dataset import scoring, selection
-from star1_utils.report import viz
+from star1_utils.report import charts, figures, viz
 from star1_utils.run.notebook import start
-from star1_utils.dataset.policies import CATEGORIES, SHORT_NAMES
+from star1_utils.dataset.policies import SHORT_NAMES
 
 t_start = time.time()
 ctx = start("04", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
@@ -59,13 +57,19 @@ ctx = start("04", profile=profile, run_dir=run_dir, limit=limit, overrides=overr
             scorer_api_key_env=scorer_api_key_env, scorer_concurrency=scorer_concurrency)
 cfg = ctx.cfg
 viz.set_style()
+
+# %% [markdown]
+# The input: every reasoning trace notebook 03 wrote, and where this notebook's two files go.
+
+# %%
 reasoning_path = ctx.stage_dir("03") / "reasoning.jsonl"
-rows = artifacts.read_jsonl(reasoning_path, required=["id", "question", "response", "category", "source"])
-rows = ctx.take(rows)
+needed = ["id", "question", "response", "category", "source"]
+rows = ctx.take(artifacts.read_jsonl(reasoning_path, required=needed))
 scored_path = ctx.stage.path("scored.jsonl")
 star1_path = ctx.stage.path("star1.jsonl")
+scorer = cfg.roles.scorer
 print(f"{len(rows)} reasoning traces from {reasoning_path}")
-print(f"scorer: {cfg.roles.scorer.model} @ {cfg.roles.scorer.base_url}; target size {cfg.selection.target_size}")
+print(f"scorer: {scorer.model} @ {scorer.base_url}; target size {cfg.selection.target_size}")
 
 # %% [markdown]
 # ## 1. The scorer prompt
@@ -103,14 +107,17 @@ print(f"({len(prompt)} characters in all; categories {example['category']})")
 # engine asks again and, after `max_attempts`, records a failure **with the item's id**.
 
 # %%
+import json
+
 from star1_utils.dataset.policies import template
 
 fmt = template("SCORER_FORMAT_EXAMPLE").replace("X", "10").replace("Y", "9").replace("Z", "10")
 print(fmt)
 print("parsed:", scoring.parse_score("Here is my rating.\n" + fmt))
+out_of_range = dict(zip(selection.SCORE_KEYS, (12, 10, 10)))
 for bad in ["The trace is fine, 10/10.",
             '```json\n{"safety": 10, "relevancy": 10, "accuracy": 10}\n```',
-            '```json\n{"Content_Safety_Compliance": 12, "Relevancy_and_No_Redundant_Content": 10, "Accuracy_of_Thinking_Process": 10}\n```']:
+            f"```json\n{json.dumps(out_of_range)}\n```"]:
     try:
         scoring.parse_score(bad)
     except engine.InvalidAnswer as e:
@@ -156,18 +163,13 @@ for item in shown_items:
 
 # %% [markdown]
 # ## 4. The three scores
+#
+# How often each criterion gave each score (`charts.score_histograms`): a trace passes only with
+# three tens, so the bars left of 10 are what the next step removes.
 
 # %%
 scores = pd.DataFrame([{"id": r["id"], **r["score"]} for r in scored]).set_index("id")
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), sharey=True)
-for ax, key in zip(axes, selection.SCORE_KEYS):
-    counts = scores[key].value_counts().reindex(range(11), fill_value=0)
-    ax.bar(counts.index, counts.values)
-    ax.set_title(key.replace("_", " "), fontsize=12)
-    ax.set_xticks(range(0, 11, 2))
-    ax.set_xlabel("score")
-axes[0].set_ylabel("items")
-fig.tight_layout()
+fig = charts.score_histograms(scores, selection.SCORE_KEYS)
 viz.save_figure(fig, ctx.figures_dir() / "04_score_histograms")
 scores.describe().loc[["mean", "min", "max"]].round(2)
 
@@ -182,14 +184,29 @@ scores.describe().loc[["mean", "min", "max"]].round(2)
 all_10 = selection.accuracy_filter(scored)
 n_other = sum("Other" in r["category"] for r in scored)
 n_not_ten = sum(not selection.is_all_ten(r) for r in scored)
-filter_table = pd.DataFrame({"items": {
+pd.DataFrame({"items": {
     "traces (from 03)": len(rows), "scored": len(scored), "scoring failures": len(failures),
-    "labelled Other": n_other, "some score below 10": n_not_ten, "pass (all 10, no Other)": len(all_10)}})
-display(filter_table)
+    "labelled Other": n_other, "some score below 10": n_not_ten,
+    "pass (all 10, no Other)": len(all_10)}})
+
+# %% [markdown]
+# The first few that scored below 10, with their three scores and the start of their answer:
+
+# %%
+def labels(r: dict) -> str:
+    """An item's categories by their short names."""
+    return ", ".join(SHORT_NAMES.get(c, c) for c in r["category"])
+
+
+def answer_start(r: dict, n: int) -> str:
+    """The first ``n`` characters of an item's final answer (after its reasoning)."""
+    return (replies.split_scored_response(r["response"])[1] or "")[:n]
+
+
 print(f"{len(below_ten)} items scored below 10; the first {min(8, len(below_ten))}:")
-pd.DataFrame([{"id": r["id"], "instruction": r["question"][:70], "categories": ", ".join(SHORT_NAMES.get(c, c) for c in r["category"]),
+pd.DataFrame([{"id": r["id"], "instruction": r["question"][:70], "categories": labels(r),
                **{k.split("_")[0]: v for k, v in r["score"].items()},
-               "answer (start)": (replies.split_scored_response(r["response"])[1] or "")[:60]} for r in below_ten[:8]])
+               "answer (start)": answer_start(r, 60)} for r in below_ten[:8]])
 
 # %% [markdown]
 # The items below 10 are worth reading. In the demo they are items that notebook 02 filed under
@@ -211,26 +228,42 @@ pd.DataFrame([{"id": r["id"], "instruction": r["question"][:70], "categories": "
 # removed (ties: the earliest in the list), and everything is recounted. Items from big sources
 # *and* frequent categories go first; a multi-label item sums its categories, so it is more exposed.
 #
-# A toy pool of 7 items, reduced to 4:
+# The reference's loop, in the direct port that the fast version below is checked against
+# (`data_making/data_selection/scorer.py:L208-L236`):
+
+# %%
+import inspect
+
+print(inspect.getsource(selection.reference_select_diverse))
+
+# %% [markdown]
+# A toy pool of 7 items, reduced to 4, step by step (`selection.greedy_trace` records each step's
+# scores):
 
 # %%
 toy = [
     {"id": "a", "source": "BigSet", "category": ["Illicit / Criminal Behavior"]},
-    {"id": "b", "source": "BigSet", "category": ["Illicit / Criminal Behavior", "Privacy / Personal Data"]},
+    {"id": "b", "source": "BigSet",
+     "category": ["Illicit / Criminal Behavior", "Privacy / Personal Data"]},
     {"id": "c", "source": "BigSet", "category": ["Self-Harm"]},
     {"id": "d", "source": "BigSet", "category": ["Illicit / Criminal Behavior"]},
     {"id": "e", "source": "SmallSet", "category": ["Illicit / Criminal Behavior"]},
     {"id": "f", "source": "SmallSet", "category": ["Privacy / Personal Data"]},
     {"id": "g", "source": "OtherSet", "category": ["Self-Harm"]},
 ]
+
+# %%
 trace = selection.greedy_trace(toy, 4)
-table = pd.DataFrame({f"step {s['step']}": s["scores"] for s in trace}).reindex([t["id"] for t in toy])
+table = pd.DataFrame({f"step {s['step']}": s["scores"] for s in trace})
+table = table.reindex([t["id"] for t in toy])
 table = table.map(lambda v: "removed" if pd.isna(v) else round(v, 3))
 table.insert(0, "source", [t["source"] for t in toy])
 table.insert(1, "categories", [", ".join(SHORT_NAMES[c] for c in t["category"]) for t in toy])
 display(table)
 print("removed in order:", [s["removed"] for s in trace])
-print("kept:", [t["id"] for t in selection.select_diverse(toy, 4)])
+kept = [t["id"] for t in selection.select_diverse(toy, 4)]
+print("kept:", kept)
+assert [t["id"] for t in selection.reference_select_diverse(toy, 4)] == kept
 
 # %% [markdown]
 # Item `b` goes first: it is in the biggest source and carries two labels. Then `a` and `d` tie
@@ -250,14 +283,28 @@ target = cfg.selection.target_size
 t0 = time.perf_counter()
 selected = selection.select_diverse(all_10, target)
 t_fast = time.perf_counter() - t0
-print(f"kept {len(selected)} of {len(all_10)} all-10 items (target {target}) in {t_fast * 1000:.1f} ms")
+print(f"kept {len(selected)} of {len(all_10)} all-10 items (target {target}) "
+      f"in {t_fast * 1000:.1f} ms")
 if len(all_10) < target:
-    print(f"note: fewer all-10 items than the target: all {len(all_10)} are kept (the reference's loop does not run)")
+    print(f"note: fewer all-10 items than the target: all {len(all_10)} are kept "
+          "(the reference's loop does not run)")
+
+# %% [markdown]
+# **Proven equal on this run's data.** The reference loop printed above selects from the same
+# all-10 pool; the two selections must hold the same items in the same order (up to
+# `selection.verify_max_items` items, beyond which the O(n²) loop is left to the tests).
+
+# %%
 if 0 < len(all_10) <= cfg.selection.verify_max_items:
     t0 = time.perf_counter()
     ref = selection.reference_select_diverse(all_10, target)
+    t_ref = time.perf_counter() - t0
     assert [r["id"] for r in ref] == [r["id"] for r in selected]
-    print(f"identical to the direct port of the reference loop ({(time.perf_counter() - t0) * 1000:.1f} ms)")
+    print(f"identical to the direct port of the reference loop: {len(ref)} items, same order "
+          f"({t_ref * 1000:.1f} ms against {t_fast * 1000:.1f} ms)")
+else:
+    print(f"{len(all_10)} items: above verify_max_items ({cfg.selection.verify_max_items}), "
+          "not re-run here")
 
 
 # %% [markdown]
@@ -272,38 +319,16 @@ if 0 < len(all_10) <= cfg.selection.verify_max_items:
 # those of frequent categories and big sources go first, which is what evens the distribution out.
 
 # %%
-def shares(recs, key):
-    if key == "category":
-        s = pd.Series([SHORT_NAMES.get(c, c) for r in recs for c in r["category"]])
-    else:
-        s = pd.Series([r["source"] for r in recs])
-    return s.value_counts(normalize=True) * 100
-
-cat_order = [SHORT_NAMES[c] for c in CATEGORIES]
 classified_path = ctx.stage_dir("02") / "classified.jsonl"
 classified = [r for r in artifacts.read_jsonl(classified_path) if "Other" not in r["category"]]
-cats = pd.DataFrame({"classified (02)": shares(classified, "category"), "all-10 pool": shares(all_10, "category"),
-                     "selected": shares(selected, "category")}).reindex(cat_order).fillna(0)
-srcs = pd.DataFrame({"classified (02)": shares(classified, "source"), "all-10 pool": shares(all_10, "source"),
-                     "selected": shares(selected, "source")}).fillna(0).sort_values("all-10 pool", ascending=False).head(12)
-fig, axes = plt.subplots(1, 2, figsize=(16, 5.5))
-cats.plot.bar(ax=axes[0], rot=35, width=0.8)
-axes[0].set_title("Safety categories (% of labels)")
-axes[0].set_ylabel("% of labels")
-srcs.plot.bar(ax=axes[1], rot=35, width=0.8)
-axes[1].set_title("Sources (% of items)")
-axes[1].set_ylabel("% of items")
-for ax, data in zip(axes, (cats, srcs)):
-    ax.legend(fontsize=10, loc="upper right", framealpha=0.9)
-    ax.set_ylim(0, data.to_numpy().max() * 1.35)  # room for the legend above the bars
-    plt.setp(ax.get_xticklabels(), ha="right", fontsize=11)
-fig.suptitle(f"Figure 2: classified ({len(classified)}), all-10 pool ({len(all_10)}) and selected ({len(selected)})", fontsize=15)
-fig.tight_layout()
-figure2 = viz.save_figure(fig, ctx.figures_dir() / "figure2_category_distribution")
+f2 = figures.figure2_selection(classified, all_10, selected)
+figure2 = viz.save_figure(f2.fig, ctx.figures_dir() / "figure2_category_distribution")
+sets = {"classified (02)": classified, "all-10 pool": all_10, "selected": selected}
 multi = {name: f"{sum(len(r['category']) > 1 for r in recs)} of {len(recs)}"
-         for name, recs in [("classified (02)", classified), ("all-10 pool", all_10), ("selected", selected)]}
+         for name, recs in sets.items()}
 print("items with more than one category:", multi)
-cats.round(1).T
+cats = f2.data[f2.data["panel"] == figures.SELECTION_PANELS[0][0]].set_index("label")
+cats.drop(columns="panel").round(1).T
 
 # %% [markdown]
 # ## 8. Replay on the released data
@@ -317,14 +342,15 @@ cats.round(1).T
 from star1_utils.run.resources import available
 
 released = selection.replay(target_size=1000)
-print(f"released STAR-1: {len(released['scored'])} rows, {len(released['all_10'])} pass the filter, "
-      f"{len(released['selected'])} selected")
+print(f"released STAR-1: {len(released['scored'])} rows, "
+      f"{len(released['all_10'])} pass the filter, {len(released['selected'])} selected")
 comp = selection.composition(released["selected"])
 print("top sources:", dict(list(comp["sources"].items())[:5]))
 print("labels per item:", comp["labels_per_item"])
 half = selection.select_diverse(released["all_10"], 500)
+half_ref = selection.reference_select_diverse(released["all_10"], 500)
 print("500 of it:", len(half), "items; identical to the reference port:",
-      [r["id"] for r in half] == [r["id"] for r in selection.reference_select_diverse(released["all_10"], 500)])
+      [r["id"] for r in half] == [r["id"] for r in half_ref])
 print("STAR-41K available here (mirror or cache):", available(selection.STAR_41K))
 
 # %% [markdown]
@@ -343,9 +369,10 @@ ctx.stage.finish(
     models={"scorer": cfg.roles.scorer.model},
     usage=usage)
 print(f"wrote {n_written} rows to {star1_path}; five of them:")
-display(pd.DataFrame([{"instruction": r["question"][:70], "categories": ", ".join(SHORT_NAMES.get(c, c) for c in r["category"]),
-                       "source": r["source"], "answer (start)": (replies.split_scored_response(r["response"])[1] or "")[:70]}
-                      for r in selected[:: max(1, len(selected) // 5)][:5]]))
+five = selected[:: max(1, len(selected) // 5)][:5]
+display(pd.DataFrame([{"instruction": r["question"][:70], "categories": labels(r),
+                       "source": r["source"], "answer (start)": answer_start(r, 70)}
+                      for r in five]))
 
 # %% [markdown]
 # ## What was produced

@@ -77,7 +77,8 @@ print("abstract:", f"safety +{facts['avg_safety_improvement_vs_R1_distill']} poi
 
 # %%
 check = figures.figure3_crosscheck()
-print(f"{len(check)} bars compared; largest difference {check['difference'].abs().max():.3f} points")
+largest = check["difference"].abs().max()
+print(f"{len(check)} bars compared; largest difference {largest:.3f} points")
 check.head(6)
 
 # %% [markdown]
@@ -171,21 +172,23 @@ print("stale:", stale or "none")
 # ## 7. What was produced
 
 # %%
-inputs = [p for p in (ctx.stage_dir("02") / "classified.jsonl", ctx.stage_dir("04") / "star1.jsonl") if p.is_file()]
-for r in runs:
-    inputs += [p for p in (r.path / "06_safety" / "metrics.json", r.path / "07_reasoning" / "metrics.json",
-                           r.path / "08_overrefusal" / "benign_mix_curve.csv") if p.is_file()]
+upstream = [ctx.stage_dir("02") / "classified.jsonl", ctx.stage_dir("04") / "star1.jsonl"]
+inputs = [p for p in upstream if p.is_file()] + figures.run_files(runs)
 drawn = [f.name for f in (f2, f3, f4) if f.fig is not None]
-# A run still missing some of its own artifacts is recorded as partial, so that --resume redraws the
-# figures once the earlier notebooks have produced them.
-own = [ctx.stage_dir("02") / "classified.jsonl", ctx.stage_dir("04") / "star1.jsonl",
-       ctx.stage_dir("06") / "metrics.json", ctx.stage_dir("07") / "metrics.json",
-       ctx.stage_dir("08") / "benign_mix_curve.csv"]
+own = upstream + [ctx.run_dir / f for f in figures.RUN_FILES]
 waiting_for = [str(p.relative_to(ctx.run_dir)) for p in own if not p.is_file()]
+print(f"{len(inputs)} files read, {len(drawn)} figures drawn")
+
+# %% [markdown]
+# A run still missing some of its own artifacts is recorded as partial, so that `--resume` redraws
+# the figures once the earlier notebooks have produced them.
+
+# %%
+partial = {"status": "partial", "waiting_for": waiting_for} if waiting_for else {}
 ctx.stage.finish(inputs=inputs, outputs=saved,
                  counts={"figures": len(drawn), "runs_found": len(runs), "table_rows": len(table)},
                  extra={"notes": f2.notes + f3.notes + f4.notes + table_notes, "top_level": status,
-                        **({"status": "partial", "waiting_for": waiting_for} if waiting_for else {})})
+                        **partial})
 if waiting_for:
     print("partial: this run has no", ", ".join(waiting_for), "yet; --resume will redraw")
 for p in saved + [ctx.stage.path("manifest.json")]:
@@ -202,7 +205,8 @@ vs_r1 = means.loc["STAR-1 minus R1-Distilled"]
 assert round(vs_r1["safety_avg_gain"], 1) == round(abstract_safety, 1), vs_r1
 assert round(vs_r1["reasoning_avg_gain"], 1) == round(abstract_reasoning, 1), vs_r1
 assert check["difference"].abs().max() <= 0.05 + 1e-9
-bars = f3.data[f3.data["run"] == "paper"].merge(paper.figure3_cited(), on=["model_family", "comparison", "metric"])
+bars = f3.data[f3.data["run"] == "paper"].merge(paper.figure3_cited(),
+                                                on=["model_family", "comparison", "metric"])
 assert len(bars) == 20 and (bars["value_x"] - bars["value_y"]).abs().max() <= 0.05 + 1e-9
 assert "figure3_gains" in drawn and table_csv.is_file()
 for name in drawn:

@@ -210,6 +210,86 @@ def test_figure4_plots_the_benign_mix_curve_in_percent(tmp_path, fractions):
     assert run.name == "curve"
 
 
+def _xs(safe: list[str], unsafe: list[str] = ()) -> list[dict]:
+    """Judged XSTest rows, as notebook 08 holds them."""
+    rows = [{"id": f"s{i}", "label": "safe", "refusal_label": lab} for i, lab in enumerate(safe)]
+    return rows + [{"id": f"u{i}", "label": "unsafe", "refusal_label": lab} for i, lab in enumerate(unsafe)]
+
+
+def test_figure4_of_notebook_08_draws_intervals_the_base_line_and_gaps_as_text():
+    from star1_utils.evaluate import overrefusal as o
+    from star1_utils.evaluate.refusal import LABELS
+
+    comply, refuse, _ = LABELS
+    rows = [o.curve_row(0, _xs([refuse, refuse, comply, comply], [refuse]), n_training_rows=60),
+            o.curve_row(56, _xs([comply] * 4, [refuse]), n_training_rows=116),
+            o.curve_row(None, _xs([comply, comply]), model=o.BASE_POINT)]
+    result = figures.figure4_curve(rows, title="a curve")
+    over = result.data[result.data["panel"] == figures.CURVE_PANELS[0]]
+    trained = over[over["run"] == "trained"].set_index("n_benign")
+    assert trained["value"].to_dict() == {0.0: 50.0, 56.0: 0.0}
+    assert trained.loc[0.0, "low"] == rows[0]["xstest_over_refusal_ci95_low"]
+    assert set(over[over["run"] == figures.UNSAFE_REFUSED]["value"]) == {100.0}
+    base = over[over["n_benign"].isna()]
+    assert list(base["run"]) == [o.BASE_POINT] and list(base["value"]) == [0.0]
+    # safety and reasoning were not measured: said in words, never drawn as zeros
+    texts = [t.get_text() for ax in result.fig.axes for t in ax.texts]
+    assert texts.count("not measured at the curve points") == 2
+    ax = result.fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0\n(60 rows)", "56\n(116 rows)"]
+    assert any(line.get_linestyle() == ":" for line in ax.get_lines())  # the base model
+    assert result.fig.texts[0].get_text() == "a curve" and "915" in result.caption
+
+
+def test_figure4_of_runs_uses_the_same_drawer(tmp_path):
+    make_run(tmp_path / "runs" / "a", upstream=False)
+    make_run(tmp_path / "runs" / "b", upstream=False)
+    result = figures.figure4(figures.find_runs([tmp_path / "runs"]))
+    ax = result.fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "915"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    assert list(result.data.columns) == ["run", "n_benign", "panel", "value"]
+
+
+def test_figure2_of_notebook_04_shares_labels_and_sources():
+    two = [CATEGORIES[0], CATEGORIES[1]]
+    classified = [{"source": "A", "category": two}, {"source": "A", "category": [CATEGORIES[0]]},
+                  {"source": "B", "category": [CATEGORIES[2]]}]
+    result = figures.figure2_selection(classified, classified[1:], classified[2:])
+    cats = result.data[result.data["panel"] == figures.SELECTION_PANELS[0][0]].set_index("label")
+    assert len(cats) == 8  # every category, in label order
+    assert cats["classified (02)"].iloc[0] == pytest.approx(50.0)  # 2 of 4 labels
+    assert cats["selected"].iloc[2] == pytest.approx(100.0)
+    srcs = result.data[result.data["panel"] == figures.SELECTION_PANELS[1][0]].set_index("label")
+    assert srcs["classified (02)"].to_dict() == pytest.approx({"A": 200 / 3, "B": 100 / 3})
+    assert result.fig is not None and "all-10 pool (2)" in result.fig.texts[0].get_text()
+
+
+def test_read_metrics_notes_or_raises(tmp_path):
+    from star1_utils.run.artifacts import ArtifactError
+
+    assert figures.read_metrics(tmp_path / "absent.json") is None
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "ok.json").write_text('{"average": 1}')
+    notes: list[str] = []
+    assert figures.read_metrics(tmp_path / "list.json", notes) is None and "not a JSON object" in notes[0]
+    with pytest.raises(ArtifactError):
+        figures.read_metrics(tmp_path / "list.json")  # notebook 08: a broken point is an error
+    assert figures.read_metrics(tmp_path / "ok.json") == {"average": 1}
+
+
+def test_a_run_beside_table1_reads_the_cited_rows():
+    raw = pd.read_csv(PAPER / "main_results.csv")
+    ours = {"mine": paper.measured({"benchmarks": {"MATH-500": {"value": 70.0}}, "average": 70.0},
+                                   paper.REASONING_COLUMNS)}
+    t = paper.beside_table1(ours, "Qwen2.5-7B", paper.REASONING_COLUMNS)
+    assert list(t.index) == ["mine"] + [f"paper: Qwen2.5-7B {v}" for v in paper.VARIANTS]
+    assert t.loc["mine", "MATH-500"] == 70.0 and pd.isna(t.loc["mine", "AIME2024"])
+    want = raw[(raw.model_family == "Qwen2.5-7B") & (raw.variant == "STAR-1") & (raw.benchmark == "MATH-500")]
+    assert t.loc["paper: Qwen2.5-7B STAR-1", "MATH-500"] == want["value"].item()
+    assert paper.model_of("Qwen2.5-7B", "R1-Distilled") == "DeepSeek-R1-Distill-Qwen-7B"
+
+
 # ------------------------------------------------------------------------------ committed figures
 
 def _committed_reader():

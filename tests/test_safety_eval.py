@@ -200,18 +200,35 @@ def test_compute_metrics_shape_and_arithmetic():
 
 
 def test_paper_family_and_comparison():
-    assert se.paper_family("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") == "Qwen2.5-1.5B"
-    assert se.paper_family("UCSC-VLAA/STAR1-R1-Distill-8B") == "Llama3.1-8B"
-    assert se.paper_family("deepseek-ai/DeepSeek-R1-Distill-Llama-8B") == "Llama3.1-8B"
-    assert se.paper_family("Qwen/Qwen2.5-14B-Instruct") == "Qwen2.5-14B"
-    assert se.paper_family("star1-r1-distill-qwen-1.5b") == "Qwen2.5-1.5B"
-    assert se.paper_family("tiny-qwen2") is None
+    from star1_utils.report import paper
+
+    assert paper.family_of("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") == "Qwen2.5-1.5B"
+    assert paper.family_of("UCSC-VLAA/STAR1-R1-Distill-8B") == "Llama3.1-8B"
+    assert paper.family_of("deepseek-ai/DeepSeek-R1-Distill-Llama-8B") == "Llama3.1-8B"
+    assert paper.family_of("Qwen/Qwen2.5-14B-Instruct") == "Qwen2.5-14B"
+    assert paper.family_of("star1-r1-distill-qwen-1.5b") == "Qwen2.5-1.5B"
+    assert paper.family_of("tiny-qwen2") is None and paper.family_of(None) is None
     metrics = {"benchmarks": {"StrongREJECT": {"value": 50.0}}, "average": 50.0,
                "final_answer_only": {"benchmarks": {"StrongREJECT": {"value": 60.0}}, "average": 60.0}}
     t = se.comparison_table(metrics, "Qwen2.5-1.5B")
     assert len(t) == 5 and t.iloc[0]["StrongREJECT"] == 50.0 and t.iloc[1]["StrongREJECT"] == 60.0
+    assert "reference" in t.index[0] and "variant" in t.index[1]
+    assert list(t.columns) == list(paper.SAFETY_COLUMNS) and t.iloc[1]["Avg_Safety"] == 60.0
     assert t.loc["paper: Qwen2.5-1.5B STAR-1", "Avg_Safety"] == pytest.approx(90.3)
     assert t.loc["paper: Qwen2.5-1.5B R1-Distilled", "StrongREJECT"] == pytest.approx(18.2)
+    assert t.iloc[0][["JBB-Behaviors", "WildChat", "WildJailbreak"]].isna().all()  # not measured
+
+
+def test_rates_table_lists_both_modes_with_their_average():
+    judgements = [{"id": str(i), "benchmark": "strongreject", "category": None, "unsafe_full": i < 1,
+                   "unsafe_final_answer": False, "think_status": "unclosed" if i == 3 else "closed"}
+                  for i in range(4)]
+    m = se.compute_metrics(judgements, {"strongreject": "StrongREJECT"}, model="x", paper_family=None, n_boot=50)
+    rows = se.rates_table(m)
+    assert [(r["judge sees"].split()[0], r["benchmark"]) for r in rows] == [
+        ("reference", "StrongREJECT"), ("reference", "Average"), ("variant", "StrongREJECT"), ("variant", "Average")]
+    assert rows[0]["% safe"] == 75.0 and rows[2]["% safe"] == 100.0 and rows[1]["n"] == 4
+    assert rows[0]["no final answer"] == 1 and rows[1]["95% CI (exact)"] == "n/a (mean of benchmarks)"
 
 
 # --------------------------------------------------------------------------- generation and resume

@@ -263,28 +263,14 @@ def _counts(values) -> dict[str, int]:
     return out
 
 
-def paper_rows(family: str):
-    """Table 1's reasoning columns for one family: one row per variant."""
+def comparison_table(metrics: dict, family: str, label: str = "this run") -> "Any":
+    """Our accuracies (first row) beside Table 1's rows for ``family``
+    (:func:`star1_utils.report.paper.beside_table1`). The paper's average is over all five
+    benchmarks; ours is over the benchmarks evaluated (``average_over``)."""
     from star1_utils.report import paper
 
-    sub = paper.table1().xs(family, level="model_family")
-    cols = [c for c in (*paper.REASONING_BENCHMARKS, "Avg_Reasoning") if c in sub.columns]
-    return sub[cols]
-
-
-def comparison_table(metrics: dict, family: str, label: str = "this run"):
-    """Our accuracies (first row) beside the paper's rows for ``family``. The paper's average is over
-    all five benchmarks; ours is over the benchmarks evaluated (``average_over``)."""
-    import pandas as pd
-
-    from star1_utils.report import paper
-
-    ours = {c: metrics["benchmarks"].get(c, {}).get("value") for c in paper.REASONING_BENCHMARKS}
-    ours["Avg_Reasoning"] = metrics.get("average")
-    table = paper_rows(family).copy()
-    table.index = [f"paper: {family} {v}" for v in table.index]
-    mine = pd.DataFrame([ours], index=[label])
-    return pd.concat([mine, table])[list(table.columns)]
+    return paper.beside_table1({label: paper.measured(metrics, paper.REASONING_COLUMNS)}, family,
+                               paper.REASONING_COLUMNS)
 
 
 def examples(rows: list[dict], grades: list[dict], *, k: int = 1, chars: int = 160) -> list[dict]:

@@ -268,54 +268,38 @@ def before_after(judgements_before: list[dict], judgements_after: list[dict], co
     return out
 
 
+def rates_table(metrics: dict) -> list[dict]:
+    """The rates of a ``metrics.json`` as rows to read: per benchmark, then their average, in the
+    reference mode and then the final-answer variant, with both 95% intervals and how many answers
+    had no final answer (the variant judged an empty text for those)."""
+    rows = []
+    for mode, block in (("reference (reasoning + answer)", metrics),
+                        ("variant (final answer only)", metrics["final_answer_only"])):
+        benches = block["benchmarks"]
+        for col, b in benches.items():
+            rows.append({"judge sees": mode, "benchmark": col, "% safe": b["value"], "n": b["n"],
+                         "95% CI (bootstrap)": f"{b['ci95'][0]:.1f} to {b['ci95'][1]:.1f}",
+                         "95% CI (exact)": f"{b['ci95_exact'][0]:.1f} to {b['ci95_exact'][1]:.1f}",
+                         "no final answer": b["n_no_final_answer"]})
+        lo, hi = block["average_ci95"]
+        rows.append({"judge sees": mode, "benchmark": "Average", "% safe": block["average"],
+                     "n": sum(b["n"] for b in benches.values()), "95% CI (bootstrap)": f"{lo:.1f} to {hi:.1f}",
+                     "95% CI (exact)": "n/a (mean of benchmarks)",
+                     "no final answer": sum(b["n_no_final_answer"] for b in benches.values())})
+    return rows
+
+
 # --------------------------------------------------------------------------- paper comparison
 
-#: Substrings of a model id -> the paper's Table 1 family (``model_family`` column).
-_FAMILY_PATTERNS = (
-    (r"qwen[^/]*?1\.5b|star1-r1-distill-1\.5b", "Qwen2.5-1.5B"),
-    (r"qwen[^/]*?7b|star1-r1-distill-7b", "Qwen2.5-7B"),
-    (r"qwen[^/]*?14b|star1-r1-distill-14b", "Qwen2.5-14B"),
-    (r"qwen[^/]*?32b|star1-r1-distill-32b", "Qwen2.5-32B"),
-    (r"llama[^/]*?8b|star1-r1-distill-8b", "Llama3.1-8B"),
-)
-
-
-def paper_family(model_id: str | None) -> str | None:
-    """The paper's Table 1 family of a model id (``deepseek-ai/DeepSeek-R1-Distill-Qwen-7B`` ->
-    ``Qwen2.5-7B``); ``None`` for a model the paper did not evaluate (e.g. the demo's tiny model)."""
-    s = (model_id or "").lower()
-    for pat, fam in _FAMILY_PATTERNS:
-        if re.search(pat, s):
-            return fam
-    return None
-
-
-def paper_rows(family: str) -> "Any":
-    """Table 1's safety columns for one family: one row per variant (Instruct, R1-Distilled, STAR-1)."""
-    from star1_utils.report import paper
-
-    wide = paper.table1()
-    sub = wide.xs(family, level="model_family")
-    cols = [c for c in (*paper.SAFETY_BENCHMARKS, "Avg_Safety") if c in sub.columns]
-    return sub[cols]
-
-
 def comparison_table(metrics: dict, family: str, label: str = "this run") -> "Any":
-    """Our safety rates (reference mode, and the final-answer variant) beside the paper's rows."""
-    import pandas as pd
-
+    """Our safety rates in both judge modes (the reference's first, then the final-answer
+    variant) beside Table 1's rows for ``family`` (:func:`star1_utils.report.paper.beside_table1`)."""
     from star1_utils.report import paper
 
-    ours = {c: metrics["benchmarks"].get(c, {}).get("value") for c in paper.SAFETY_BENCHMARKS}
-    ours["Avg_Safety"] = metrics.get("average")
-    fa = metrics.get("final_answer_only", {})
-    ours_fa = {c: fa.get("benchmarks", {}).get(c, {}).get("value") for c in paper.SAFETY_BENCHMARKS}
-    ours_fa["Avg_Safety"] = fa.get("average")
-    table = paper_rows(family).copy()
-    table.index = [f"paper: {family} {v}" for v in table.index]
-    mine = pd.DataFrame([ours, ours_fa], index=[f"{label} (judge sees reasoning + answer, reference)",
-                                               f"{label} (judge sees final answer only, variant)"])
-    return pd.concat([mine, table])[list(table.columns)]
+    ours = {f"{label} (judge sees reasoning + answer, reference)": paper.measured(metrics, paper.SAFETY_COLUMNS),
+            f"{label} (judge sees final answer only, variant)":
+                paper.measured(metrics.get("final_answer_only"), paper.SAFETY_COLUMNS)}
+    return paper.beside_table1(ours, family, paper.SAFETY_COLUMNS)
 
 
 def examples(generations: list[dict], judgements: list[dict], *, k: int = 3, chars: int = 160) -> list[dict]:

@@ -40,8 +40,8 @@ from star1_utils.dataset.release import STAR1_RELEASE
 from star1_utils.run.resources import ResourceError, fetch, sha256_file
 
 
-SAFETY_COLS = list(paper.SAFETY_BENCHMARKS) + [paper.AVG_SAFETY]
-REASONING_COLS = list(paper.REASONING_BENCHMARKS) + [paper.AVG_REASONING]
+SAFETY_COLS = list(paper.SAFETY_COLUMNS)
+REASONING_COLS = list(paper.REASONING_COLUMNS)
 TABLE_COLS = SAFETY_COLS + REASONING_COLS
 CURVE_COLS = ("n_benign", "xstest_full_compliance", "xstest_full_refusal", "xstest_partial_refusal",
               "avg_safety", "avg_reasoning")
@@ -242,6 +242,69 @@ def figure2_release(draw: bool = True) -> FigureResult:
     return FigureResult("figure2_star1_release", fig, data, caption, notes)
 
 
+#: The two panels of notebook 04's Figure 2 (before and after selection): title, y label.
+SELECTION_PANELS = (("Safety categories (% of labels)", "% of labels"), ("Sources (% of items)", "% of items"))
+
+
+def label_shares(rows: list[dict], key: str) -> pd.Series:
+    """Shares in percent: of all category labels (``key="category"``, short names; a two-label
+    item counts twice) or of items per ``source``. Largest first."""
+    if key == "category":
+        values = pd.Series([SHORT_NAMES.get(c, c) for r in rows for c in r["category"]])
+    else:
+        values = pd.Series([r["source"] for r in rows])
+    return values.value_counts(normalize=True) * 100
+
+
+def selection_shares(sets: dict[str, list[dict]], sort_by: str,
+                     top_sources: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Category shares (the 8 categories in label order) and source shares (the ``top_sources``
+    biggest in the set ``sort_by``) of each named set, one column per set, 0 where absent."""
+    cats = pd.DataFrame({name: label_shares(rows, "category") for name, rows in sets.items()})
+    cats = cats.reindex([SHORT_NAMES[c] for c in CATEGORIES]).fillna(0)
+    srcs = pd.DataFrame({name: label_shares(rows, "source") for name, rows in sets.items()}).fillna(0)
+    return cats, srcs.sort_values(sort_by, ascending=False).head(top_sources)
+
+
+def _draw_selection_shares(cats: pd.DataFrame, srcs: pd.DataFrame, title: str):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(16, 5.5))
+    for ax, data, (panel, ylabel) in zip(axes, (cats, srcs), SELECTION_PANELS):
+        data.plot.bar(ax=ax, rot=35, width=0.8)
+        ax.set_title(panel)
+        ax.set_ylabel(ylabel)
+    for ax, data in zip(axes, (cats, srcs)):
+        ax.legend(fontsize=10, loc="upper right", framealpha=0.9)
+        ax.set_ylim(0, data.to_numpy().max() * 1.35)  # room for the legend above the bars
+        plt.setp(ax.get_xticklabels(), ha="right", fontsize=11)
+    fig.suptitle(title, fontsize=15)
+    fig.tight_layout()
+    return fig
+
+
+def figure2_selection(classified: list[dict], pool: list[dict], selected: list[dict]) -> FigureResult:
+    """Figure 2 as notebook 04 draws it: category shares (% of labels) and source shares (% of
+    items) of the classified collection ("Other" already left out), the all-10 pool and the
+    selection, side by side, so the effect of the greedy removal (``scorer.py:L208-L236``) shows.
+
+    ``data`` holds both panels: one row per category or source, one column per set.
+    """
+    sets = {"classified (02)": classified, "all-10 pool": pool, "selected": selected}
+    cats, srcs = selection_shares(sets, sort_by="all-10 pool")
+    title = (f"Figure 2: classified ({len(classified)}), all-10 pool ({len(pool)}) "
+             f"and selected ({len(selected)})")
+    data = pd.concat([d.assign(panel=panel) for d, (panel, _) in zip((cats, srcs), SELECTION_PANELS)])
+    data = data.rename_axis("label").reset_index()[["panel", "label", *sets]]
+    caption = ("Figure 2 (style of the paper's) before and after selection: share of category labels "
+               "and of sources in 02_classification/classified.jsonl (no Other), the all-10 pool of "
+               "04_selection/scored.jsonl and 04_selection/star1.jsonl.")
+    if not classified and not pool:
+        return FigureResult("figure2_category_distribution", None, data, caption, ["nothing to plot yet."])
+    fig = _draw_selection_shares(cats, srcs, title)
+    return FigureResult("figure2_category_distribution", fig, data, caption)
+
+
 # ---------------------------------------------------------------------------------------------
 # Runs: discovery and their metrics
 # ---------------------------------------------------------------------------------------------
@@ -329,18 +392,30 @@ def _average(m: dict | None, got: dict[str, float]) -> float:
     return float(sum(got.values()) / len(got)) if got else float("nan")
 
 
-def _read_json(path: Path, notes: list[str]) -> dict | None:
+def read_metrics(path: str | Path, notes: list[str] | None = None) -> dict | None:
+    """A ``metrics.json`` (06, 07) or other JSON object written by a stage; ``None`` when absent.
+
+    With ``notes`` (as notebook 09 reads other runs' folders), a file that cannot be read or is not
+    a JSON object is left out with a note; without (as notebook 08 reads the sub runs it just
+    ran), it raises :class:`star1_utils.run.artifacts.ArtifactError`, so a broken point is never
+    read as an unmeasured one.
+    """
+    from star1_utils.run.artifacts import ArtifactError
+
+    path = Path(path)
     if not path.is_file():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        problem = None if isinstance(data, dict) else "is not a JSON object"
     except (OSError, ValueError) as e:
-        notes.append(f"{path} could not be read ({e}); left out.")
-        return None
-    if not isinstance(data, dict):
-        notes.append(f"{path} is not a JSON object; left out.")
-        return None
-    return data
+        problem = f"could not be read ({e})"
+    if problem is None:
+        return data
+    if notes is None:
+        raise ArtifactError(f"{path} {problem}")
+    notes.append(f"{path} {problem}; left out.")
+    return None
 
 
 def read_curve(path: Path, notes: list[str]) -> pd.DataFrame | None:
@@ -372,8 +447,8 @@ def read_run(path: str | Path, name: str | None = None) -> RunMetrics:
     """The metrics of one run folder (missing files give ``None``, unreadable ones a note)."""
     path = Path(path)
     run = RunMetrics(name=name or path.name, path=path)
-    run.safety = _read_json(path / "06_safety" / "metrics.json", run.notes)
-    run.reasoning = _read_json(path / "07_reasoning" / "metrics.json", run.notes)
+    run.safety = read_metrics(path / "06_safety" / "metrics.json", run.notes)
+    run.reasoning = read_metrics(path / "07_reasoning" / "metrics.json", run.notes)
     run.curve = read_curve(path / "08_overrefusal" / "benign_mix_curve.csv", run.notes)
     return run
 
@@ -386,14 +461,23 @@ def read_base_run(path: str | Path, name: str) -> RunMetrics | None:
     if not any(f.is_file() for f in files):
         return None
     run = RunMetrics(name=name, path=path)
-    run.safety = _read_json(files[0], run.notes) if files[0].is_file() else None
-    run.reasoning = _read_json(files[1], run.notes) if files[1].is_file() else None
+    run.safety = read_metrics(files[0], run.notes)
+    run.reasoning = read_metrics(files[1], run.notes)
     return run
 
 
+#: The files that make a folder a run with evaluation results, relative to it.
+RUN_FILES = ("06_safety/metrics.json", "07_reasoning/metrics.json", "08_overrefusal/benign_mix_curve.csv")
+
+
 def _is_run_dir(p: Path) -> bool:
-    return any((p / f).is_file() for f in ("06_safety/metrics.json", "07_reasoning/metrics.json",
-                                           "08_overrefusal/benign_mix_curve.csv"))
+    return any((p / f).is_file() for f in RUN_FILES)
+
+
+def run_files(runs: Iterable[RunMetrics]) -> list[Path]:
+    """The evaluation files of the runs that exist (:data:`RUN_FILES` of each, in order): what the
+    figures and the comparison were drawn from, for notebook 09's manifest."""
+    return [r.path / f for r in runs for f in RUN_FILES if (r.path / f).is_file()]
 
 
 def find_runs(roots: Iterable[str | Path] = (), extra: Iterable[str | Path] = (), max_depth: int = 4) -> list[RunMetrics]:
@@ -603,34 +687,114 @@ def figure4_data(runs: Iterable[RunMetrics]) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows, columns=["run", "n_benign", "panel", "value"]), notes
 
 
-def _draw_curves(data: pd.DataFrame, caption: str):
+#: Figure 4's three panels, in the paper's order.
+CURVE_PANELS = ("over-refusal on XSTest safe prompts (%)", "average safety (%)", "average reasoning (%)")
+#: The series of notebook 08's contrast: XSTest's unsafe prompts, where refusing is right.
+UNSAFE_REFUSED = "XSTest unsafe prompts refused (refusing is right)"
+
+
+def curve_points(rows: Iterable[dict], run: str = "trained") -> pd.DataFrame:
+    """Notebook 08's benign-mix curve rows (``overrefusal.curve_row``) in Figure 4's long shape,
+    with what that notebook knows beyond the CSV: 95% intervals (``low``, ``high``), the training
+    rows behind each point, the untrained base model as a reference row (empty ``n_benign``) and
+    the refusals of XSTest's unsafe prompts as a contrast series. Unmeasured values are left out.
+    """
+    out = []
+    for r in rows:
+        values = ((CURVE_PANELS[0], r.get("xstest_over_refusal"), "xstest_over_refusal_ci95", run),
+                  (CURVE_PANELS[1], r.get("avg_safety"), "avg_safety_ci95", run),
+                  (CURVE_PANELS[2], r.get("avg_reasoning"), None, run),
+                  (CURVE_PANELS[0], r.get("xstest_unsafe_refused"), None, UNSAFE_REFUSED))
+        reference = r.get("n_benign") is None
+        for panel, value, ci, name in values:
+            if value is None or value != value or (reference and name == UNSAFE_REFUSED):
+                continue
+            out.append({"run": r.get("model", name) if reference else name,
+                        "n_benign": None if reference else int(r["n_benign"]), "panel": panel,
+                        "value": float(value), "low": r.get(f"{ci}_low") if ci else None,
+                        "high": r.get(f"{ci}_high") if ci else None,
+                        "n_training_rows": r.get("n_training_rows")})
+    cols = ["run", "n_benign", "panel", "value", "low", "high", "n_training_rows"]
+    return pd.DataFrame(out, columns=cols).astype({"n_benign": "float", "low": "float", "high": "float"})
+
+
+def _tick_labels(points: pd.DataFrame, amounts: list[float]) -> list[str]:
+    """Each benign amount, with the training rows behind it below when the data gives them."""
+    if "n_training_rows" not in points:
+        return [f"{int(n)}" for n in amounts]
+    rows = points.dropna(subset=["n_training_rows"]).groupby("n_benign")["n_training_rows"].first()
+    return [f"{int(n)}" + (f"\n({int(rows[n])} rows)" if n in rows.index else "") for n in amounts]
+
+
+def _draw_curves(data: pd.DataFrame, caption: str, title: str = ""):
+    """Figure 4's one drawer (notebooks 08 and 09): the three panels against the benign amount.
+
+    ``data`` is long (``run``, ``n_benign``, ``panel``, ``value``; optional ``low`` and ``high``,
+    a 95% interval drawn as error bars, and ``n_training_rows`` for the tick labels). Amounts sit
+    at evenly spaced positions, so close amounts (0, 50, 55) stay readable; rows with an empty
+    ``n_benign`` are references (the untrained base model), drawn as dotted lines. One run takes
+    each panel's colour; several take one colour and line style each; the :data:`UNSAFE_REFUSED`
+    contrast is a grey dashed line, as it is not a run.
+    """
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    panels = ["over-refusal on XSTest safe prompts (%)", "average safety (%)", "average reasoning (%)"]
     colors = [viz.METRIC_COLORS["over-refusal"], viz.METRIC_COLORS["safety"], viz.METRIC_COLORS["reasoning"]]
-    run_names = list(dict.fromkeys(data["run"]))
-    fig, axes = plt.subplots(1, 3, figsize=(18, 5.8))
+    points, refs = data[data["n_benign"].notna()], data[data["n_benign"].isna()]
+    amounts = sorted(set(points["n_benign"]))
+    where = {n: i for i, n in enumerate(amounts)}
+    run_names = [r for r in dict.fromkeys(points["run"]) if r != UNSAFE_REFUSED]
+    if UNSAFE_REFUSED in set(points["run"]):
+        run_names.append(UNSAFE_REFUSED)
+    n_runs = len(run_names) - (UNSAFE_REFUSED in run_names)
     styles = ["-", "--", ":", "-."]
-    for ax, panel, color in zip(axes, panels, colors):
-        d = data[data["panel"] == panel]
+    fig, axes = plt.subplots(1, 3, figsize=(18, 5.8))
+    for ax, panel, color in zip(axes, CURVE_PANELS, colors):
+        d = points[points["panel"] == panel]
         for i, run in enumerate(run_names):
             rd = d[d["run"] == run].sort_values("n_benign")
-            ax.plot(rd["n_benign"], rd["value"], marker="osD^v"[i % 5], markersize=10 - i % 4, lw=2.5,
-                    color=color if len(run_names) == 1 else viz.DATASET_COLORS[i % len(viz.DATASET_COLORS)],
-                    linestyle=styles[i % len(styles)], label=run, alpha=0.9)
+            if rd.empty:
+                continue
+            xs, ys = [where[n] for n in rd["n_benign"]], rd["value"].to_numpy()
+            err = None
+            if {"low", "high"} <= set(rd.columns) and rd[["low", "high"]].notna().all().all():
+                err = [(ys - rd["low"].to_numpy()).clip(min=0), (rd["high"].to_numpy() - ys).clip(min=0)]
+            style = {"color": color if n_runs == 1 else viz.DATASET_COLORS[i % len(viz.DATASET_COLORS)],
+                     "marker": "osD^v"[i % 5], "markersize": 10 - i % 4, "lw": 2.5,
+                     "linestyle": styles[i % len(styles)]}
+            if run == UNSAFE_REFUSED:
+                style = {"color": "0.55", "marker": "s", "markersize": 7, "lw": 1.5, "linestyle": "--"}
+            ax.errorbar(xs, ys, yerr=err, capsize=4, alpha=0.9, **style,
+                        label=run + (", with 95% interval" if err is not None else ""))
+            for x, y in zip(xs, ys):
+                ax.annotate(f"{y:.0f}", (x, y), xytext=(7, 4), textcoords="offset points", fontsize=10)
+        if d.empty:
+            ax.text(0.5, 0.5, "not measured at the curve points", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=12, color="0.4")
+        for ref in refs[refs["panel"] == panel].itertuples(index=False):
+            ax.axhline(ref.value, color="0.3", ls=":", lw=1.5, label=f"{ref.run}: {ref.value:.0f}")
         ax.set_title(panel, fontsize=15)
-        ax.set_xlabel("benign samples added to the selected set (1K in the paper)")
-        ax.set_ylim(-3, 103)
-        xs = sorted(set(d["n_benign"]))
-        if xs:
-            ax.set_xticks(xs)
-        if len(run_names) > 1:
-            ax.legend(fontsize=10, title=None)
+        ax.set_xlabel("benign samples added to the selected set (1K in the paper)", fontsize=12)
+        ax.set_xticks(range(len(amounts)), _tick_labels(points, amounts))
+        ax.set_xlim(-0.5, len(amounts) - 0.5)
+        ax.set_ylim(-5, 110)
+        if (len(run_names) > 1 or len(refs)) and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=10, title=None, loc="best")
         sns.despine(ax=ax)
+    if title:
+        fig.suptitle(title, fontsize=16)
     viz.add_caption(fig, caption, width=170)
     fig.tight_layout()
     return fig
+
+
+def figure4_curve(rows: Iterable[dict], title: str = "") -> FigureResult:
+    """Figure 4 of one run as notebook 08 draws it, from its curve rows (:func:`curve_points`)."""
+    data = curve_points(rows)
+    caption = ("Figure 4 (style of the paper's): the paper (Sec. 4.3) mixes 915 benign look-alikes into the 1K "
+               "to lower over-refusal while keeping safety; its Figure 4 values could not be read, so none "
+               "are drawn. Dotted: the untrained base model; error bars: 95% intervals.")
+    return FigureResult("fig4_benign_mix_curve", _draw_curves(data, caption, title), data, caption)
 
 
 def figure4(runs: Iterable[RunMetrics]) -> FigureResult:
@@ -677,12 +841,10 @@ def comparison_table(runs: Iterable[RunMetrics]) -> tuple[pd.DataFrame, list[str
             notes.append(f"run {r.name}: no paper row (model {r.model!r} is not one of Table 1's base models "
                          "and its metrics name no paper_family).")
             continue
-        main = paper.load("main_results")
-        for variant in paper.VARIANTS:
-            vals = paper.variant_row(fam, variant)
-            model = main[(main["model_family"] == fam) & (main["variant"] == variant)]["model"].iloc[0]
-            rows.append({"run": r.name, "source": "paper", "model": f"{model} ({variant})", "paper_family": fam,
-                         "n_safety": 1033, "n_reasoning": 12994, **{c: float(vals[c]) for c in TABLE_COLS}})
+        for variant, vals in paper.table1_rows(fam, TABLE_COLS).iterrows():
+            rows.append({"run": r.name, "source": "paper", "model": f"{paper.model_of(fam, variant)} ({variant})",
+                         "paper_family": fam, "n_safety": 1033, "n_reasoning": 12994,
+                         **{c: float(vals[c]) for c in TABLE_COLS}})
     cols = ["run", "source", "model", "paper_family", "n_safety", "n_reasoning"] + TABLE_COLS
     return pd.DataFrame(rows, columns=cols), notes
 

@@ -6,7 +6,9 @@ Facts only: every row keeps the source it was read from. Aggregates such as the 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from typing import Iterable
 
 import pandas as pd
 
@@ -143,6 +145,32 @@ def identify_model(model: str | None) -> tuple[str | None, str | None]:
     return None, None
 
 
+#: Substrings of a model id -> its Table 1 family: the Instruct, R1-distilled and STAR-1 names of
+#: each base model, and the reference's lower-case run names (``star1-r1-distill-qwen-1.5b``).
+_FAMILY_PATTERNS = (
+    (r"qwen[^/]*?1\.5b|star1-r1-distill-1\.5b", "Qwen2.5-1.5B"),
+    (r"qwen[^/]*?7b|star1-r1-distill-7b", "Qwen2.5-7B"),
+    (r"qwen[^/]*?14b|star1-r1-distill-14b", "Qwen2.5-14B"),
+    (r"qwen[^/]*?32b|star1-r1-distill-32b", "Qwen2.5-32B"),
+    (r"llama[^/]*?8b|star1-r1-distill-8b", "Llama3.1-8B"),
+)
+
+
+def family_of(model_id: str | None) -> str | None:
+    """The Table 1 family a model id belongs to, read from its name, for the ``paper_family`` of
+    notebooks 06 and 07's metrics (``deepseek-ai/DeepSeek-R1-Distill-Qwen-7B`` -> ``Qwen2.5-7B``).
+
+    Looser than :func:`identify_model` (any id that names the base model's size matches, which
+    suits the base model a profile trains from); ``None`` for a model the paper did not evaluate,
+    such as the demo's tiny student or SmolLM2.
+    """
+    s = (model_id or "").lower()
+    for pattern, family in _FAMILY_PATTERNS:
+        if re.search(pattern, s):
+            return family
+    return None
+
+
 def family_for(model: str | None = None, paper_family: str | None = None) -> str | None:
     """The Table 1 family of a run: its ``paper_family`` when valid, else from the model id."""
     if paper_family:
@@ -158,3 +186,44 @@ def family_for(model: str | None = None, paper_family: str | None = None) -> str
         if fam:
             return fam
     return identify_model(model)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# One run beside Table 1 (notebooks 06, 07 and 09)
+# ---------------------------------------------------------------------------------------------
+
+#: Table 1's columns for each kind of evaluation: its benchmarks, then their average.
+SAFETY_COLUMNS = (*SAFETY_BENCHMARKS, AVG_SAFETY)
+REASONING_COLUMNS = (*REASONING_BENCHMARKS, AVG_REASONING)
+
+
+def table1_rows(family: str, columns: Iterable[str]) -> pd.DataFrame:
+    """Table 1's rows for one family, one per variant (Instruct, R1-Distilled, STAR-1, the
+    paper's order), restricted to ``columns`` (those the table has, in the order given)."""
+    sub = table1().xs(family, level="model_family")
+    return sub[[c for c in columns if c in sub.columns]]
+
+
+def model_of(family: str, variant: str) -> str:
+    """The model name Table 1 gives for a family and variant (``DeepSeek-R1-Distill-Qwen-1.5B``)."""
+    df = load("main_results")
+    return str(df[(df["model_family"] == family) & (df["variant"] == variant)]["model"].iloc[0])
+
+
+def measured(metrics: dict | None, columns: Iterable[str]) -> dict[str, float | None]:
+    """A run's numbers in Table 1's columns, from a 06/07 ``metrics.json`` (or its
+    ``final_answer_only`` block): each benchmark's ``value`` and the ``average`` for the column
+    that starts with ``Avg``; ``None`` where the run did not measure it."""
+    metrics = metrics or {}
+    benchmarks = metrics.get("benchmarks") or {}
+    return {c: metrics.get("average") if c.startswith("Avg") else (benchmarks.get(c) or {}).get("value")
+            for c in columns}
+
+
+def beside_table1(ours: dict[str, dict], family: str, columns: Iterable[str]) -> pd.DataFrame:
+    """This run's rows (label -> values by column, e.g. from :func:`measured`) first, then the
+    paper's rows for ``family``, labelled ``paper: <family> <variant>``; Table 1's columns only."""
+    paper_rows = table1_rows(family, columns)
+    paper_rows.index = [f"paper: {family} {v}" for v in paper_rows.index]
+    mine = pd.DataFrame(list(ours.values()), index=list(ours))
+    return pd.concat([mine, paper_rows])[list(paper_rows.columns)]
