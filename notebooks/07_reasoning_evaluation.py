@@ -48,7 +48,7 @@ student_concurrency = 0  # parallel requests; 0 keeps the profile value
 
 # %% [markdown]
 # The helpers: one module per benchmark (`rb`), the evaluation steps (`reasoning`), the tables and
-# records around them (`records`) and this notebook's chart (`evaluation_plots`).
+# records around them (`records`) and this notebook's chart (`charts`).
 
 # %%
 import json
@@ -60,7 +60,7 @@ from IPython.display import display
 
 from star1_utils.llm import replies
 from star1_utils.evaluate import reasoning
-from star1_utils.report import evaluation_plots, paper, viz
+from star1_utils.report import charts, paper, viz
 from star1_utils.evaluate import reasoning_benchmarks as rb
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
 from star1_utils.run.notebook import start
@@ -317,7 +317,7 @@ fail
 # The same counts as bars (saved as `figures/07_reasoning_failures`):
 
 # %%
-fig = evaluation_plots.failure_bars(fail, rb.STATUSES, demo=ctx.tiny_student)
+fig = charts.failure_bars(fail, rb.STATUSES, demo=ctx.tiny_student)
 viz.save_figure(fig, ctx.figures_dir() / "07_reasoning_failures")
 plt.show()
 

@@ -304,12 +304,12 @@ def test_records_tables_and_manifest_fields():
 
 def test_failure_table_and_bars():
     from star1_utils.evaluate.reasoning_benchmarks import records
-    from star1_utils.report import evaluation_plots
+    from star1_utils.report import charts
 
     metrics = {"benchmarks": {"MATH-500": {"value": 50.0, "n": 2, "failures": {"correct": 1, "wrong": 1}}}}
     table = records.failure_table(metrics)
     assert table.columns.tolist() == ["accuracy %", "n", "correct", "wrong"]
-    fig = evaluation_plots.failure_bars(table, rb.STATUSES, demo=True)
+    fig = charts.failure_bars(table, rb.STATUSES, demo=True)
     ax = fig.axes[0]
     assert "near zero by construction" in ax.get_title()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [s for s in rb.STATUSES if s in table.columns]

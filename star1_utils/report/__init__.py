@@ -1,2 +1,3 @@
-"""The paper's figures and tables: the paper's own numbers (``paper``), the figures beside them
-(``figures``) and the shared plot style (``viz``)."""
+"""The paper's figures and tables: the paper's own numbers and Table 1 beside a run (``paper``),
+Figures 2-4 (``figures``), the charts the notebooks draw along the way (``charts``) and the shared
+plot style (``viz``)."""

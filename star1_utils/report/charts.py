@@ -1,4 +1,4 @@
-"""The charts notebooks 04 and 06 draw along the way (the paper's own figures are in ``figures``).
+"""The charts notebooks 04, 06 and 07 draw along the way (the paper's own figures are in ``figures``).
 
 Each function takes the records the notebook already holds and returns a matplotlib figure; the
 notebook saves it with :func:`star1_utils.report.viz.save_figure` under ``figures/`` of the run and
@@ -101,4 +101,20 @@ def safety_rates(table: pd.DataFrame, title: str, leave_out: str = "",
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.tick_params(axis="x", rotation=0, labelsize=9)
     ax.tick_params(axis="y", labelsize=9)
+    return fig
+
+
+def failure_bars(failures: pd.DataFrame, statuses: Sequence[str], demo: bool = False):
+    """Why items were (not) correct: one stacked horizontal bar per benchmark, one segment per
+    grading status in ``statuses`` order (the columns of ``failures`` that are statuses; the
+    accuracy and count columns are left out). ``demo`` says in the title that the demo's tiny
+    model scores near zero by construction, so the chart is not read as a result."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    failures[[c for c in statuses if c in failures.columns]].plot.barh(stacked=True, ax=ax, width=0.7)
+    ax.set_xlabel("items")
+    ax.set_title("Why items were (not) correct"
+                 + (" (demo: tiny model, near zero by construction)" if demo else ""))
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
