@@ -23,7 +23,7 @@
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dict of dotted profile keys (strings) to values, e.g. selection.target_size -> 50
+overrides = {}  # dotted profile keys to values, e.g. selection.target_size -> 50
 
 # %% [markdown]
 # Derived values: the resolved profile, the run folder and this notebook's stage folder.

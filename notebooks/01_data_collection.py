@@ -35,7 +35,7 @@
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dict of dotted profile keys (strings) to values, e.g. collection.reference_compat -> True
+overrides = {}  # dotted profile keys to values, e.g. collection.reference_compat -> True
 
 # %% [markdown]
 # Derived values: the resolved profile, the run folder and this notebook's stage folder.

@@ -29,10 +29,10 @@
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dict of dotted profile keys (strings) to values, e.g. selection.target_size -> 50
-scorer_base_url = ""  # OpenAI-compatible endpoint of the scorer role; empty keeps the profile value
-scorer_model = ""  # model id at that endpoint; empty keeps the profile value
-scorer_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
+overrides = {}  # dotted profile keys to values, e.g. selection.target_size -> 50
+scorer_base_url = ""  # OpenAI-compatible endpoint of the scorer role; empty: profile value
+scorer_model = ""  # model id at that endpoint; empty: profile value
+scorer_api_key_env = ""  # NAME of the env variable holding the key, never the key
 scorer_concurrency = 0  # parallel requests; 0 keeps the profile value
 
 # %% [markdown]

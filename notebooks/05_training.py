@@ -31,7 +31,7 @@
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dict of dotted profile keys (strings) to values, e.g. training.think_flag -> 0
+overrides = {}  # dotted profile keys to values, e.g. training.think_flag -> 0
 
 # %% [markdown]
 # The libraries, and the package modules that hold this section's code:

@@ -41,14 +41,14 @@
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many prompts per benchmark; 0 keeps the profile value (no limit)
-overrides = {}  # dict of dotted profile keys (strings) to values, e.g. safety_eval.backend -> vllm
-student_base_url = ""  # OpenAI-compatible endpoint serving the student; empty keeps the profile value
-student_model = ""  # model id at that endpoint; empty keeps the profile value
-student_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
+overrides = {}  # dotted profile keys to values, e.g. safety_eval.backend -> vllm
+student_base_url = ""  # OpenAI-compatible endpoint serving the student; empty: profile value
+student_model = ""  # model id at that endpoint; empty: profile value
+student_api_key_env = ""  # NAME of the env variable holding the key, never the key
 student_concurrency = 0  # parallel requests; 0 keeps the profile value
-judge_base_url = ""  # OpenAI-compatible endpoint serving Llama-Guard-3-8B; empty keeps the profile value
-judge_model = ""  # model id at that endpoint; empty keeps the profile value
-judge_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
+judge_base_url = ""  # OpenAI-compatible endpoint serving Llama-Guard-3-8B; empty: profile value
+judge_model = ""  # model id at that endpoint; empty: profile value
+judge_api_key_env = ""  # NAME of the env variable holding the key, never the key
 judge_concurrency = 0  # parallel requests; 0 keeps the profile value
 
 # %% [markdown]

@@ -40,10 +40,10 @@
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per benchmark; 0 keeps the profile value (no limit)
-overrides = {}  # dict of dotted profile keys (strings) to values, e.g. reasoning_eval.max_examples -> 20
-student_base_url = ""  # OpenAI-compatible endpoint serving the student; empty keeps the profile value
-student_model = ""  # model id at that endpoint; empty keeps the profile value
-student_api_key_env = ""  # NAME of the environment variable holding the key, never the key itself
+overrides = {}  # dotted profile keys to values, e.g. reasoning_eval.max_examples -> 20
+student_base_url = ""  # OpenAI-compatible endpoint serving the student; empty: profile value
+student_model = ""  # model id at that endpoint; empty: profile value
+student_api_key_env = ""  # NAME of the env variable holding the key, never the key
 student_concurrency = 0  # parallel requests; 0 keeps the profile value
 
 # %% [markdown]
@@ -296,7 +296,8 @@ shown.head(12)
 # `max_tokens`, usually inside the reasoning), or **wrong**.
 
 # %%
-evaluated = model_name if re_cfg.backend == "openai" or re_cfg.student_model else cfg.training.base_model
+served_or_given = re_cfg.backend == "openai" or re_cfg.student_model
+evaluated = model_name if served_or_given else cfg.training.base_model
 family = paper.family_of(evaluated)  # the Table 1 row this model is compared with, if any
 extra = records.metrics_extra(re_cfg, list(sets), missing=missing, demo=ctx.tiny_student,
                               items_per_benchmark=cfg.limit or n_per_benchmark or "all")
@@ -334,7 +335,8 @@ if ctx.tiny_student:
           "tokens: its scores are near zero by construction. They show the pipeline, not STAR-1's "
           "effect.")
 print("Paper source:", paper.CITATION)
-reasoning.comparison_table(metrics, compare_family, label="demo" if ctx.tiny_student else "this run").round(1)
+label = "demo" if ctx.tiny_student else "this run"
+reasoning.comparison_table(metrics, compare_family, label=label).round(1)
 
 # %% [markdown]
 # ### Before and after, beside chance

@@ -31,7 +31,7 @@
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
-overrides = {}  # dict of dotted profile keys (strings) to values, e.g. figures.formats -> [png]
+overrides = {}  # dotted profile keys to values, e.g. figures.formats -> [png]
 
 # %% [markdown]
 # Derived values: the resolved profile, the run folder, this stage's folder (`figures/`) and the plot style.
