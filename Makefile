@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export STAR1_DATA_MIRROR ?= $(if $(wildcard ../shared/star1/reference_prompts.json),$(abspath ../shared),)
 
-.PHONY: setup demo mini test lint notebooks lab clean-notebooks clean
+.PHONY: setup demo mini test lint notebooks lab vllm clean-notebooks clean
 
 # The stamp is newer than pyproject.toml once the install succeeded, so a second `make demo`
 # reuses the venv and installs nothing.
@@ -57,6 +57,12 @@ notebooks: setup
 # pyflakes rules over the package, the notebook sources, the tests and the benchmarks (a test runs it)
 lint: setup
 	$(VENV)/bin/ruff check star1_utils notebooks tests benchmarks scripts
+
+# vLLM in its own environment (it pins its own torch and transformers), reached over HTTP by the
+# evaluation notebooks (backend vllm_serve). CPU build by default; VLLM_GPU=1 installs the CUDA wheel.
+VLLM_VENV ?= .venv-vllm
+vllm: setup
+	$(PY) -m star1_utils vllm-env $(VLLM_VENV) $(if $(VLLM_GPU),--gpu,)
 
 clean-notebooks: setup
 	$(PY) -m star1_utils clean-notebooks notebooks/

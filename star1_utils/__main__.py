@@ -1,4 +1,4 @@
-"""Command line: ``python -m star1_utils run ...``, ``notebooks`` and ``clean-notebooks``."""
+"""Command line: ``python -m star1_utils run ...``, ``notebooks``, ``clean-notebooks`` and ``vllm-env``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     nbs.add_argument("--check", action="store_true", help="write nothing; exit 1 if a pair disagrees")
     nbs.add_argument("--from-ipynb", action="store_true", help="rewrite each .py from its .ipynb instead")
 
+    venv = sub.add_parser("vllm-env", help="create the separate environment that serves students with vllm serve")
+    venv.add_argument("path", nargs="?", default=".venv-vllm", help="environment folder (default: .venv-vllm)")
+    venv.add_argument("--gpu", action="store_true", help="the CUDA wheel (GPU machines) instead of the CPU build")
+
     args = parser.parse_args(argv)
+    if args.command == "vllm-env":
+        from .evaluate.serving import build_env
+
+        print(build_env(args.path, gpu=args.gpu))
+        return 0
     if args.command == "notebooks":
         from star1_utils.run.hygiene import sync_notebooks
 
