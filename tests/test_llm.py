@@ -130,13 +130,13 @@ def test_faults_every_item_labelled_or_failed_and_rerun_sends_nothing(faulty_ser
 
 KILL_SCRIPT = textwrap.dedent("""
     import sys
-    from star1_utils import llm
+    from star1_utils.llm import engine
     from star1_utils.run.config import RoleConfig
     url, cache = sys.argv[1], sys.argv[2]
     rc = RoleConfig(base_url=url + "/v1", model="standin-echo", concurrency=4, timeout_s=5)
     items = [{"id": f"item-{i:04d}", "q": f"question number {i}"} for i in range(300)]
-    llm.run_batch(rc, "x", items, build_messages=lambda it: [{"role": "user", "content": it["q"]}],
-                  cache_path=cache, progress=False)
+    engine.run_batch(rc, "x", items, build_messages=lambda it: [{"role": "user", "content": it["q"]}],
+                     cache_path=cache, progress=False)
 """)
 
 

@@ -609,6 +609,125 @@ class CollectionResult:
         return df
 
 
+def _removal(step: str, source: str, question: str, matched: str, matched_side: str,
+             similarity: float | None) -> dict:
+    """One row of :attr:`CollectionResult.removed`: what a step removed and the row that caused it."""
+    return {"step": step, "source": source, "question": question, "matched": matched,
+            "matched_side": matched_side, "similarity": similarity}
+
+
+class _TestSide:
+    """The growing "test side" each source is checked against in step 1: the test sets, then every
+    earlier source's kept rows (``collect_data.py:392-460`` appends each source before the next)."""
+
+    def __init__(self, test_sets: dict[str, list[str]], ngram: int):
+        self.questions = [q for qs in test_sets.values() for q in qs]
+        self.labels = [name for name, qs in test_sets.items() for _ in qs]
+        self.ngrams = dedup.NgramIndex(ngram, self.questions)
+
+    def add(self, source: str, questions: list[str]) -> None:
+        """A source's kept rows join the side, labelled with the source's name."""
+        self.questions.extend(questions)
+        self.labels.extend([source] * len(questions))
+        self.ngrams.add(questions)
+
+
+def _filter_source(s: LoadedSource, side: _TestSide, funnel_row: dict, removed: list[dict], *,
+                   tfidf_threshold: float, block_size: int, reference_compat: bool) -> list[str]:
+    """Step 1 for one source: self n-gram dedup, then n-gram and TF-IDF against the test side.
+
+    Appends each removed row to ``removed``, the count after each sub-step to ``funnel_row``, and
+    returns the kept questions (the caller adds them to the test side).
+    """
+    q = list(s.questions)
+    f = dedup.ngram_self_flags(q, s.ngram, reference_compat=reference_compat)
+    removed.extend(_removal("self_ngram", s.name, q[j], q[p], s.name, None) for j, p in f.partner.items())
+    q = [q[i] for i in dedup.kept_order(len(q), f.removed, reference_compat)]
+    funnel_row["self_ngram"] = len(q)
+
+    f = side.ngrams.flags(q)
+    removed.extend(_removal("ngram_vs_test", s.name, q[j], side.questions[p], side.labels[p], None)
+                   for j, p in f.partner.items())
+    q = [q[i] for i in dedup.kept_order(len(q), f.removed, reference_compat)]
+    funnel_row["ngram_vs_test"] = len(q)
+
+    f = dedup.tfidf_cross_filter(q, side.questions, tfidf_threshold, block_size)
+    removed.extend(_removal("tfidf_vs_test", s.name, q[j], side.questions[p], side.labels[p], f.similarity[j])
+                   for j, p in f.partner.items())
+    q = [q[i] for i in dedup.kept_order(len(q), f.removed, reference_compat)]
+    funnel_row["tfidf_vs_test"] = len(q)
+    return q
+
+
+class _Pool:
+    """The rows of steps 2-4, all sources together: questions, their sources, the funnel, the removals."""
+
+    def __init__(self, funnel: dict[str, dict], removed: list[dict], reference_compat: bool):
+        self.questions: list[str] = []
+        self.sources: list[str] = []
+        self.funnel, self.removed, self.reference_compat = funnel, removed, reference_compat
+
+    def extend(self, source: str, questions: list[str]) -> None:
+        """Add one source's kept rows from step 1."""
+        self.questions.extend(questions)
+        self.sources.extend([source] * len(questions))
+
+    def drop(self, removed_mask: np.ndarray) -> list[int]:
+        """Keep the rows ``removed_mask`` leaves, in the reference's order; return their old indices."""
+        idx = dedup.kept_order(len(self.questions), removed_mask, self.reference_compat)
+        self.questions = [self.questions[i] for i in idx]
+        self.sources = [self.sources[i] for i in idx]
+        return idx
+
+    def count(self, step: str) -> None:
+        """Record every source's row count after ``step`` in the funnel."""
+        for name in self.funnel:
+            self.funnel[name][step] = 0
+        for src in self.sources:
+            self.funnel[src][step] += 1
+
+    def self_filter(self, vectors: Any, threshold: float, step: str, block_size: int) -> list[int]:
+        """Greedy self-filter over the current rows: records each removed row with the kept row it
+        matched, keeps the survivors, and returns their old indices in output order."""
+        res = dedup.greedy_self_filter(vectors, threshold, block_size, explain=True)
+        mask = np.ones(len(self.questions), dtype=bool)
+        mask[res.kept] = False
+        q, src = self.questions, self.sources
+        self.removed.extend(_removal(step, src[j], q[j], q[p], src[p], res.similarity[j])
+                            for j, p in res.partner.items())
+        return self.drop(mask)
+
+
+def _embedding_steps(pool: _Pool, test_sets: dict[str, list[str]], embed_fn: Callable[[list[str]], np.ndarray],
+                     threshold: float, block_size: int, timings: dict[str, float],
+                     log: Callable[[str], None]) -> None:
+    """Steps 3 and 4: greedy embedding self-filter, then embedding similarity against the test sets only."""
+    t0 = time.time()
+    emb = embed_fn(pool.questions)
+    timings["embed_train"] = time.time() - t0
+    t0 = time.time()
+    n2 = len(pool.questions)
+    emb = emb[pool.self_filter(emb, threshold, "embedding_self", block_size)]
+    pool.count("embedding_self")
+    timings["step3_embedding_self"] = time.time() - t0
+    log(f"step 3 (greedy embedding >= {threshold}): {n2} -> {len(pool.questions)} rows")
+
+    test_q = [q for qs in test_sets.values() for q in qs]
+    test_label = [name for name, qs in test_sets.items() for _ in qs]
+    t0 = time.time()
+    temb = embed_fn(test_q) if test_q else np.zeros((0, emb.shape[1]))
+    timings["embed_test"] = time.time() - t0
+    t0 = time.time()
+    f = dedup.embedding_cross_filter(emb, temb, threshold, block_size)
+    pool.removed.extend(_removal("embedding_vs_test", pool.sources[j], pool.questions[j], test_q[p],
+                                 test_label[p], f.similarity[j]) for j, p in f.partner.items())
+    n3 = len(pool.questions)
+    pool.drop(f.removed)
+    pool.count("embedding_vs_test")
+    timings["step4_embedding_vs_test"] = time.time() - t0
+    log(f"step 4 (embedding >= {threshold} vs test sets): {n3} -> {len(pool.questions)} rows")
+
+
 def run_filters(sources: list[LoadedSource], test_sets: dict[str, list[str]], *, tfidf_threshold: float = 0.6,
                 embedding_threshold: float = 0.7, test_ngram: int = 8, block_size: int = 4096,
                 reference_compat: bool = False, embed_fn: Callable[[list[str]], np.ndarray] | None = None,
@@ -623,117 +742,39 @@ def run_filters(sources: list[LoadedSource], test_sets: dict[str, list[str]], *,
     """
     timings: dict[str, float] = {}
     removed: list[dict] = []
-    test_q = [q for qs in test_sets.values() for q in qs]
-    test_label = [name for name, qs in test_sets.items() for _ in qs]
-    side_q = list(test_q)  # the growing "test side": test sets, then every kept source
-    side_label = list(test_label)
-    ngram_index = dedup.NgramIndex(test_ngram, side_q)
     funnel = {s.name: {"source": s.name, "loaded": len(s.questions) + len(s.dropped_empty),
                        "non_empty": len(s.questions)} for s in sources}
     dropped_empty = [d for s in sources for d in s.dropped_empty]
-    all_q: list[str] = []
-    all_src: list[str] = []
+    pool = _Pool(funnel, removed, reference_compat)
 
-    def order(n, mask):
-        return dedup.kept_order(n, mask, reference_compat)
-
+    side = _TestSide(test_sets, test_ngram)
     t0 = time.time()
     for s in sources:
-        q = list(s.questions)
-        # 1a self n-gram
-        f = dedup.ngram_self_flags(q, s.ngram, reference_compat=reference_compat)
-        for j, p in f.partner.items():
-            removed.append({"step": "self_ngram", "source": s.name, "question": q[j], "matched": q[p],
-                            "matched_side": s.name, "similarity": None})
-        q = [q[i] for i in order(len(q), f.removed)]
-        funnel[s.name]["self_ngram"] = len(q)
-        # 1b n-gram vs test side
-        f = ngram_index.flags(q)
-        for j, p in f.partner.items():
-            removed.append({"step": "ngram_vs_test", "source": s.name, "question": q[j], "matched": side_q[p],
-                            "matched_side": side_label[p], "similarity": None})
-        q = [q[i] for i in order(len(q), f.removed)]
-        funnel[s.name]["ngram_vs_test"] = len(q)
-        # 1c TF-IDF vs test side
-        f = dedup.tfidf_cross_filter(q, side_q, tfidf_threshold, block_size)
-        for j, p in f.partner.items():
-            removed.append({"step": "tfidf_vs_test", "source": s.name, "question": q[j], "matched": side_q[p],
-                            "matched_side": side_label[p], "similarity": f.similarity[j]})
-        q = [q[i] for i in order(len(q), f.removed)]
-        funnel[s.name]["tfidf_vs_test"] = len(q)
-        # 1d the kept rows join the test side
-        side_q.extend(q)
-        side_label.extend([s.name] * len(q))
-        ngram_index.add(q)
-        all_q.extend(q)
-        all_src.extend([s.name] * len(q))
+        q = _filter_source(s, side, funnel[s.name], removed, tfidf_threshold=tfidf_threshold,
+                           block_size=block_size, reference_compat=reference_compat)
+        side.add(s.name, q)
+        pool.extend(s.name, q)
     timings["step1_per_source"] = time.time() - t0
-    log(f"step 1 (per source): {sum(s['non_empty'] for s in funnel.values())} -> {len(all_q)} rows "
+    log(f"step 1 (per source): {sum(s['non_empty'] for s in funnel.values())} -> {len(pool.questions)} rows "
         f"in {timings['step1_per_source']:.1f} s")
 
-    def count(step):
-        for name in funnel:
-            funnel[name][step] = 0
-        for src in all_src:
-            funnel[src][step] += 1
-
-    def self_filter(vectors, threshold: float, step: str) -> list[int]:
-        """Greedy self-filter over the current rows: records each removed row with the kept row it
-        matched, and returns the surviving rows' indices in output order."""
-        res = dedup.greedy_self_filter(vectors, threshold, block_size, explain=True)
-        mask = np.ones(len(all_q), dtype=bool)
-        mask[res.kept] = False
-        for j, p in res.partner.items():
-            removed.append({"step": step, "source": all_src[j], "question": all_q[j], "matched": all_q[p],
-                            "matched_side": all_src[p], "similarity": res.similarity[j]})
-        return order(len(all_q), mask)
-
-    # 2 greedy TF-IDF self-filter
     t0 = time.time()
-    n1 = len(all_q)
-    if all_q:
-        idx = self_filter(dedup.tfidf_vectors(all_q), tfidf_threshold, "tfidf_self")
-        all_q = [all_q[i] for i in idx]
-        all_src = [all_src[i] for i in idx]
-    count("tfidf_self")
+    n1 = len(pool.questions)
+    if pool.questions:
+        pool.self_filter(dedup.tfidf_vectors(pool.questions), tfidf_threshold, "tfidf_self", block_size)
+    pool.count("tfidf_self")
     timings["step2_tfidf_self"] = time.time() - t0
-    log(f"step 2 (greedy TF-IDF >= {tfidf_threshold}): {n1} -> {len(all_q)} rows in {timings['step2_tfidf_self']:.1f} s")
+    log(f"step 2 (greedy TF-IDF >= {tfidf_threshold}): {n1} -> {len(pool.questions)} rows "
+        f"in {timings['step2_tfidf_self']:.1f} s")
 
-    # 3 greedy embedding self-filter, 4 embedding vs test
-    if embed_fn is not None and all_q:
-        t0 = time.time()
-        emb = embed_fn(all_q)
-        timings["embed_train"] = time.time() - t0
-        t0 = time.time()
-        n2 = len(all_q)
-        idx = self_filter(emb, embedding_threshold, "embedding_self")
-        all_q = [all_q[i] for i in idx]
-        all_src = [all_src[i] for i in idx]
-        emb = emb[idx]
-        count("embedding_self")
-        timings["step3_embedding_self"] = time.time() - t0
-        log(f"step 3 (greedy embedding >= {embedding_threshold}): {n2} -> {len(all_q)} rows")
-        t0 = time.time()
-        temb = embed_fn(test_q) if test_q else np.zeros((0, emb.shape[1]))
-        timings["embed_test"] = time.time() - t0
-        t0 = time.time()
-        f = dedup.embedding_cross_filter(emb, temb, embedding_threshold, block_size)
-        for j, p in f.partner.items():
-            removed.append({"step": "embedding_vs_test", "source": all_src[j], "question": all_q[j],
-                            "matched": test_q[p], "matched_side": test_label[p], "similarity": f.similarity[j]})
-        n3 = len(all_q)
-        idx = order(n3, f.removed)
-        all_q = [all_q[i] for i in idx]
-        all_src = [all_src[i] for i in idx]
-        count("embedding_vs_test")
-        timings["step4_embedding_vs_test"] = time.time() - t0
-        log(f"step 4 (embedding >= {embedding_threshold} vs test sets): {n3} -> {len(all_q)} rows")
+    if embed_fn is not None and pool.questions:
+        _embedding_steps(pool, test_sets, embed_fn, embedding_threshold, block_size, timings, log)
     else:
-        count("embedding_self")
-        count("embedding_vs_test")
-    rows = [{"id": str(i), "question": q, "source": s} for i, (q, s) in enumerate(zip(all_q, all_src))]
-    fun = [funnel[s.name] for s in sources]
-    return CollectionResult(rows, fun, removed, dropped_empty, timings)
+        pool.count("embedding_self")
+        pool.count("embedding_vs_test")
+    rows = [{"id": str(i), "question": q, "source": s}
+            for i, (q, s) in enumerate(zip(pool.questions, pool.sources))]
+    return CollectionResult(rows, [funnel[s.name] for s in sources], removed, dropped_empty, timings)
 
 
 def funnel_total(funnel: list[dict]) -> dict[str, int]:

@@ -215,6 +215,61 @@ def _split_cutoff(a, b) -> tuple[np.ndarray, float]:
     return best[1], 0.0
 
 
+def _rare_candidates(ra, rb, na: np.ndarray, nb: np.ndarray, threshold: float, block_size: int,
+                     lower: bool, eps: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Candidates (1) of :func:`sparse_pairs`: pairs sharing a rare term whose bound
+    ``r_i . r_k + |f_i| |f_k|`` reaches the threshold, block by block."""
+    cand_i: list[np.ndarray] = []
+    cand_k: list[np.ndarray] = []
+    rbt = rb.T.tocsr()
+    rows_per_block = max(1, min(block_size, int(2 ** 25 // max(1, rb.nnz // max(1, rb.shape[0]) * 64))))
+    for s in range(0, ra.shape[0], rows_per_block):
+        e = min(ra.shape[0], s + rows_per_block)
+        c = (ra[s:e] @ rbt).tocoo()
+        i = c.row.astype(np.int64) + s
+        k = c.col.astype(np.int64)
+        ok = c.data + na[i] * nb[k] >= threshold - eps
+        if lower:
+            ok &= k < i
+        cand_i.append(i[ok])
+        cand_k.append(k[ok])
+    return cand_i, cand_k
+
+
+def _frequent_candidates(fa, fb, na: np.ndarray, nb: np.ndarray, threshold: float, block_size: int,
+                         lower: bool, eps: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Candidates (2) of :func:`sparse_pairs`: pairs whose frequent parts alone reach the threshold.
+
+    Only rows with ``|f| >= t`` can; taken in descending ``|f|``, each block of ``a`` rows is
+    compared with the ``b`` rows whose norm can still reach ``t`` (none: the scan stops).
+    """
+    cand_i: list[np.ndarray] = []
+    cand_k: list[np.ndarray] = []
+    ha = np.flatnonzero(na >= threshold - eps)
+    hb = np.flatnonzero(nb >= threshold - eps)
+    if not (len(ha) and len(hb)):
+        return cand_i, cand_k
+    hb = hb[np.argsort(-nb[hb], kind="stable")]
+    fbh_t = fb[hb].T.tocsr()
+    ha = ha[np.argsort(-na[ha], kind="stable")]
+    step = max(1, min(block_size, int(2 ** 25 // max(1, len(hb)))))
+    for s in range(0, len(ha), step):
+        rows = ha[s:s + step]
+        need = threshold / max(na[rows[0]], 1e-300) - eps
+        p = int(np.searchsorted(-nb[hb], -need, side="right"))
+        if p == 0:
+            break
+        c = (fa[rows] @ fbh_t[:, :p]).tocoo()
+        i = rows[c.row]
+        k = hb[c.col]
+        ok = c.data >= threshold - eps
+        if lower:
+            ok &= k < i
+        cand_i.append(i[ok])
+        cand_k.append(k[ok])
+    return cand_i, cand_k
+
+
 def sparse_pairs(a, b, threshold: float, block_size: int = 4096, lower: bool = False):
     """All pairs (i, k) with ``a_i . b_k >= threshold`` for row-normalised sparse matrices.
 
@@ -239,48 +294,15 @@ def sparse_pairs(a, b, threshold: float, block_size: int = 4096, lower: bool = F
     na = np.sqrt(np.asarray(fa.multiply(fa).sum(axis=1)).ravel())
     nb = np.sqrt(np.asarray(fb.multiply(fb).sum(axis=1)).ravel())
     eps = 1e-9
-    cand_i: list[np.ndarray] = []
-    cand_k: list[np.ndarray] = []
-    # (1) pairs sharing a rare term
-    rbt = rb.T.tocsr()
-    rows_per_block = max(1, min(block_size, int(2 ** 25 // max(1, rb.nnz // max(1, rb.shape[0]) * 64))))
-    for s in range(0, a.shape[0], rows_per_block):
-        e = min(a.shape[0], s + rows_per_block)
-        c = (ra[s:e] @ rbt).tocoo()
-        i = c.row.astype(np.int64) + s
-        k = c.col.astype(np.int64)
-        ok = c.data + na[i] * nb[k] >= threshold - eps
-        if lower:
-            ok &= k < i
-        cand_i.append(i[ok])
-        cand_k.append(k[ok])
-    # (2) pairs whose frequent parts alone can reach the threshold: |f_i| |f_k| >= t
-    ha = np.flatnonzero(na >= threshold - eps)
-    hb = np.flatnonzero(nb >= threshold - eps)
-    if len(ha) and len(hb):
-        hb = hb[np.argsort(-nb[hb], kind="stable")]
-        fbh_t = fb[hb].T.tocsr()
-        ha = ha[np.argsort(-na[ha], kind="stable")]
-        step = max(1, min(block_size, int(2 ** 25 // max(1, len(hb)))))
-        for s in range(0, len(ha), step):
-            rows = ha[s:s + step]
-            need = threshold / max(na[rows[0]], 1e-300) - eps
-            p = int(np.searchsorted(-nb[hb], -need, side="right"))
-            if p == 0:
-                break
-            c = (fa[rows] @ fbh_t[:, :p]).tocoo()
-            i = rows[c.row]
-            k = hb[c.col]
-            ok = c.data >= threshold - eps
-            if lower:
-                ok &= k < i
-            cand_i.append(i[ok])
-            cand_k.append(k[ok])
+    cand_i, cand_k = _rare_candidates(ra, rb, na, nb, threshold, block_size, lower, eps)
+    more_i, more_k = _frequent_candidates(fa, fb, na, nb, threshold, block_size, lower, eps)
+    cand_i += more_i
+    cand_k += more_k
     ri = np.concatenate(cand_i) if cand_i else np.empty(0, dtype=np.int64)
     ci = np.concatenate(cand_k) if cand_k else np.empty(0, dtype=np.int64)
     if len(ri) == 0:
         return ri, ci, np.empty(0)
-    key = np.unique(ri * np.int64(b.shape[0]) + ci)
+    key = np.unique(ri * np.int64(b.shape[0]) + ci)  # a pair can be a candidate of both kinds
     ri, ci = key // b.shape[0], key % b.shape[0]
     exact = _sparse_pair_dots(a, b, ri, ci)
     keep = exact >= threshold
@@ -365,6 +387,47 @@ def greedy_self_filter(vectors, threshold: float, block_size: int = 4096, *, exp
     return greedy_from_pairs(n, ri, ci, vals, explain=explain)
 
 
+def _first_kept_hits(blk: np.ndarray, s: int, buf: np.ndarray, buf_idx: np.ndarray, k: int, x64: np.ndarray,
+                     threshold: float, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of a block starting at row ``s``: the earliest kept row before the block that it
+    matches (-1: none) and their float64 similarity. ``buf[:k]`` holds the kept rows, ``buf_idx`` their indices."""
+    lo = threshold - FLOAT32_SLACK
+    hit = np.full(len(blk), -1, dtype=np.int64)
+    hit_sim = np.zeros(len(blk))
+    for c0 in range(0, k, cols):
+        c1 = min(k, c0 + cols)
+        sim = blk @ buf[c0:c1].T
+        ri, ci = np.nonzero(sim >= lo)
+        if len(ri) == 0:
+            continue
+        gi = buf_idx[c0 + ci]
+        exact = _exact_pairs64(x64, x64, ri + s, gi)
+        ok = exact >= threshold
+        ri, gi, exact = ri[ok], gi[ok], exact[ok]
+        order = np.lexsort((gi, ri))
+        ri, gi, exact = ri[order], gi[order], exact[order]
+        first = np.ones(len(ri), dtype=bool)
+        first[1:] = ri[1:] != ri[:-1]
+        for r, g, v in zip(ri[first].tolist(), gi[first].tolist(), exact[first].tolist()):
+            if hit[r] < 0 or g < hit[r]:
+                hit[r], hit_sim[r] = g, v
+    return hit, hit_sim
+
+
+def _inner_pairs(blk: np.ndarray, s: int, x64: np.ndarray, threshold: float) -> dict[int, list[tuple[int, float]]]:
+    """Pairs inside a block starting at row ``s`` (lower triangle), re-checked in float64:
+    block row -> [(earlier block row, similarity)] in ascending earlier row."""
+    sim = blk @ blk.T
+    ri, ci = np.nonzero(np.tril(sim >= threshold - FLOAT32_SLACK, -1))
+    inner: dict[int, list[tuple[int, float]]] = {}
+    if len(ri):
+        exact = _exact_pairs64(x64, x64, ri + s, ci + s)
+        ok = exact >= threshold
+        for r, c, v in zip(ri[ok].tolist(), ci[ok].tolist(), exact[ok].tolist()):
+            inner.setdefault(r, []).append((c, v))
+    return inner
+
+
 def _dense_greedy(x, threshold: float, block_size: int, explain: bool):
     """Dense greedy filter comparing each block only with the rows kept so far (and itself).
 
@@ -383,39 +446,13 @@ def _dense_greedy(x, threshold: float, block_size: int, explain: bool):
     simil: dict[int, float] = {}
     rows = max(1, min(block_size, 1024))
     cols = max(1, int(2 ** 24 // rows))
-    lo = threshold - FLOAT32_SLACK
     for s in range(0, n, rows):
         e = min(n, s + rows)
         blk = x32[s:e]
-        # earliest kept row (before the block) that each block row matches
-        hit = np.full(e - s, -1, dtype=np.int64)
-        hit_sim = np.zeros(e - s)
-        for c0 in range(0, k, cols):
-            c1 = min(k, c0 + cols)
-            sim = blk @ buf[c0:c1].T
-            ri, ci = np.nonzero(sim >= lo)
-            if len(ri) == 0:
-                continue
-            gi = buf_idx[c0 + ci]
-            exact = _exact_pairs64(x64, x64, ri + s, gi)
-            ok = exact >= threshold
-            ri, gi, exact = ri[ok], gi[ok], exact[ok]
-            order = np.lexsort((gi, ri))
-            ri, gi, exact = ri[order], gi[order], exact[order]
-            first = np.ones(len(ri), dtype=bool)
-            first[1:] = ri[1:] != ri[:-1]
-            for r, g, v in zip(ri[first].tolist(), gi[first].tolist(), exact[first].tolist()):
-                if hit[r] < 0 or g < hit[r]:
-                    hit[r], hit_sim[r] = g, v
-        # pairs inside the block (lower triangle), re-checked in float64
-        sim = blk @ blk.T
-        ri, ci = np.nonzero(np.tril(sim >= lo, -1))
-        inner: dict[int, list[tuple[int, float]]] = {}
-        if len(ri):
-            exact = _exact_pairs64(x64, x64, ri + s, ci + s)
-            ok = exact >= threshold
-            for r, c, v in zip(ri[ok].tolist(), ci[ok].tolist(), exact[ok].tolist()):
-                inner.setdefault(r, []).append((c, v))
+        hit, hit_sim = _first_kept_hits(blk, s, buf, buf_idx, k, x64, threshold, cols)
+        inner = _inner_pairs(blk, s, x64, threshold)
+        # decide the block's rows in order: a row goes when it matches a row kept before the
+        # block, or one kept earlier in this block
         for r in range(e - s):
             j = s + r
             if hit[r] >= 0:

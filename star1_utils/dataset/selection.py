@@ -88,6 +88,57 @@ def _check(records: Sequence[dict]) -> None:
             raise ValueError(f"record {n} (id {r.get('id')!r}) has no source")
 
 
+class _Groups:
+    """The records indexed by group ``(source, category list)``, the only thing a score depends on.
+
+    ``members[g]``: the group's positions, ascending. ``g_src`` / ``g_combo``: each group's source
+    and category-list index. ``combo_cats``: (C, width) category indices per category list, padded
+    with ``n_cat`` (a slot that always holds 0.0). ``combo_unique``: each list's distinct categories.
+    """
+
+    def __init__(self, records: Sequence[dict]):
+        src_ix: dict[Any, int] = {}
+        cat_ix: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
+        combo_ix: dict[tuple, int] = {}
+        group_ix: dict[tuple[int, int], int] = {}
+        self.members: list[list[int]] = []
+        for pos, r in enumerate(records):
+            s = src_ix.setdefault(r["source"], len(src_ix))
+            cats = tuple(r["category"])
+            for c in cats:
+                cat_ix.setdefault(c, len(cat_ix))
+            k = combo_ix.setdefault(cats, len(combo_ix))
+            g = group_ix.setdefault((s, k), len(group_ix))
+            if g == len(self.members):
+                self.members.append([])
+            self.members[g].append(pos)
+
+        self.n_src = len(src_ix)
+        self.n_cat = n_cat = len(cat_ix)
+        combos = list(combo_ix)
+        self.width = max(len(c) for c in combos)
+        # x + 0.0 == x exactly, so the padded left-to-right sum equals the reference's sum([...]).
+        self.combo_cats = np.full((len(combos), self.width), n_cat, dtype=np.int64)
+        for k, cats in enumerate(combos):
+            self.combo_cats[k, : len(cats)] = [cat_ix[c] for c in cats]
+        self.combo_unique = [np.array(sorted({cat_ix[c] for c in cats}), dtype=np.int64) for cats in combos]
+        G = len(self.members)
+        self.g_src = np.empty(G, dtype=np.int64)
+        self.g_combo = np.empty(G, dtype=np.int64)
+        for (s, k), g in group_ix.items():
+            self.g_src[g], self.g_combo[g] = s, k
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(items per source, items per category) over all records: the reference's ``source_num``
+        and ``cat_num`` (a multi-label item counts once per distinct category)."""
+        src_count = np.zeros(self.n_src, dtype=np.int64)
+        cat_count = np.zeros(self.n_cat, dtype=np.int64)
+        for g in range(len(self.members)):
+            src_count[self.g_src[g]] += len(self.members[g])
+            cat_count[self.combo_unique[self.g_combo[g]]] += len(self.members[g])
+        return src_count, cat_count
+
+
 def select_diverse_indices(records: Sequence[dict], target_size: int = 1000) -> list[int]:
     """Positions (ascending) of the items :func:`select_diverse` keeps."""
     n = len(records)
@@ -97,46 +148,13 @@ def select_diverse_indices(records: Sequence[dict], target_size: int = 1000) -> 
     if target_size < 0:
         raise ValueError("target_size must be >= 0")
 
-    # Index sources, categories, category lists and groups (source, category list).
-    src_ix: dict[Any, int] = {}
-    cat_ix: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
-    combo_ix: dict[tuple, int] = {}
-    group_ix: dict[tuple[int, int], int] = {}
-    members: list[list[int]] = []
-    for pos, r in enumerate(records):
-        s = src_ix.setdefault(r["source"], len(src_ix))
-        cats = tuple(r["category"])
-        for c in cats:
-            cat_ix.setdefault(c, len(cat_ix))
-        k = combo_ix.setdefault(cats, len(combo_ix))
-        g = group_ix.setdefault((s, k), len(group_ix))
-        if g == len(members):
-            members.append([])
-        members[g].append(pos)
-
-    n_cat = len(cat_ix)
-    combos = list(combo_ix)
-    width = max(len(c) for c in combos)
-    # (C, width) category indices per combo, padded with n_cat (a slot that always holds 0.0):
-    # x + 0.0 == x exactly, so the left-to-right sum equals the reference's sum([...]).
-    combo_cats = np.full((len(combos), width), n_cat, dtype=np.int64)
-    for k, cats in enumerate(combos):
-        combo_cats[k, : len(cats)] = [cat_ix[c] for c in cats]
-    combo_unique = [np.array(sorted({cat_ix[c] for c in cats}), dtype=np.int64) for cats in combos]
-
-    G = len(members)
-    g_src = np.empty(G, dtype=np.int64)
-    g_combo = np.empty(G, dtype=np.int64)
-    for (s, k), g in group_ix.items():
-        g_src[g], g_combo[g] = s, k
-
-    src_count = np.zeros(len(src_ix), dtype=np.int64)
-    cat_count = np.zeros(n_cat, dtype=np.int64)
-    for g in range(G):
-        src_count[g_src[g]] += len(members[g])
-        cat_count[combo_unique[g_combo[g]]] += len(members[g])
+    groups = _Groups(records)
+    members, g_src, g_combo = groups.members, groups.g_src, groups.g_combo
+    combo_cats, combo_unique, n_cat, width = groups.combo_cats, groups.combo_unique, groups.n_cat, groups.width
+    src_count, cat_count = groups.counts()
     sum_count = int(cat_count.sum())
 
+    G = len(members)
     ptr = [0] * G
     head = np.array([m[0] for m in members], dtype=np.int64)  # earliest remaining position
     NONE = np.iinfo(np.int64).max

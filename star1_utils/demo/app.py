@@ -141,85 +141,121 @@ def respond(model: str, messages: list[dict], params: dict) -> dict:
     raise StandinError(f"stand-in model {model!r} does not recognise this prompt (no handler answered)")
 
 
+#: The injectable faults, in the order their probabilities are laid on one draw in [0, 1).
+FAULT_KINDS = ("fail_500", "rate_429", "slow", "malformed")
+
+
+class _Book:
+    """An app's fault settings, its seeded fault generator and its counters, shared by its handlers."""
+
+    def __init__(self, faults: FaultConfig):
+        self.faults = faults
+        self.rng = random.Random(faults.seed)
+        self.stats = Stats()
+        self.lock = threading.Lock()
+
+    def arrive(self, request: Request, messages: list[dict]) -> float:
+        """Count a request (and whether it carried a key) and draw its fault number."""
+        with self.lock:
+            self.stats.requests += 1
+            if request.headers.get("authorization"):
+                self.stats.authorized += 1
+            self.stats.prompts.append(hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16])
+            return self.rng.random()
+
+    def count(self, status: int) -> None:
+        """Count a reply by its HTTP status."""
+        with self.lock:
+            self.stats.by_status[str(status)] = self.stats.by_status.get(str(status), 0) + 1
+
+
+def _chat_request(body: dict) -> tuple[str, list[dict], dict]:
+    """(model, messages with string contents, the other request parameters) of a chat request body."""
+    raw = body.get("messages") or []
+    messages = [{**m, "content": text_of(m.get("content"))} for m in raw]
+    params = {k: v for k, v in body.items() if k not in ("model", "messages")}
+    return body.get("model", ""), messages, params
+
+
+def _pick_fault(faults: FaultConfig, draw: float) -> str | None:
+    """The fault a draw falls on (each kind owns a slice of [0, 1) as wide as its probability), or None."""
+    edge = 0.0
+    for kind in FAULT_KINDS:
+        p = getattr(faults, kind)
+        if p and edge <= draw < edge + p:
+            return kind
+        edge += p
+    return None
+
+
+def _completion(model: str, messages: list[dict], out: dict, malformed: bool) -> dict:
+    """A stand-in's answer as an OpenAI chat completion, with word-count token usage."""
+    content = out.get("content") or ""
+    if malformed:
+        content = "\u2047 garbled output {[" + content[: len(content) // 3]
+    message = {"role": "assistant", "content": content}
+    if out.get("reasoning_content"):
+        message["reasoning_content"] = out["reasoning_content"]
+    prompt_tokens = sum(_tokens(m["content"]) for m in messages)
+    completion_tokens = _tokens(content) + _tokens(out.get("reasoning_content") or "")
+    digest = hashlib.sha256(json.dumps([model, messages]).encode()).hexdigest()[:24]
+    return {
+        "id": f"chatcmpl-{digest}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": out.get("finish_reason", "stop"),
+                     "logprobs": None}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
+async def _chat(request: Request, book: _Book) -> JSONResponse:
+    """POST chat/completions: count the request, inject the fault it draws, else answer with the stand-in."""
+    try:
+        body = await request.json()
+    except json.JSONDecodeError:
+        return _error(400, "request body is not JSON", "invalid_request_error")
+    model, messages, params = _chat_request(body)
+    draw = book.arrive(request, messages)
+    faults = book.faults
+    if faults.latency_s:
+        await asyncio.sleep(faults.latency_s)
+    kind = _pick_fault(faults, draw)
+    if kind == "fail_500":
+        book.count(500)
+        return _error(500, "injected server error", "server_error")
+    if kind == "rate_429":
+        book.count(429)
+        return _error(429, "injected rate limit", "rate_limit_error",
+                      headers={"retry-after": f"{faults.retry_after_s:g}"})
+    if kind == "slow":
+        await asyncio.sleep(faults.slow_s)
+    try:
+        out = respond(model, messages, params)
+    except StandinError as e:
+        book.count(404)
+        return _error(404, str(e), "not_found_error")
+    body = _completion(model, messages, out, malformed=kind == "malformed")
+    book.count(200)
+    return JSONResponse(body)
+
+
 def create_app(faults: FaultConfig | None = None) -> Starlette:
     """A fresh app (its own fault settings and counters)."""
-    faults = faults or FaultConfig()
-    rng = random.Random(faults.seed)
-    stats = Stats()
-    lock = threading.Lock()
+    book = _Book(faults or FaultConfig())
 
     async def chat(request: Request):
-        try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            return _error(400, "request body is not JSON", "invalid_request_error")
-        model = body.get("model", "")
-        raw = body.get("messages") or []
-        messages = [{**m, "content": text_of(m.get("content"))} for m in raw]
-        params = {k: v for k, v in body.items() if k not in ("model", "messages")}
-        with lock:
-            stats.requests += 1
-            if request.headers.get("authorization"):
-                stats.authorized += 1
-            stats.prompts.append(hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16])
-            draw = rng.random()
-        if faults.latency_s:
-            await asyncio.sleep(faults.latency_s)
-        edge = 0.0
-        for kind in ("fail_500", "rate_429", "slow", "malformed"):
-            p = getattr(faults, kind)
-            if p and edge <= draw < edge + p:
-                break
-            edge += p
-        else:
-            kind = None
-
-        def count(status: int) -> None:
-            with lock:
-                stats.by_status[str(status)] = stats.by_status.get(str(status), 0) + 1
-
-        if kind == "fail_500":
-            count(500)
-            return _error(500, "injected server error", "server_error")
-        if kind == "rate_429":
-            count(429)
-            return _error(429, "injected rate limit", "rate_limit_error",
-                          headers={"retry-after": f"{faults.retry_after_s:g}"})
-        if kind == "slow":
-            await asyncio.sleep(faults.slow_s)
-        try:
-            out = respond(model, messages, params)
-        except StandinError as e:
-            count(404)
-            return _error(404, str(e), "not_found_error")
-        content = out.get("content") or ""
-        if kind == "malformed":
-            content = "\u2047 garbled output {[" + content[: len(content) // 3]
-        message = {"role": "assistant", "content": content}
-        if out.get("reasoning_content"):
-            message["reasoning_content"] = out["reasoning_content"]
-        prompt_tokens = sum(_tokens(m["content"]) for m in messages)
-        completion_tokens = _tokens(content) + _tokens(out.get("reasoning_content") or "")
-        count(200)
-        digest = hashlib.sha256(json.dumps([model, messages]).encode()).hexdigest()[:24]
-        return JSONResponse({
-            "id": f"chatcmpl-{digest}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": out.get("finish_reason", "stop"),
-                         "logprobs": None}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-        })
+        return await _chat(request, book)
 
     async def models(request: Request):
         return JSONResponse({"object": "list", "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "star1-standins"} for name in STANDINS]})
 
     async def get_stats(request: Request):
-        with lock:
-            return JSONResponse(stats.to_dict())
+        with book.lock:
+            return JSONResponse(book.stats.to_dict())
 
     app = Starlette(routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
@@ -227,8 +263,8 @@ def create_app(faults: FaultConfig | None = None) -> Starlette:
         Route("/v1/models", models, methods=["GET"]),
         Route("/_stats", get_stats, methods=["GET"]),
     ])
-    app.state.faults = faults
-    app.state.stats = stats
+    app.state.faults = book.faults
+    app.state.stats = book.stats
     return app
 
 

@@ -193,72 +193,104 @@ def _generate_openai(cfg, items, role, model, decoding, cache_path, desc, progre
 
 # --------------------------------------------------------------------------- local backends
 
-def _generate_local(runner, items, decoding, cache_path, desc, progress, batch_size) -> engine.BatchOutcome:
-    from tqdm import tqdm
+class _LocalBatch:
+    """One run of a local backend: the items grouped by request identity, and what became of them.
 
+    The identity is the engine's cache key over the runner's model name, the messages and the
+    decoding plus the backend and the model files' fingerprint, so a retrained model regenerates.
+    """
+
+    def __init__(self, runner: Any, items: list[dict], decoding: dict, cache_path: str | Path | None,
+                 desc: str, progress: bool):
+        from tqdm import tqdm
+
+        self.runner = runner
+        self.ids = [it["id"] for it in items]
+        if len(set(map(str, self.ids))) != len(self.ids):
+            raise ValueError("item ids must be unique")
+        key_params = {"backend": runner.name, "fingerprint": runner.fingerprint, **decoding}
+        self.groups: dict[str, list] = {}
+        self.msgs_by_key: dict[str, list] = {}
+        for it in items:
+            msgs = messages_of(it)
+            k = engine.cache_key(runner.model, msgs, key_params)
+            self.groups.setdefault(k, []).append(it["id"])
+            self.msgs_by_key[k] = msgs
+        self.cache = engine.Cache(cache_path)
+        self.usage = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+                      "seconds": 0.0, "failed": 0}
+        self.results: dict = {}
+        self.failures: dict = {}
+        self.bar = tqdm(total=len(items), desc=desc, unit="item", file=sys.stderr, mininterval=1.0,
+                        disable=not environment.progress_wanted(progress), dynamic_ncols=True)
+
+    def accept(self, k: str, text: str, finish: str, u: dict, cached: bool) -> None:
+        """Give every item of group ``k`` the answer."""
+        for i in self.groups[k]:
+            self.results[i] = engine.ChatResult(i, text, None, finish, u, cached)
+        self.bar.update(len(self.groups[k]))
+
+    def serve_from_cache(self, batch_size: int) -> list[str]:
+        """Accept the groups the cache answers; return the keys still to generate, in generation order."""
+        pending = []
+        for k in self.groups:
+            hit = self.cache.get(k)
+            if hit is None:
+                pending.append(k)
+                continue
+            text, finish, u = hit
+            self.usage["cached"] += len(self.groups[k])
+            self.accept(k, text, finish, u, True)
+        if batch_size > 1:
+            # prompts of similar length together: less padding in a left-padded batch
+            pending.sort(key=lambda k: sum(len(m.get("content") or "") for m in self.msgs_by_key[k]))
+        return pending
+
+    def generate_chunk(self, chunk: list[str]) -> None:
+        """Generate one batch of groups and cache each answer; an error fails the batch's items only."""
+        self.usage["requests"] += len(chunk)
+        try:
+            outs = self.runner.generate([self.msgs_by_key[k] for k in chunk])
+        except Exception as e:  # noqa: BLE001 - recorded per item, the run goes on
+            if isinstance(e, (KeyboardInterrupt, MemoryError)):
+                raise
+            reason = f"{type(e).__name__}: {engine._short(e)}"
+            for k in chunk:
+                for i in self.groups[k]:
+                    self.failures[i] = {"id": i, "reason": reason, "attempts": 1}
+            self.bar.update(sum(len(self.groups[k]) for k in chunk))
+            return
+        for k, (raw, finish, u) in zip(chunk, outs):
+            text = replies.normalise(raw.strip())
+            self.cache.put(k, self.runner.model, text, finish, u)
+            self.usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
+            self.usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
+            self.accept(k, text, finish, u, False)
+
+    def close(self) -> None:
+        """Close the progress bar and the cache."""
+        self.bar.close()
+        self.cache.close()
+
+    def outcome(self, t0: float) -> engine.BatchOutcome:
+        """Results and failures in input order; usage with the failure count and the time."""
+        self.usage["failed"] = len(self.failures)
+        self.usage["seconds"] = round(time.monotonic() - t0, 3)
+        return engine.BatchOutcome({i: self.results[i] for i in self.ids if i in self.results},
+                                   [self.failures[i] for i in self.ids if i in self.failures], self.usage)
+
+
+def _generate_local(runner, items, decoding, cache_path, desc, progress, batch_size) -> engine.BatchOutcome:
+    """A local backend's batch: answers from the cache first, then the rest ``batch_size`` at a time."""
     t0 = time.monotonic()
-    ids = [it["id"] for it in items]
-    if len(set(map(str, ids))) != len(ids):
-        raise ValueError("item ids must be unique")
-    key_params = {"backend": runner.name, "fingerprint": runner.fingerprint, **decoding}
-    groups: dict[str, list] = {}
-    msgs_by_key: dict[str, list] = {}
-    for it in items:
-        msgs = messages_of(it)
-        k = engine.cache_key(runner.model, msgs, key_params)
-        groups.setdefault(k, []).append(it["id"])
-        msgs_by_key[k] = msgs
-    cache = engine.Cache(cache_path)
-    usage = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-             "seconds": 0.0, "failed": 0}
-    results: dict = {}
-    failures: dict = {}
-    bar = tqdm(total=len(items), desc=desc, unit="item", file=sys.stderr, mininterval=1.0,
-               disable=not environment.progress_wanted(progress), dynamic_ncols=True)
-    pending = []
-    for k in groups:
-        hit = cache.get(k)
-        if hit is None:
-            pending.append(k)
-            continue
-        text, finish, u = hit
-        for i in groups[k]:
-            results[i] = engine.ChatResult(i, text, None, finish, u, True)
-        usage["cached"] += len(groups[k])
-        bar.update(len(groups[k]))
-    if batch_size > 1:
-        # prompts of similar length together: less padding in a left-padded batch
-        pending.sort(key=lambda k: sum(len(m.get("content") or "") for m in msgs_by_key[k]))
+    batch = _LocalBatch(runner, items, decoding, cache_path, desc, progress)
+    pending = batch.serve_from_cache(batch_size)
     try:
         for start in range(0, len(pending), batch_size):
-            chunk = pending[start:start + batch_size]
-            usage["requests"] += len(chunk)
-            try:
-                outs = runner.generate([msgs_by_key[k] for k in chunk])
-            except Exception as e:  # noqa: BLE001 - recorded per item, the run goes on
-                if isinstance(e, (KeyboardInterrupt, MemoryError)):
-                    raise
-                reason = f"{type(e).__name__}: {engine._short(e)}"
-                for k in chunk:
-                    for i in groups[k]:
-                        failures[i] = {"id": i, "reason": reason, "attempts": 1}
-                bar.update(sum(len(groups[k]) for k in chunk))
-                continue
-            for k, (raw, finish, u) in zip(chunk, outs):
-                text = replies.normalise(raw.strip())
-                cache.put(k, runner.model, text, finish, u)
-                usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
-                usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
-                for i in groups[k]:
-                    results[i] = engine.ChatResult(i, text, None, finish, u, False)
-                bar.update(len(groups[k]))
+            batch.generate_chunk(pending[start:start + batch_size])
     finally:
-        bar.close()
-        cache.close()
-    usage["failed"] = len(failures)
-    usage["seconds"] = round(time.monotonic() - t0, 3)
-    return engine.BatchOutcome({i: results[i] for i in ids if i in results}, [failures[i] for i in ids if i in failures],
-                            usage)
+        batch.close()
+    return batch.outcome(t0)
 
 
 def render_prompt(tokenizer, messages: list[dict]) -> str:

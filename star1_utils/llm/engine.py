@@ -255,155 +255,236 @@ def _estimate_tokens(messages: list, decoding: dict) -> int:
 
 # --------------------------------------------------------------------------- the batch
 
-async def _run_async(rc, items, build_messages, parse, decoding, cache_path, desc, retry_on_length,
-                     *, app=None, backoff_base=None, transient_attempts=None, progress=True):
-    from tqdm import tqdm
+def _request_params(rc, decoding: dict) -> tuple[dict, dict]:
+    """(the parameters sent with each request, the parameters that key the cache).
 
-    t0 = time.monotonic()
-    backoff_base = BACKOFF_BASE_S if backoff_base is None else backoff_base
-    transient_attempts = TRANSIENT_ATTEMPTS if transient_attempts is None else transient_attempts
-    decoding = dict(decoding or {})
+    The role's ``extra_body`` travels with the request and is part of its identity, so a change
+    of it asks again instead of reusing an answer given under other settings.
+    """
     request_params = dict(decoding)
     if rc.extra_body:
         request_params["extra_body"] = dict(rc.extra_body)
     key_params = {**decoding, **({"extra_body": rc.extra_body} if rc.extra_body else {})}
+    return request_params, key_params
 
-    ids = [it["id"] for it in items]
+
+def _check_unique_ids(ids: list) -> None:
+    """Raise unless the ids are unique as strings: results and failures are keyed by them."""
     if len(set(map(str, ids))) != len(ids):
         dup = [i for i, c in collections.Counter(map(str, ids)).items() if c > 1][:5]
         raise ValueError(f"item ids must be unique; repeated: {dup}")
 
-    cache = Cache(cache_path)
-    usage = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-             "seconds": 0.0, "failed": 0}
-    results: dict = {}
-    failures: dict = {}
 
-    # Group items by request identity: identical requests are sent once.
-    groups: dict[str, list] = {}
-    messages_by_key: dict[str, list] = {}
-    for it in items:
-        msgs = build_messages(it)
-        k = cache_key(rc.model, msgs, key_params)
-        groups.setdefault(k, []).append(it["id"])
-        messages_by_key[k] = msgs
+def _reply_usage(resp: Any) -> dict:
+    """The numeric token counts of a reply (empty when the server sent none)."""
+    u = resp.usage.model_dump() if getattr(resp, "usage", None) else {}
+    return {k: v for k, v in u.items() if isinstance(v, (int, float))}
 
-    bar = tqdm(total=len(items), desc=desc or rc.model, unit="item", file=sys.stderr, mininterval=1.0,
-               disable=not environment.progress_wanted(progress), dynamic_ncols=True)
 
-    def accept(k, text, finish, u, parsed, cached):
-        for item_id in groups[k]:
-            results[item_id] = ChatResult(item_id, text, parsed, finish, u, cached)
-        bar.update(len(groups[k]))
+@dataclass
+class _Reply:
+    """One reply, read: accepted when ``reason`` is empty, else ``reason`` says why it is asked again."""
 
-    pending = []
-    for k in groups:
-        hit = cache.get(k)
-        if hit is not None:
-            text, finish, u = hit
-            try:
-                parsed = parse(text) if parse else None
-            except InvalidAnswer:  # the parser changed since: ask again
-                cache.delete(k)
-            else:
-                usage["cached"] += len(groups[k])
-                accept(k, text, finish, u, parsed, True)
-                continue
-        pending.append(k)
+    text: str = ""
+    finish: str = ""
+    parsed: Any = None
+    reason: str = ""
 
-    if pending:
-        client = make_client(rc, app=app)
-        sem = asyncio.Semaphore(rc.concurrency)
-        limiter = RateLimiter(rc.requests_per_minute, rc.tokens_per_minute)
 
-        async def one(k: str) -> None:
-            msgs = messages_by_key[k]
-            answer_attempts = transient = 0
-            attempts = 0
-            reason = ""
-            while True:
-                attempts += 1
-                async with sem:
-                    await limiter.acquire(_estimate_tokens(msgs, decoding))
-                    usage["requests"] += 1
-                    try:
-                        resp = await asyncio.wait_for(
-                            client.chat.completions.create(model=rc.model, messages=msgs, **request_params),
-                            timeout=rc.timeout_s + 5)
-                        err = None
-                    except Exception as exc:  # noqa: BLE001 - classified below
-                        resp, err = None, exc
-                if err is not None:
-                    tr = _classify_error(err)
-                    if tr is None:  # 4xx other than 408/409/429: not retryable
-                        reason = f"{type(err).__name__}: {_short(getattr(err, 'message', err))}"
-                        break
-                    transient += 1
-                    reason = tr.reason
-                    if transient >= transient_attempts:
-                        reason = f"{reason} (gave up after {transient} transient errors)"
-                        break
-                    wait = random.uniform(0, min(BACKOFF_CAP_S, backoff_base * 2 ** (transient - 1)))
-                    if tr.retry_after is not None:
-                        if tr.retry_after > MAX_RETRY_AFTER_S:
-                            reason = f"{reason} (retry-after {tr.retry_after:.0f} s too long)"
-                            break
-                        wait = tr.retry_after + random.uniform(0, 0.1 * tr.retry_after + 0.05)
-                    await asyncio.sleep(wait)
-                    continue
-                # A reply arrived.
-                u = resp.usage.model_dump() if getattr(resp, "usage", None) else {}
-                u = {k2: v for k2, v in u.items() if isinstance(v, (int, float))}
-                usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
-                usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
-                if not getattr(resp, "choices", None):
-                    answer_attempts += 1
-                    reason = "reply without choices"
+def _read_reply(resp: Any, parse: Callable[[str], Any] | None, retry_on_length: bool) -> _Reply:
+    """Normalise a reply's text and decide whether to accept it.
+
+    Refused: no choices, a truncated answer (when ``retry_on_length``), a content-filtered one, or
+    one ``parse`` rejects with :class:`InvalidAnswer`.
+    """
+    if not getattr(resp, "choices", None):
+        return _Reply(reason="reply without choices")
+    choice = resp.choices[0]
+    msg = choice.message
+    extra = getattr(msg, "model_extra", None) or {}
+    reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+    text = normalise(msg.content, reasoning)
+    finish = choice.finish_reason or "stop"
+    if finish == "length" and retry_on_length:
+        return _Reply(reason="finish_reason length (the answer hit max_tokens)")
+    if finish == "content_filter":
+        return _Reply(reason="finish_reason content_filter")
+    try:
+        parsed = parse(text) if parse else None
+    except InvalidAnswer as e:
+        return _Reply(reason=f"invalid answer: {_short(e)}")
+    return _Reply(text, finish, parsed)
+
+
+def _after_error(err: BaseException, transient: int, transient_attempts: int,
+                 backoff_base: float) -> tuple[float | None, str]:
+    """(seconds to wait before the next attempt, or None to give up; the reason) after a failed request.
+
+    ``transient`` counts the transient errors so far, this one included. Full-jitter back-off,
+    unless the server said how long to wait (``retry-after``), which is honoured with a little jitter.
+    """
+    tr = _classify_error(err)
+    if tr is None:  # 4xx other than 408/409/429: not retryable
+        return None, f"{type(err).__name__}: {_short(getattr(err, 'message', err))}"
+    if transient >= transient_attempts:
+        return None, f"{tr.reason} (gave up after {transient} transient errors)"
+    wait = random.uniform(0, min(BACKOFF_CAP_S, backoff_base * 2 ** (transient - 1)))
+    if tr.retry_after is not None:
+        if tr.retry_after > MAX_RETRY_AFTER_S:
+            return None, f"{tr.reason} (retry-after {tr.retry_after:.0f} s too long)"
+        wait = tr.retry_after + random.uniform(0, 0.1 * tr.retry_after + 0.05)
+    return wait, tr.reason
+
+
+class _Batch:
+    """One run of :func:`run_batch`: the requests, grouped by identity, and what became of them.
+
+    Items whose requests are identical (same cache key) form one group and are sent once; every
+    item of a group gets the group's answer or its failure record.
+    """
+
+    def __init__(self, rc, items: list, build_messages: Callable[[dict], list],
+                 parse: Callable[[str], Any] | None, decoding: dict, cache_path: str | Path | None,
+                 desc: str, retry_on_length: bool, *, backoff_base: float, transient_attempts: int,
+                 progress: bool):
+        from tqdm import tqdm
+
+        self.rc, self.parse, self.retry_on_length = rc, parse, retry_on_length
+        self.decoding = decoding
+        self.request_params, key_params = _request_params(rc, decoding)
+        self.backoff_base, self.transient_attempts = backoff_base, transient_attempts
+        self.ids = [it["id"] for it in items]
+        _check_unique_ids(self.ids)
+        self.cache = Cache(cache_path)
+        self.usage = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                      "cost_usd": 0.0, "seconds": 0.0, "failed": 0}
+        self.results: dict = {}
+        self.failures: dict = {}
+        self.groups: dict[str, list] = {}
+        self.messages_by_key: dict[str, list] = {}
+        for it in items:
+            msgs = build_messages(it)
+            k = cache_key(rc.model, msgs, key_params)
+            self.groups.setdefault(k, []).append(it["id"])
+            self.messages_by_key[k] = msgs
+        self.bar = tqdm(total=len(items), desc=desc or rc.model, unit="item", file=sys.stderr,
+                        mininterval=1.0, disable=not environment.progress_wanted(progress),
+                        dynamic_ncols=True)
+
+    def accept(self, k: str, text: str, finish: str, u: dict, parsed: Any, cached: bool) -> None:
+        """Give every item of group ``k`` the answer."""
+        for item_id in self.groups[k]:
+            self.results[item_id] = ChatResult(item_id, text, parsed, finish, u, cached)
+        self.bar.update(len(self.groups[k]))
+
+    def fail(self, k: str, reason: str, attempts: int) -> None:
+        """Record a failure for every item of group ``k`` (not cached: the next run retries it)."""
+        for item_id in self.groups[k]:
+            self.failures[item_id] = {"id": item_id, "reason": reason, "attempts": attempts}
+        self.bar.update(len(self.groups[k]))
+        self.bar.set_postfix(failed=len(self.failures), refresh=False)
+
+    def serve_from_cache(self) -> list[str]:
+        """Accept the groups the cache answers; return the keys still to send."""
+        pending = []
+        for k in self.groups:
+            hit = self.cache.get(k)
+            if hit is not None:
+                text, finish, u = hit
+                try:
+                    parsed = self.parse(text) if self.parse else None
+                except InvalidAnswer:  # the parser changed since: ask again
+                    self.cache.delete(k)
                 else:
-                    choice = resp.choices[0]
-                    msg = choice.message
-                    extra = getattr(msg, "model_extra", None) or {}
-                    reasoning = extra.get("reasoning_content") or extra.get("reasoning")
-                    text = normalise(msg.content, reasoning)
-                    finish = choice.finish_reason or "stop"
-                    if finish == "length" and retry_on_length:
-                        answer_attempts += 1
-                        reason = "finish_reason length (the answer hit max_tokens)"
-                    elif finish == "content_filter":
-                        answer_attempts += 1
-                        reason = "finish_reason content_filter"
-                    else:
-                        try:
-                            parsed = parse(text) if parse else None
-                        except InvalidAnswer as e:
-                            answer_attempts += 1
-                            reason = f"invalid answer: {_short(e)}"
-                        else:
-                            cache.put(k, rc.model, text, finish, u)
-                            accept(k, text, finish, u, parsed, False)
-                            return
-                if answer_attempts >= rc.max_attempts:
-                    reason = f"{reason} (after {answer_attempts} answers)"
-                    break
-            for item_id in groups[k]:
-                failures[item_id] = {"id": item_id, "reason": reason, "attempts": attempts}
-            bar.update(len(groups[k]))
-            bar.set_postfix(failed=len(failures), refresh=False)
+                    self.usage["cached"] += len(self.groups[k])
+                    self.accept(k, text, finish, u, parsed, True)
+                    continue
+            pending.append(k)
+        return pending
 
+    async def send_all(self, pending: list[str], app: Any) -> None:
+        """Send the pending groups concurrently, within the role's concurrency and rate limits."""
+        client = make_client(self.rc, app=app)
+        sem = asyncio.Semaphore(self.rc.concurrency)
+        limiter = RateLimiter(self.rc.requests_per_minute, self.rc.tokens_per_minute)
         try:
-            await asyncio.gather(*(one(k) for k in pending))
+            await asyncio.gather(*(self.send(k, client, sem, limiter) for k in pending))
         finally:
             await client.close()
-    bar.close()
-    cache.close()
 
-    usage["failed"] = len(failures)
-    usage["cost_usd"] = round(usage["prompt_tokens"] * rc.price_in_per_mtok / 1e6
-                              + usage["completion_tokens"] * rc.price_out_per_mtok / 1e6, 6)
-    usage["seconds"] = round(time.monotonic() - t0, 3)
-    ordered = {i: results[i] for i in ids if i in results}
-    fails = [failures[i] for i in ids if i in failures]
-    return BatchOutcome(ordered, fails, usage)
+    async def _post(self, client: Any, sem: asyncio.Semaphore, limiter: RateLimiter,
+                    msgs: list) -> tuple[Any, BaseException | None]:
+        """One request: (the reply, None) or (None, the error), classified by the caller."""
+        async with sem:
+            await limiter.acquire(_estimate_tokens(msgs, self.decoding))
+            self.usage["requests"] += 1
+            try:
+                resp = await asyncio.wait_for(
+                    client.chat.completions.create(model=self.rc.model, messages=msgs, **self.request_params),
+                    timeout=self.rc.timeout_s + 5)
+            except Exception as exc:  # noqa: BLE001 - classified by _after_error
+                return None, exc
+            return resp, None
+
+    async def send(self, k: str, client: Any, sem: asyncio.Semaphore, limiter: RateLimiter) -> None:
+        """Ask for group ``k``'s answer until one is accepted or an attempt budget is spent.
+
+        Two budgets: transient errors (``transient_attempts``) and refused answers
+        (``RoleConfig.max_attempts``). An accepted answer is cached at once, so a killed run keeps it.
+        """
+        msgs = self.messages_by_key[k]
+        answer_attempts = transient = attempts = 0
+        while True:
+            attempts += 1
+            resp, err = await self._post(client, sem, limiter, msgs)
+            if err is not None:
+                transient += 1
+                wait, reason = _after_error(err, transient, self.transient_attempts, self.backoff_base)
+                if wait is None:
+                    break
+                await asyncio.sleep(wait)
+                continue
+            u = _reply_usage(resp)
+            self.usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
+            self.usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
+            reply = _read_reply(resp, self.parse, self.retry_on_length)
+            if not reply.reason:
+                self.cache.put(k, self.rc.model, reply.text, reply.finish, u)
+                self.accept(k, reply.text, reply.finish, u, reply.parsed, False)
+                return
+            answer_attempts += 1
+            reason = reply.reason
+            if answer_attempts >= self.rc.max_attempts:
+                reason = f"{reason} (after {answer_attempts} answers)"
+                break
+        self.fail(k, reason, attempts)
+
+    def outcome(self, t0: float) -> BatchOutcome:
+        """Close the bar and the cache; results and failures in input order, usage with cost and time."""
+        self.bar.close()
+        self.cache.close()
+        usage, rc = self.usage, self.rc
+        usage["failed"] = len(self.failures)
+        usage["cost_usd"] = round(usage["prompt_tokens"] * rc.price_in_per_mtok / 1e6
+                                  + usage["completion_tokens"] * rc.price_out_per_mtok / 1e6, 6)
+        usage["seconds"] = round(time.monotonic() - t0, 3)
+        ordered = {i: self.results[i] for i in self.ids if i in self.results}
+        fails = [self.failures[i] for i in self.ids if i in self.failures]
+        return BatchOutcome(ordered, fails, usage)
+
+
+async def _run_async(rc, items, build_messages, parse, decoding, cache_path, desc, retry_on_length,
+                     *, app=None, backoff_base=None, transient_attempts=None, progress=True) -> BatchOutcome:
+    """The batch: answers from the cache first, then the rest sent concurrently."""
+    t0 = time.monotonic()
+    batch = _Batch(rc, items, build_messages, parse, dict(decoding or {}), cache_path, desc, retry_on_length,
+                   backoff_base=BACKOFF_BASE_S if backoff_base is None else backoff_base,
+                   transient_attempts=TRANSIENT_ATTEMPTS if transient_attempts is None else transient_attempts,
+                   progress=progress)
+    pending = batch.serve_from_cache()
+    if pending:
+        await batch.send_all(pending, app)
+    return batch.outcome(t0)
 
 
 def _run_sync(coro_factory: Callable[[], Any]):

@@ -41,6 +41,7 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -567,6 +568,144 @@ def loss_curve(log: Iterable[dict]) -> tuple[list[int], list[float], list[float]
     return steps, losses, lrs
 
 
+@dataclass
+class _TrainingData:
+    """A job's rows as the Trainer reads them: formatted examples, laid out in update order."""
+
+    rows: list[dict]
+    tokenizer: Any
+    formatter: Formatter
+    examples: list[dict]
+    schedule: dict  # schedule_for: updates, warmup, sequences
+    order: list[int]  # example index of every sequence the Trainer reads, in order
+    dataset: Any  # datasets.Dataset of input_ids and labels, in ``order``
+
+
+def _training_data(job: dict, t: Any) -> _TrainingData:
+    """Tokenise the job's rows and lay the epochs end to end, cut to whole updates (see module docstring)."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    from star1_utils.run.artifacts import read_jsonl
+
+    rows = read_jsonl(job["rows_path"])
+    tok = AutoTokenizer.from_pretrained(job["model_path"])
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    fmt = formatter_for(tok, t)
+    examples = [fmt.example(r["question"], r["response"]) for r in rows]
+    sched = schedule_for(t, len(rows))
+    if sched["updates"] < 1:
+        raise ValueError(f"{len(rows)} rows x {t.epochs} epochs give no full batch of {t.effective_batch_size}")
+    order = epoch_stream(len(rows), t.epochs, sched["sequences"], t.seed)
+    ds = Dataset.from_list([{"input_ids": examples[i]["input_ids"], "labels": examples[i]["labels"]} for i in order])
+    return _TrainingData(rows, tok, fmt, examples, sched, order, ds)
+
+
+def _precision(t: Any, use_cpu: bool, under_accelerate: bool) -> tuple[Any, bool]:
+    """(the dtype the weights load in, whether the Trainer runs under bf16).
+
+    bf16 weights only where fp32 master weights live elsewhere (DeepSpeed) or are not trained (LoRA
+    base); a plain single-GPU full fine-tune keeps fp32 weights and trains under bf16 autocast, since
+    updates of lr 1e-5 would be lost in bf16 weights.
+    """
+    import torch
+
+    low = t.bf16 and not use_cpu and (under_accelerate or t.lora)
+    bf16 = t.bf16 and not use_cpu if not under_accelerate else t.bf16
+    return (torch.bfloat16 if low else torch.float32), bf16
+
+
+def _sft_config(job: dict, t: Any, layout: dict, sched: dict, *, bf16: bool, use_cpu: bool,
+                under_accelerate: bool):
+    """The Trainer's arguments: the reference's recipe, read in order as one epoch of ``T`` updates."""
+    from trl import SFTConfig
+
+    T = sched["updates"]
+    return SFTConfig(
+        output_dir=job["checkpoint_dir"], max_steps=T, num_train_epochs=1,
+        per_device_train_batch_size=layout["per_device"], gradient_accumulation_steps=layout["grad_accum"],
+        learning_rate=t.learning_rate, adam_beta1=t.adam_beta1, adam_beta2=t.adam_beta2, adam_epsilon=1e-8,
+        weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, warmup_steps=sched["warmup"],
+        max_grad_norm=t.max_grad_norm, bf16=bf16, seed=t.seed, data_seed=t.seed,
+        train_sampling_strategy="sequential", logging_steps=t.logging_steps, logging_first_step=True,
+        save_strategy="steps" if t.save_steps else "no", save_steps=t.save_steps or T, save_total_limit=1,
+        report_to="none", use_cpu=use_cpu and not under_accelerate,
+        activation_checkpointing=t.gradient_checkpointing, max_length=None,  # truncated (left) above
+        packing=False, dataloader_drop_last=True, remove_unused_columns=True, disable_tqdm=True,
+        optim="adamw_torch",
+    )
+
+
+def _make_trainer(job: dict, t: Any, args: Any, data: _TrainingData, dtype: Any, log_path: Path,
+                  t0: float, print_every: int):
+    """The model (LoRA-wrapped when ``training.lora``) in a :func:`_trainer_class` Trainer that logs to ``log_path``."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(job["model_path"], dtype=dtype)
+    peft_config = None
+    if t.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha, lora_dropout=t.lora_dropout,
+                                 target_modules="all-linear", task_type="CAUSAL_LM")
+    Trainer = _trainer_class()
+    trainer = Trainer(model=model, args=args, train_dataset=data.dataset, processing_class=data.tokenizer,
+                      peft_config=peft_config,
+                      callbacks=[_log_callback(log_path, t0, print_every, data.schedule["updates"])])
+    if print_every:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    trainer.loss_averaging = t.loss_averaging
+    if t.loss_averaging == "sequence":
+        trainer.loss_is_scaled_for_ga = False  # the Trainer divides by the accumulation steps
+    elif t.loss_averaging != "token":
+        raise ValueError(f"training.loss_averaging must be sequence or token, not {t.loss_averaging!r}")
+    return trainer
+
+
+def _resume_point(job: dict, trainer: Any, log_path: Path) -> str | None:
+    """The checkpoint to resume from (None: a fresh run, whose log starts empty).
+
+    A checkpoint resumes only the job that wrote it: its folder is stamped with
+    :func:`job_fingerprint`, and a different stamp is an error rather than a silent mix of two runs.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(job["checkpoint_dir"]) if Path(job["checkpoint_dir"]).is_dir() else None
+    stamp = Path(job["checkpoint_dir"]) / "job_fingerprint.txt"
+    fingerprint = job_fingerprint(job)
+    if last and stamp.is_file() and stamp.read_text().strip() != fingerprint:
+        raise RuntimeError(f"the checkpoints in {job['checkpoint_dir']} belong to a different training job "
+                           "(data or settings changed); delete that folder or choose another training.run_name")
+    if trainer.is_world_process_zero():
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
+    if trainer.is_world_process_zero() and not last and log_path.exists():
+        log_path.unlink()  # a fresh run starts a fresh log; a resumed run appends
+    return last
+
+
+def _train_summary(t: Any, trainer: Any, result: Any, data: _TrainingData, layout: dict, *,
+                   resumed_from: str | None, model_dir: Path, log_path: Path, t0: float) -> dict:
+    """What :func:`train` returns and writes as ``summary.json``: updates, losses, tokens, paths."""
+    steps, losses, _ = loss_curve(read_log(log_path)) if log_path.exists() else ([], [], [])
+    examples = data.examples
+    return {
+        "updates": int(trainer.state.global_step), "expected_updates": data.schedule["updates"],
+        "warmup": data.schedule["warmup"], "layout": layout, "rows": len(data.rows),
+        "sequences": len(data.dataset),
+        "tokens_trained": int(sum(sum(1 for x in examples[i]["labels"] if x != -100) for i in data.order)),
+        "truncated_rows": sum(1 for e in examples if e["n_tokens"] > t.max_length),
+        "prefix_mismatches": sum(1 for e in examples if not e["prefix_ok"]),
+        "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
+        "train_runtime_s": round(float(result.metrics.get("train_runtime", 0.0)), 3),
+        "total_s": round(time.time() - t0, 3), "resumed_from": resumed_from, "model_dir": str(model_dir),
+        "log_path": str(log_path), "bos": data.formatter.add_bos, "family": model_family(t),
+    }
+
+
 def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int | None = None,
           print_every: int = 0) -> dict:
     """Train as described by a job file (in this process, or in each process of ``accelerate launch``).
@@ -577,10 +716,6 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     """
     quiet_model_libraries()
     import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTConfig
 
     from star1_utils.run.config import TrainingConfig
 
@@ -594,88 +729,19 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     if use_cpu is None:
         use_cpu = not torch.cuda.is_available()
 
-    from star1_utils.run.artifacts import read_jsonl
-
-    rows = read_jsonl(job["rows_path"])
-    tok = AutoTokenizer.from_pretrained(job["model_path"])
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    fmt = formatter_for(tok, t)
-    examples = [fmt.example(r["question"], r["response"]) for r in rows]
-    sched = schedule_for(t, len(rows))
-    T = sched["updates"]
-    if T < 1:
-        raise ValueError(f"{len(rows)} rows x {t.epochs} epochs give no full batch of {t.effective_batch_size}")
-    order = epoch_stream(len(rows), t.epochs, sched["sequences"], t.seed)
-    ds = Dataset.from_list([{"input_ids": examples[i]["input_ids"], "labels": examples[i]["labels"]} for i in order])
-
-    # bf16 weights only where fp32 master weights live elsewhere (DeepSpeed) or are not trained (LoRA base);
-    # a plain single-GPU full fine-tune keeps fp32 weights and trains under bf16 autocast, since updates
-    # of lr 1e-5 would be lost in bf16 weights
-    low = t.bf16 and not use_cpu and (under_accelerate or t.lora)
-    model_kwargs = {"dtype": torch.bfloat16 if low else torch.float32}
-    bf16 = t.bf16 and not use_cpu if not under_accelerate else t.bf16
-    args = SFTConfig(
-        output_dir=job["checkpoint_dir"], max_steps=T, num_train_epochs=1,
-        per_device_train_batch_size=layout["per_device"], gradient_accumulation_steps=layout["grad_accum"],
-        learning_rate=t.learning_rate, adam_beta1=t.adam_beta1, adam_beta2=t.adam_beta2, adam_epsilon=1e-8,
-        weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, warmup_steps=sched["warmup"],
-        max_grad_norm=t.max_grad_norm, bf16=bf16, seed=t.seed, data_seed=t.seed,
-        train_sampling_strategy="sequential", logging_steps=t.logging_steps, logging_first_step=True,
-        save_strategy="steps" if t.save_steps else "no", save_steps=t.save_steps or T, save_total_limit=1,
-        report_to="none", use_cpu=use_cpu and not under_accelerate,
-        activation_checkpointing=t.gradient_checkpointing, max_length=None,  # truncated (left) above
-        packing=False, dataloader_drop_last=True, remove_unused_columns=True, disable_tqdm=True,
-        optim="adamw_torch",
-    )
-    model = AutoModelForCausalLM.from_pretrained(job["model_path"], **model_kwargs)
-    peft_config = None
-    if t.lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha, lora_dropout=t.lora_dropout,
-                                 target_modules="all-linear", task_type="CAUSAL_LM")
-    Trainer = _trainer_class()
+    data = _training_data(job, t)
+    dtype, bf16 = _precision(t, use_cpu, under_accelerate)
+    args = _sft_config(job, t, layout, data.schedule, bf16=bf16, use_cpu=use_cpu, under_accelerate=under_accelerate)
     log_path = Path(job["log_path"])
-    trainer = Trainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config,
-                      callbacks=[_log_callback(log_path, t0, print_every, T)])
-    if print_every:
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    trainer.loss_averaging = t.loss_averaging
-    if t.loss_averaging == "sequence":
-        trainer.loss_is_scaled_for_ga = False  # the Trainer divides by the accumulation steps
-    elif t.loss_averaging != "token":
-        raise ValueError(f"training.loss_averaging must be sequence or token, not {t.loss_averaging!r}")
-    last = get_last_checkpoint(job["checkpoint_dir"]) if Path(job["checkpoint_dir"]).is_dir() else None
-    stamp = Path(job["checkpoint_dir"]) / "job_fingerprint.txt"
-    fingerprint = job_fingerprint(job)
-    if last and stamp.is_file() and stamp.read_text().strip() != fingerprint:
-        raise RuntimeError(f"the checkpoints in {job['checkpoint_dir']} belong to a different training job "
-                           "(data or settings changed); delete that folder or choose another training.run_name")
-    if trainer.is_world_process_zero():
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(fingerprint)
-    if trainer.is_world_process_zero() and not last and log_path.exists():
-        log_path.unlink()  # a fresh run starts a fresh log; a resumed run appends
+    trainer = _make_trainer(job, t, args, data, dtype, log_path, t0, print_every)
+    last = _resume_point(job, trainer, log_path)
     result = trainer.train(resume_from_checkpoint=last)
     model_dir = Path(job["model_dir"])
-    save_final(trainer, tok, model_dir, t)
+    save_final(trainer, data.tokenizer, model_dir, t)
     summary = {}
     if trainer.is_world_process_zero():
-        steps, losses, _ = loss_curve(read_log(log_path)) if log_path.exists() else ([], [], [])
-        summary = {
-            "updates": int(trainer.state.global_step), "expected_updates": T, "warmup": sched["warmup"],
-            "layout": layout, "rows": len(rows), "sequences": len(ds),
-            "tokens_trained": int(sum(sum(1 for x in examples[i]["labels"] if x != -100) for i in order)),
-            "truncated_rows": sum(1 for e in examples if e["n_tokens"] > t.max_length),
-            "prefix_mismatches": sum(1 for e in examples if not e["prefix_ok"]),
-            "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
-            "train_runtime_s": round(float(result.metrics.get("train_runtime", 0.0)), 3),
-            "total_s": round(time.time() - t0, 3), "resumed_from": last, "model_dir": str(model_dir),
-            "log_path": str(log_path), "bos": fmt.add_bos, "family": model_family(t),
-        }
+        summary = _train_summary(t, trainer, result, data, layout, resumed_from=last, model_dir=model_dir,
+                                 log_path=log_path, t0=t0)
         (Path(job["output_dir"]) / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
