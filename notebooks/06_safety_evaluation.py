@@ -164,6 +164,8 @@ model_name, model_ref = students[0]["name"], students[0]["ref"]
 if se.backend == "openai":
     print(f"student: {model_name} at {cfg.roles.student.base_url} "
           "(OpenAI protocol; repetition_penalty sent in extra_body)")
+elif se.backend == "vllm_serve":
+    print(f"student: {model_ref}, served by vllm serve for this stage (log under cache/serving/)")
 else:
     print(f"student: {model_ref} ({se.backend} backend, in this process, "
           f"batches of {se.batch_size})")

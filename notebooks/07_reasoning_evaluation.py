@@ -231,6 +231,8 @@ model_name, model_ref = students[0]["name"], students[0]["ref"]
 if re_cfg.backend == "openai":
     print(f"student: {model_name} at {cfg.roles.student.base_url} "
           "(OpenAI protocol; repetition_penalty in extra_body)")
+elif re_cfg.backend == "vllm_serve":
+    print(f"student: {model_ref}, served by vllm serve for this stage (log under cache/serving/)")
 else:
     print(f"student: {model_ref} ({re_cfg.backend} backend, in this process, "
           f"batches of {re_cfg.batch_size})")

@@ -67,7 +67,7 @@ def test_misspelt_value_in_a_profile_is_one_line_naming_the_allowed_values(tmp_p
     bad = _demo_with(tmp_path, "safety_eval", "backend", "vlm")
     with pytest.raises(config.ProfileError) as e:
         config.load_profile(bad)
-    assert str(e.value) == f"{bad}: safety_eval.backend must be one of openai, vllm, transformers, not 'vlm'"
+    assert str(e.value) == f"{bad}: safety_eval.backend must be one of openai, vllm, vllm_serve, transformers, not 'vlm'"
     bad = _demo_with(tmp_path, "reasoning_eval", "benchmarks", ["aime2024", "gsm8k"])
     with pytest.raises(config.ProfileError, match=r"bad.yaml: reasoning_eval\.benchmarks\[1\] must be one of "
                                                   r"aime2024, .*, not 'gsm8k'$"):

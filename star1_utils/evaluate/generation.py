@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,7 +44,7 @@ from star1_utils.llm import replies
 from star1_utils.run import environment
 from star1_utils.llm import engine
 
-BACKENDS = ("openai", "vllm", "transformers")
+BACKENDS = ("openai", "vllm", "vllm_serve", "transformers")
 #: The reference's decoding for the safety benchmark (``gen.py``), hard-coded there.
 REFERENCE_DECODING = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 8000, "repetition_penalty": 1.2}
 #: The reference's prompt when a tokenizer has no chat template.
@@ -125,7 +126,7 @@ def students(cfg: Any, run_dir: str | Path, section: Any) -> list[dict]:
     out = [trained]
     if getattr(section, "compare_base", False):
         if backend == "openai":
-            raise ValueError("compare_base needs a local backend (transformers or vllm): the openai backend "
+            raise ValueError("compare_base needs a local backend (transformers, vllm or vllm_serve): the openai backend "
                              "reaches one served model; serve the base model too and evaluate it as its own run")
         out.append({"key": "base", "name": f"{cfg.training.base_model} (base, untrained)", "ref": base_model_ref(cfg)})
     return out
@@ -166,6 +167,8 @@ def generate(
     decoding = dict(REFERENCE_DECODING if decoding is None else decoding)
     if backend == "openai":
         return _generate_openai(cfg, items, role, model, decoding, cache_path, desc, progress)
+    if backend == "vllm_serve":
+        return _generate_served(cfg, items, role, model, decoding, cache_path, desc, progress)
     if backend not in BACKENDS:
         raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not model:
@@ -189,6 +192,40 @@ def _generate_openai(cfg, items, role, model, decoding, cache_path, desc, progre
     rc = rc.model_copy(update=update)
     return engine.run_batch(rc, role, items, build_messages=messages_of, decoding=params, cache_path=cache_path,
                          desc=desc, retry_on_length=False, progress=progress)
+
+
+def served_model_id(model: str | Path) -> str:
+    """The id a served student answers to: named after its files' fingerprint, so the shared answer
+    cache (keyed by model id) never mixes a retrained model's answers with the old ones."""
+    return "student-" + hashlib.sha256(model_fingerprint(model).encode()).hexdigest()[:12]
+
+
+def _generate_served(cfg, items, role, model, decoding, cache_path, desc, progress) -> engine.BatchOutcome:
+    """``vllm serve`` the model for this call, then generate through its OpenAI endpoint exactly as a
+    paper-scale run reaches its GPU server; the server stops when generation ends or fails."""
+    from star1_utils import project_root
+    from star1_utils.evaluate import serving
+
+    if not model:
+        raise ValueError("the vllm_serve backend needs `model` (a local model folder, a LoRA adapter or a Hub id)")
+    sc = cfg.serving
+    base, lora = serving.base_and_adapter(model)
+    python = Path(sc.python) if Path(sc.python).is_absolute() else project_root() / sc.python
+    state_dir = Path(cache_path).parent / "serving" if cache_path else Path(tempfile.mkdtemp(prefix="star1-serving-"))
+    with serving.serve(base, state_dir, served_name=served_model_id(model), python=python, lora=lora,
+                       dtype=sc.dtype, enforce_eager=sc.enforce_eager, max_model_len=sc.max_model_len,
+                       kv_cache_gib=sc.kv_cache_gib, startup_timeout_s=sc.startup_timeout_s,
+                       extra_args=tuple(sc.extra_args)) as server:
+        rc = engine.resolve_role(cfg, role).model_copy(
+            update={"base_url": server.base_url, "model": server.model_id, "api_key_env": ""})
+        roles = cfg.roles.model_copy(update={role: rc})
+        outcome = _generate_openai(cfg.model_copy(update={"roles": roles}), items, role, "", decoding,
+                                   cache_path, desc, progress)
+        outcome.server = {"model_id": server.model_id, "model": str(model), "base_url": server.base_url,
+                          "startup_s": server.startup_s, "log": str(server.log_path), "log_tail": server.log_tail()}
+    print(f"vllm serve: {server.model_id} ({model}) at {server.base_url}, up in {server.startup_s:.0f} s, "
+          f"stopped; log {server.log_path}, last lines:\n{server.log_tail(5)}")
+    return outcome
 
 
 # --------------------------------------------------------------------------- local backends

@@ -112,6 +112,15 @@ def _add_vllm_distribution(python: Path) -> None:
 
 # --------------------------------------------------------------------------- one server
 
+def base_and_adapter(model: str | Path) -> tuple[str, str | None]:
+    """``(model to serve, LoRA adapter or None)``: a peft adapter folder is served on its base model
+    with ``--enable-lora``; anything else is served as it is."""
+    config = Path(model) / "adapter_config.json"
+    if config.is_file():
+        return json.loads(config.read_text())["base_model_name_or_path"], str(model)
+    return str(model), None
+
+
 @dataclass
 class Server:
     """A running ``vllm serve``: where to reach it and where it writes."""
@@ -198,8 +207,10 @@ def serve(model: str | Path, state_dir: str | Path, *, served_name: str = "stude
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    rank = json.loads((Path(lora) / "adapter_config.json").read_text()).get("r", 16) if lora else 16
     cmd = server_command(python, model, served_name=served_name, port=port, dtype=dtype,
                          enforce_eager=enforce_eager, max_model_len=max_model_len, lora=lora,
+                         max_lora_rank=next(x for x in (8, 16, 32, 64, 128, 256, 512) if x >= rank),
                          extra_args=tuple(extra_args))
     log_path = state_dir / f"vllm-{served_name}.log"
     server = Server(served_name, f"http://127.0.0.1:{port}/v1", log_path, cmd)

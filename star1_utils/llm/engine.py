@@ -95,6 +95,7 @@ class BatchOutcome:
     results: dict  # id -> ChatResult, in input order
     failures: list  # {"id", "reason", "attempts"}
     usage: dict  # requests, cached, prompt_tokens, completion_tokens, cost_usd, seconds, failed
+    server: dict | None = None  # backend vllm_serve: the served model id, its URL, start-up time and log
 
     def __repr__(self) -> str:
         return (f"BatchOutcome({len(self.results)} results, {len(self.failures)} failures, "

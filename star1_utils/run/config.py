@@ -40,7 +40,8 @@ LossAveraging = Literal["sequence", "token"]  # sft.py: the sequence-mean loss o
 TrainingBackend = Literal["accelerate", "inprocess"]  # notebook 05
 Launch = Literal["subprocess", "print"]  # notebook 05, accelerate backend
 SaveDtype = Literal["bfloat16", "float16", "float32"]  # sft.py: the final model's torch dtype
-GenerationBackend = Literal["openai", "vllm", "transformers"]  # generation.py: BACKENDS
+GenerationBackend = Literal["openai", "vllm", "vllm_serve", "transformers"]  # generation.py: BACKENDS
+ServingDtype = Literal["auto", "float32", "bfloat16", "float16"]  # vllm serve --dtype
 EvalSet = Literal["reference", "demo"]  # safety_benchmarks.py: load_sets
 SafetyBenchmark = Literal["strongreject", "jbb", "wildchat", "wildjailbreak"]  # safety_benchmarks.py: BENCHMARKS
 ReasoningBenchmark = Literal["aime2024", "math500", "gpqa_diamond", "humaneval", "mmlu_pro"]  # reasoning_benchmarks
@@ -201,13 +202,26 @@ class TrainingConfig(_Section):
     sample_max_new_tokens: int = Field(default=48, ge=1)
 
 
+class ServingConfig(_Section):
+    """``vllm serve`` for the ``vllm_serve`` backend (notebooks 06-08): each student under evaluation is
+    served for the duration of its generation, then stopped (star1_utils/evaluate/serving.py)."""
+
+    python: str = ".venv-vllm/bin/python"  # the serving environment (make vllm); relative to the project root
+    dtype: ServingDtype = "float32"  # float32 on CPUs (and to match transformers), bfloat16 on GPUs
+    enforce_eager: bool = True  # no torch.compile: minutes less start-up on a CPU
+    max_model_len: int = Field(default=0, ge=0)  # 0 = the model's own context length
+    kv_cache_gib: int = Field(default=1, ge=1)  # CPU build only: VLLM_CPU_KVCACHE_SPACE
+    startup_timeout_s: int = Field(default=600, ge=10)
+    extra_args: list[str] = Field(default_factory=list)  # more vllm serve flags, e.g. --tensor-parallel-size 8
+
+
 class SafetyEvalConfig(_Section):
     """Section 3.1: safety evaluation (notebook 06)."""
 
     benchmarks: list[SafetyBenchmark] = Field(default_factory=lambda: ["strongreject", "jbb", "wildchat", "wildjailbreak"])
     max_tokens: int = 8000
     repetition_penalty: float = 1.2
-    backend: GenerationBackend = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
+    backend: GenerationBackend = "openai"  # "openai" (a server), "vllm", "vllm_serve" (see serving), "transformers"
     eval_set: EvalSet = "reference"  # "reference" (the four benchmarks) or "demo" (our small mild sets)
     student_model: str = ""  # vllm/transformers: model folder or Hub id; "" = this run's trained model
     wildchat_repo: str = "yuntian-deng/WildChat-1M-Full-with-parameters-internal"  # gated; see 06
@@ -225,7 +239,7 @@ class ReasoningEvalConfig(_Section):
 
     benchmarks: list[ReasoningBenchmark] = Field(default_factory=lambda: ["aime2024", "math500", "gpqa_diamond", "humaneval", "mmlu_pro"])
     max_examples: int = 0  # items per benchmark, evenly spread over it; 0 = all
-    backend: GenerationBackend = "openai"  # "openai" (any OpenAI-compatible server), "vllm", "transformers"
+    backend: GenerationBackend = "openai"  # "openai" (a server), "vllm", "vllm_serve" (see serving), "transformers"
     student_model: str = ""  # vllm/transformers: model folder or Hub id; "" = this run's trained model
     max_tokens: int = Field(default=0, ge=0)  # 0 = the reference per benchmark (16384/32768/4096); else a cap
     repetition_penalty: float = 1.2  # the reference sampler; greedy, top_p 0.95, seed 46 are fixed
@@ -284,6 +298,7 @@ class Profile(_Section):
     reasoning_eval: ReasoningEvalConfig = Field(default_factory=ReasoningEvalConfig)
     overrefusal: OverrefusalConfig = Field(default_factory=OverrefusalConfig)
     figures: FiguresConfig = Field(default_factory=FiguresConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
 
     def role(self, name: str) -> RoleConfig:
         """The endpoint settings of one LLM role (see ``ROLES``)."""
