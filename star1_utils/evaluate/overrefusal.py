@@ -448,9 +448,11 @@ def run_notebooks(profile: str, sub_run_dir, keys: str, overrides: dict, limit: 
     Stages whose manifest is current are skipped (the runner's ``--resume``), so re-running
     notebook 08 after a failure does not train a finished curve point again.
     """
-    from star1_utils.run.runner import run
+    from star1_utils.run.runner import notebook_parameters, run, select
 
-    p = {k: v for k, v in (params or {}).items() if v not in ("", 0, None)}
+    # only what the sub run's notebooks take: 08's rewriter settings mean nothing to 05-07
+    taken = set().union(*(notebook_parameters(s) for s in select(keys)))
+    p = {k: v for k, v in (params or {}).items() if v not in ("", 0, None) and k in taken}
     p.update(overrides=dict(overrides), limit=int(limit))
     results = run(profile=profile, notebooks=keys, run_dir=str(sub_run_dir), params=p, resume=True, echo=echo)
     failed = [r for r in results if r.status == "FAILED"]

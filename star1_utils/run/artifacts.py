@@ -131,6 +131,15 @@ def _rel(path: Path, root: Path) -> str:
         return str(path.resolve())
 
 
+def failure_count(stage_dir: str | Path) -> int:
+    """How many items the stage's last run recorded as failed (``failures.jsonl``; 0 when none)."""
+    path = Path(stage_dir) / FAILURES
+    if not path.is_file():
+        return 0
+    with open(path, encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip())
+
+
 def manifest_is_current(stage_dir: str | Path, config_sha256: str) -> tuple[bool, str]:
     """Whether a stage's recorded run still holds: same configuration, same inputs, outputs intact.
 
@@ -144,6 +153,10 @@ def manifest_is_current(stage_dir: str | Path, config_sha256: str) -> tuple[bool
         return False, f"last run status {m.get('status')!r}"
     if m.get("config_sha256") != config_sha256:
         return False, "configuration changed"
+    failed = failure_count(stage_dir)
+    if failed:
+        # the failure records promise a retry: a stage with failed items is not done
+        return False, f"{failed} failed item(s) in {FAILURES} to retry"
     for kind in ("inputs", "outputs"):
         for rel, digest in (m.get(kind) or {}).items():
             p = Path(rel) if Path(rel).is_absolute() else stage_dir.parent / rel

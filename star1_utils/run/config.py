@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -64,6 +65,26 @@ def _zero_one(value: Any) -> Any:
 # A switch the reference passes as 0/1 (train/run_sft.sh: --think_flag, --base_flag).
 Flag = Annotated[bool, BeforeValidator(_zero_one)]
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def looks_like_a_key(value: str) -> bool:
+    """A secret passed where the NAME of its environment variable belongs: not a valid variable
+    name (``sk-...``, ``nvapi-...``), or a long run of letters and digits no one names a variable."""
+    return not _ENV_NAME.fullmatch(value) or (len(value) >= 32 and any(c.isdigit() for c in value))
+
+
+def _env_name(value: Any) -> Any:
+    if isinstance(value, str) and value and looks_like_a_key(value):
+        # the value is never repeated: it is probably the key itself
+        raise PydanticCustomError("key_not_name", "takes the NAME of the environment variable holding the key, "
+                                  "not the key itself (the value is not shown)")
+    return value
+
+
+# The NAME of an environment variable; a value that looks like a key is refused without echoing it.
+EnvName = Annotated[str, BeforeValidator(_env_name)]
+
 
 class ProfileError(ValueError):
     """A profile file or override is invalid. The message is one line naming file and key."""
@@ -84,7 +105,7 @@ class RoleConfig(_Section):
 
     base_url: str = "inprocess"
     model: str = ""
-    api_key_env: str = ""  # name of the environment variable holding the key; "" = no key
+    api_key_env: EnvName = ""  # name of the environment variable holding the key; "" = no key
     concurrency: int = Field(default=8, ge=1)
     requests_per_minute: int = Field(default=0, ge=0)  # 0 = unlimited
     tokens_per_minute: int = Field(default=0, ge=0)  # 0 = unlimited
@@ -383,6 +404,8 @@ def _error_line(source: str, err: ValidationError) -> str:
         return f"{source}: {key} must be one of {shown}, not {value!r}{more}"
     if kind == "flag_type":
         return f"{source}: {key} {first['msg']}, not {value!r}{more}"
+    if kind == "key_not_name":
+        return f"{source}: {key} {first['msg']}{more}"
     return f"{source}: key '{key}' has invalid value {value!r} ({first['msg']}){more}"
 
 

@@ -9,6 +9,10 @@ outputs intact).
 
 from __future__ import annotations
 
+import ast
+import difflib
+import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +21,8 @@ from typing import Any
 import yaml
 
 from star1_utils import project_root
-from star1_utils.run.artifacts import manifest_is_current
-from star1_utils.run.config import ProfileError, load_profile
+from star1_utils.run.artifacts import FAILURES, failure_count, manifest_is_current
+from star1_utils.run.config import ProfileError, load_profile, looks_like_a_key
 from star1_utils.run.notebook import resolve_run_dir
 from star1_utils.run.stages import STAGES, StageSpec
 
@@ -26,7 +30,7 @@ from star1_utils.run.stages import STAGES, StageSpec
 @dataclass
 class NotebookResult:
     spec: StageSpec
-    status: str  # "ok", "skipped (current)", "FAILED", "not run"
+    status: str  # "ok", "ok, N failed", "skipped (current)", "FAILED", "not run"
     seconds: float = 0.0
     output: Path | None = None
     error: str = ""
@@ -58,6 +62,44 @@ def select(keys: str | None) -> list[StageSpec]:
     if missing:
         raise ValueError(f"no notebook for stage(s) {', '.join(missing)} in {notebooks_dir()}")
     return [by_key[k] for k in sorted(wanted)]
+
+
+#: Parameters every notebook takes (the standard block of each parameters cell).
+STANDARD_PARAMS = ("profile", "run_dir", "limit", "overrides")
+
+
+def notebook_parameters(spec: StageSpec) -> set[str]:
+    """The names a notebook's ``parameters`` cell assigns: the parameters papermill can set."""
+    nb = json.loads((notebooks_dir() / f"{spec.notebook}.ipynb").read_text())
+    cell = next((c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return set(STANDARD_PARAMS)
+    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    return {target.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+def check_params(params: dict[str, Any], specs: list[StageSpec]) -> dict[str, set[str]]:
+    """Refuse, before any kernel starts, a parameter no selected notebook takes (a misspelt role
+    setting would otherwise run on the profile's endpoint) and a key passed as ``*_api_key_env``
+    (the value is never printed). Returns each notebook's parameters."""
+    taken = {s.key: notebook_parameters(s) for s in specs}
+    known = set().union(*taken.values()) if taken else set()
+    for name in params:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"unknown notebook parameter {name!r}: none of notebooks "
+                             f"{', '.join(taken)} takes it{hint}")
+    for name, value in params.items():
+        if name.endswith("_api_key_env") and value:
+            if not isinstance(value, str) or looks_like_a_key(value):
+                raise ValueError(f"{name} takes the NAME of the environment variable holding the key, not the "
+                                 "key itself (the value is not shown or written anywhere)")
+            if value not in os.environ:
+                raise ValueError(f"{name}={value}: the environment variable {value} is not set "
+                                 f"(export {value}=... in this shell first)")
+    return taken
 
 
 def _failure_text(exc: Exception, executed: Path) -> str:
@@ -106,6 +148,7 @@ def run(
     role_params = {k: v for k, v in params.items() if k not in {"overrides", "limit", "profile", "run_dir"}}
     cfg = load_profile(profile, overrides=overrides, limit=params.get("limit", 0), **role_params)
     specs = select(notebooks)
+    taken = check_params(params, specs)
     results = [NotebookResult(s, "not run") for s in specs]
     nb_params = {**params, "profile": str(profile), "run_dir": str(rd)}
     echo(f"STAR-1 suite: profile {cfg.name!r}, run folder {rd}, {len(specs)} notebook(s)")
@@ -122,8 +165,9 @@ def run(
                 continue
         t0 = time.time()
         try:
+            own = {k: v for k, v in nb_params.items() if k in taken[spec.key]}  # no "unknown parameter" noise
             pm.execute_notebook(
-                str(src), str(dst), parameters=nb_params, kernel_name=kernel_name,
+                str(src), str(dst), parameters=own, kernel_name=kernel_name,
                 cwd=str(notebooks_dir()), progress_bar=False, log_output=False,
                 # The kernel's start-up warning about unencrypted local TCP is noise on every run.
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
@@ -137,8 +181,10 @@ def run(
             echo(f"        executed copy with the traceback: {dst}")
             break
         res.seconds = time.time() - t0
-        res.status = "ok"
-        echo(f"  {spec.notebook:<30} ok     {res.seconds:6.1f} s")
+        failed = failure_count(rd / spec.stage_dir)
+        res.status = f"ok, {failed} failed" if failed else "ok"
+        echo(f"  {spec.notebook:<30} ok     {res.seconds:6.1f} s"
+             + (f"  ({failed} failed item(s) in {spec.stage_dir}/{FAILURES}: --resume retries them)" if failed else ""))
     echo(summary_table(results))
     return results
 
@@ -155,15 +201,17 @@ def summary_table(results: list[NotebookResult]) -> str:
 
 
 def main(args) -> int:
+    # a relative --run-dir is relative to where the command runs, as for every CLI
+    run_dir = str(Path(args.run_dir).resolve()) if args.run_dir else ""
     try:
         params = parse_params(args.param or [])
-        results = run(profile=args.profile, notebooks=args.notebooks, run_dir=args.run_dir or "",
+        results = run(profile=args.profile, notebooks=args.notebooks, run_dir=run_dir,
                       params=params, resume=args.resume)
     except (ProfileError, ValueError) as e:
         print(f"error: {e}")
         return 2
     if any(r.status == "FAILED" for r in results):
         return 1
-    rd = resolve_run_dir(args.profile, args.run_dir or "")
+    rd = resolve_run_dir(args.profile, run_dir)
     print(f"\nResults are in {rd} (executed notebooks in {rd / 'notebooks'}).")
     return 0

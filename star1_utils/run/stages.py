@@ -34,7 +34,7 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("07", "07_reasoning_evaluation", "07_reasoning", ("reasoning_eval", "serving", "roles.student", "training.base_model"),
               "07_reasoning/metrics.json"),
     StageSpec("08", "08_overrefusal_ablation", "08_overrefusal",
-              ("overrefusal", "roles.rewriter", "roles.teacher", "roles.scorer", "roles.refusal_judge",
+              ("overrefusal", "reasoning", "selection", "roles.rewriter", "roles.teacher", "roles.scorer", "roles.refusal_judge",
                "roles.student", "training", "safety_eval", "reasoning_eval", "serving"),
               "08_overrefusal/ (benign set, XSTest metrics, benign-mix curve)"),
     StageSpec("09", "09_figures", "figures", ("figures",), "figures/ (PNG + PDF), Table 1 comparison"),
