@@ -161,14 +161,7 @@ print("reference decoding:", generation.REFERENCE_DECODING)
 print("this run          :", decoding)
 students = ctx.students(se)  # the trained model, and the base when compare_base
 model_name, model_ref = students[0]["name"], students[0]["ref"]
-if se.backend == "openai":
-    print(f"student: {model_name} at {cfg.roles.student.base_url} "
-          "(OpenAI protocol; repetition_penalty sent in extra_body)")
-elif se.backend == "vllm_serve":
-    print(f"student: {model_ref}, served by vllm serve for this stage (log under cache/serving/)")
-else:
-    print(f"student: {model_ref} ({se.backend} backend, in this process, "
-          f"batches of {se.batch_size})")
+print(generation.describe_student(cfg, se, students[0]))
 for s in students[1:]:
     print(f"also   : {s['name']} at {s['ref']}, on the same prompts (before/after, section 5)")
 

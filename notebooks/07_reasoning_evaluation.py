@@ -59,7 +59,7 @@ import pandas as pd
 from IPython.display import display
 
 from star1_utils.llm import replies
-from star1_utils.evaluate import reasoning
+from star1_utils.evaluate import generation, reasoning
 from star1_utils.report import charts, paper, viz
 from star1_utils.evaluate import reasoning_benchmarks as rb
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
@@ -228,14 +228,7 @@ assert sets, "no benchmark could be loaded"
 # %%
 students = ctx.students(re_cfg)  # the trained model, and the base when compare_base
 model_name, model_ref = students[0]["name"], students[0]["ref"]
-if re_cfg.backend == "openai":
-    print(f"student: {model_name} at {cfg.roles.student.base_url} "
-          "(OpenAI protocol; repetition_penalty in extra_body)")
-elif re_cfg.backend == "vllm_serve":
-    print(f"student: {model_ref}, served by vllm serve for this stage (log under cache/serving/)")
-else:
-    print(f"student: {model_ref} ({re_cfg.backend} backend, in this process, "
-          f"batches of {re_cfg.batch_size})")
+print(generation.describe_student(cfg, re_cfg, students[0]))
 for s in students[1:]:
     print(f"also   : {s['name']}, on the same items (before/after)")
 decode_kw = {"max_tokens": re_cfg.max_tokens, "repetition_penalty": re_cfg.repetition_penalty}

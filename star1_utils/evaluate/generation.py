@@ -132,6 +132,16 @@ def students(cfg: Any, run_dir: str | Path, section: Any) -> list[dict]:
     return out
 
 
+def describe_student(cfg: Any, section: Any, student: dict) -> str:
+    """One line saying which model a notebook evaluates and how it is reached (06, 07)."""
+    if section.backend == "openai":
+        return (f"student: {student['name']} at {cfg.roles.student.base_url} "
+                "(OpenAI protocol; repetition_penalty sent in extra_body)")
+    if section.backend == "vllm_serve":
+        return f"student: {student['ref']}, served by vllm serve for this stage (log under cache/serving/)"
+    return f"student: {student['ref']} ({section.backend} backend, in this process, batches of {section.batch_size})"
+
+
 # --------------------------------------------------------------------------- the one function
 
 def generate(
