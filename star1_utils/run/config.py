@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from star1_utils import project_root
 
-RoleName = Literal["classifier", "teacher", "scorer", "rewriter", "judge", "refusal_judge", "student"]
+RoleName = Literal["classifier", "teacher", "scorer", "rewriter", "judge", "refusal_judge", "grader", "student"]
 ROLES: tuple[str, ...] = get_args(RoleName)
 ROLE_FIELDS = ("base_url", "model", "api_key_env", "concurrency")
 
@@ -48,6 +48,12 @@ SafetyBenchmark = Literal["strongreject", "jbb", "wildchat", "wildjailbreak"]  #
 ReasoningBenchmark = Literal["aime2024", "math500", "gpqa_diamond", "humaneval", "mmlu_pro"]  # reasoning_benchmarks
 GpqaSource = Literal["hub", "simple_evals"]  # reasoning_benchmarks/gpqa_diamond.py: load
 JudgeInput = Literal["answer", "full"]  # overrefusal.py: judge_text
+# Reference-mode switches (star1_utils/run/deviations.py lists each with the reference's behaviour).
+PromptMode = Literal["chat", "text"]  # chat endpoint, or the rendered chat template sent as text (gen.py:55-59)
+JudgedText = Literal["normalised", "reference"]  # safety.py: the stored reply, or vLLM's text.strip() (gen.py:105)
+Grading = Literal["math_verify", "reference"]  # reasoning.py: our graders, or the reference's GPT-4o equality checker
+OptionCleaning = Literal["reference", "raw"]  # mmlu_pro.py: options cleaned as mmlu_pro_eval.py:80-102, or as stored
+RewriteParse = Literal["clean", "reference"]  # overrefusal.py: parse_rewrite strips labels/quotes, or rewriter.py:70-71
 
 
 def _zero_one(value: Any) -> Any:
@@ -126,6 +132,7 @@ class Roles(_Section):
     rewriter: RoleConfig = Field(default_factory=RoleConfig)
     judge: RoleConfig = Field(default_factory=RoleConfig)
     refusal_judge: RoleConfig = Field(default_factory=RoleConfig)
+    grader: RoleConfig = Field(default_factory=RoleConfig)  # reference grading of AIME/MATH/...: GPT-4o equality checker
     student: RoleConfig = Field(default_factory=RoleConfig)
 
 
@@ -138,7 +145,7 @@ class CollectionConfig(_Section):
     test_ngram: int = 8
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     block_size: int = Field(default=4096, ge=1)
-    reference_compat: bool = False  # replay the reference's set-order behaviour where feasible
+    reference_compat: bool = False  # replay the reference's filters and order exactly (collect_data.py, decontaminate.py)
     # decontamination test sets of the paper corpus; empty = all five
     test_sets: list[PaperTestSet] = Field(default_factory=lambda: ["StrongREJECT", "JBBBehaviours", "SGBench",
                                                           "wildjailbreak", "XSTest"])
@@ -153,6 +160,8 @@ class ClassificationConfig(_Section):
     # Items of the released STAR-1 on which the classifier role is compared with GPT-4o's labels
     # (0 = all 1,000; -1 = skip the comparison).
     agreement_sample: int = Field(default=0, ge=-1)
+    dedupe_labels: bool = True  # drop repeated labels in a reply (the reference keeps them: a policy twice)
+    lenient_parse: bool = True  # accept fenced or prose-wrapped label lists on the first try (the reference retries)
 
 
 class ReasoningConfig(_Section):
@@ -161,6 +170,8 @@ class ReasoningConfig(_Section):
     temperature: float = 0.6
     top_p: float = 0.7
     max_tokens: int = 8000
+    resample_empty: bool = True  # re-sample a reply whose answer is empty (the reference accepts any "stop" reply)
+    add_think_tag: bool = True  # a reply lacking the opening <think> gains one (llm.replies.normalise)
 
 
 class SelectionConfig(_Section):
@@ -171,6 +182,7 @@ class SelectionConfig(_Section):
     # notebook 04 also runs the direct port of the reference loop and asserts the same selection
     # when the all-10 pool has at most this many items (the port is O(n^2)); 0 = never
     verify_max_items: int = Field(default=3000, ge=0)
+    lenient_scores: bool = True  # accept unfenced JSON and float scores (the reference needs a ```json fence, ints)
 
 
 class TrainingConfig(_Section):
@@ -253,6 +265,8 @@ class SafetyEvalConfig(_Section):
     max_examples: int = Field(default=0, ge=0)  # prompts per benchmark, evenly spread and fixed by id; 0 = all
     batch_size: int = Field(default=1, ge=1)  # transformers backend: prompts generated together (left padding)
     compare_base: bool = False  # also evaluate the untrained base model (training.base_model) on the same prompts
+    judged_text: JudgedText = "normalised"  # "full" judge mode: our stored reply, or the reference's stripped text
+    prompt_mode: PromptMode = "chat"  # "text": the rendered template as a completion prompt (the reference's BOS count)
 
 
 class ReasoningEvalConfig(_Section):
@@ -269,7 +283,9 @@ class ReasoningEvalConfig(_Section):
     humaneval_timeout_s: float = Field(default=3.0, gt=0)  # per program, as the reference
     humaneval_memory_mb: int = Field(default=1024, ge=64)  # address-space limit of the sandbox
     grading_workers: int = Field(default=2, ge=1)  # HumanEval sandbox subprocesses at a time
-    equality_judge_role: Literal["", RoleName] = ""  # role for the reference GPT-4o-style math equality check; "" = off
+    grading: Grading = "math_verify"  # "reference": AIME/MATH graded by the grader role as aime_eval.py / math_eval.py
+    mmlu_pro_options: OptionCleaning = "reference"  # MMLU-Pro options cleaned as mmlu_pro_eval.py:80-102, or "raw"
+    prompt_mode: PromptMode = "chat"  # "text": the rendered template as a completion prompt
     vllm_tensor_parallel_size: int = Field(default=1, ge=1)
     n_examples: int = Field(default=1, ge=0)  # excerpts shown per benchmark
     batch_size: int = Field(default=1, ge=1)  # transformers backend: prompts generated together (left padding)
@@ -283,7 +299,8 @@ class OverrefusalConfig(_Section):
     benign_counts: list[int] = Field(default_factory=lambda: [0, -1])
     rewrite_max_completion_tokens: int = Field(default=1024, ge=1)  # rewriter.py: max_completion_tokens
     scorer_max_completion_tokens: int = Field(default=1024, ge=1)  # over-refusal scorer
-    judge_input: JudgeInput = "answer"  # what the refusal judge sees: "answer" (final answer) or "full" (with <think>)
+    judge_input: JudgeInput = "answer"  # what the refusal judge sees: "answer" (final answer) or "full" (eval.py:275)
+    rewrite_parse: RewriteParse = "clean"  # "reference": keep labels and quotes as rewriter.py:70-71
     xstest_limit: int = Field(default=0, ge=0)  # safe XSTest prompts evaluated; 0 = all 250
     xstest_unsafe_limit: int = Field(default=0, ge=0)  # unsafe contrast prompts; 0 = all 200
     include_unsafe: bool = True  # also evaluate the 200 unsafe contrast prompts, for context

@@ -1,0 +1,155 @@
+"""Where this suite departs from the paper's code, one row per switch: the one registry.
+
+Each :class:`Deviation` names the profile setting that switches it (dotted, as in ``overrides``),
+the value that reproduces the reference, what the reference does (cited ``file:line`` in
+``star1-code``), what the suite does otherwise, and whether the choice changes a result. The
+``full`` profile sets every result-changing switch to the reference's value (a test checks it);
+``demo`` and ``mini`` keep the suite's behaviour where it teaches better or survives stand-ins.
+
+Fixes that only stop a crash or code execution have no switch (``setting`` is ``""``): they are on
+in every profile and listed so that a reader knows they exist.
+
+Notebook 00 shows :func:`table`; the README's copy is :func:`markdown` (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PROFILES = ("demo", "mini", "full")
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One difference from the reference and the switch that chooses between the two."""
+
+    setting: str  # dotted profile key; "" = a fix that is always on
+    reference_value: Any  # the value that reproduces the reference (None for a fix)
+    stage: str  # notebook number
+    reference: str  # what star1-code does, with file:line
+    ours: str  # what the suite does with the other value
+    changes_results: bool  # False: only prevents a crash or code execution
+
+
+DEVIATIONS: tuple[Deviation, ...] = (
+    Deviation("collection.reference_compat", True, "01",
+              "filters in set order; keeps empty questions; HEx-PHI's header row appended last "
+              "(data_collection/collect_data.py:155-157)",
+              "first occurrence kept, empty questions dropped, sources in file order", True),
+    Deviation("classification.dedupe_labels", False, "02",
+              "a repeated label is kept: its policy is shown twice and it counts twice in the score "
+              "(data_making/deliberative_reasoning)",
+              "repeated labels dropped", True),
+    Deviation("classification.lenient_parse", False, "02",
+              "a reply that is not a bare Python list is retried",
+              "fenced or prose-wrapped lists accepted on the first try", True),
+    Deviation("reasoning.resample_empty", False, "03",
+              "any reply with finish_reason stop is accepted, even an empty answer",
+              "an empty answer is re-sampled", True),
+    Deviation("reasoning.add_think_tag", False, "03",
+              "R1's reply is stored as it came (it may lack the opening <think>)",
+              "a missing opening <think> is added (llm.replies.normalise)", True),
+    Deviation("selection.lenient_scores", False, "04",
+              "the score must sit in a ```json fence with integer values, else the item is dropped "
+              "(data_selection/scorer.py:101-111)",
+              "unfenced JSON and float scores accepted", True),
+    Deviation("training.bos", "reference", "05",
+              "BOS added for Llama only; Qwen trains without it (train/sft.py)",
+              "always: BOS for every family (the demo's tiny model)", True),
+    Deviation("training.loss_averaging", "sequence", "05",
+              "token mean per sequence, then mean over the batch (train/sft.py)",
+              "token: the Trainer's token mean over the batch", True),
+    Deviation("safety_eval.judged_text", "reference", "06",
+              "the judge reads vLLM's text.strip(), which starts inside the reasoning with no opening "
+              "tag (safe_benchmark/gen.py:105)",
+              "normalised: the stored reply with its <think> tag", True),
+    Deviation("safety_eval.prompt_mode", "text", "06",
+              "the chat template rendered to text and sent to LLM.generate, which adds a second BOS "
+              "for templates that begin with one (safe_benchmark/gen.py:55-59, :100)",
+              "chat: the chat endpoint renders the template (one BOS)", True),
+    Deviation("reasoning_eval.grading", "reference", "07",
+              "AIME and MATH answers judged by a GPT-4o equality checker after its own extraction "
+              "(reasoning_benchmark/aime_eval.py:126-194, math_eval.py:103-108, :196-244)",
+              "math_verify: math-verify and exact matching, no model call", True),
+    Deviation("reasoning_eval.mmlu_pro_options", "reference", "07",
+              "MMLU-Pro options cleaned before the prompt is built (reasoning_benchmark/mmlu_pro_eval.py:80-102)",
+              "raw: options as stored in the dataset", True),
+    Deviation("reasoning_eval.gpqa_source", "simple_evals", "07",
+              "GPQA-Diamond read from simple-evals' CSV; its row order fixes each question's Random(46) "
+              "option order (reasoning_benchmark/gpqa_eval.py)",
+              "hub: the gated Idavidrein/gpqa dataset (another row order)", True),
+    Deviation("reasoning_eval.prompt_mode", "text", "07",
+              "the chat template rendered to text and sent to LLM.generate "
+              "(reasoning_benchmark/sampler/local_sampler.py:45-52, :79)",
+              "chat: the chat endpoint renders the template", True),
+    Deviation("overrefusal.judge_input", "full", "08",
+              "the refusal judge reads the whole reply, reasoning included "
+              "(overrefusal_ablation/eval.py:275)",
+              "answer: the final answer only", True),
+    Deviation("overrefusal.rewrite_parse", "reference", "08",
+              "the rewrite is used as returned, labels and quotes kept (overrefusal_ablation/rewriter.py:70-71)",
+              "clean: leading labels and wrapping quotes stripped", True),
+    Deviation("", None, "04",
+              "scores parsed with eval() (data_selection/scorer.py)",
+              "parsed as JSON: a reply cannot run code", False),
+    Deviation("", None, "04",
+              "an 'Other' category raises KeyError in the selection's category count",
+              "'Other' counted like any category", False),
+    Deviation("", None, "02-08",
+              "a failed request is printed and the item dropped",
+              "a failed item is recorded with its id in failures.jsonl and retried by --resume", False),
+    Deviation("", None, "07",
+              "HumanEval programs run in the evaluating process",
+              "run in a sandbox subprocess with time and memory limits", False),
+)
+
+
+def _value(profile: Any, dotted: str) -> Any:
+    node = profile
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def switches() -> list[str]:
+    """The settings that switch a deviation, in table order."""
+    return [d.setting for d in DEVIATIONS if d.setting]
+
+
+def off_reference(profile: Any) -> list[str]:
+    """The result-changing switches a loaded profile sets away from the reference."""
+    return [d.setting for d in DEVIATIONS
+            if d.setting and d.changes_results and _value(profile, d.setting) != d.reference_value]
+
+
+def table(profiles: tuple[str, ...] = PROFILES) -> list[dict[str, Any]]:
+    """One row per deviation: the switch, the reference's and our behaviour, and each profile's value
+    (``=ref`` marks the reference's value)."""
+    from star1_utils.run.config import load_profile
+
+    loaded = {name: load_profile(name) for name in profiles}
+    rows = []
+    for d in DEVIATIONS:
+        row: dict[str, Any] = {"stage": d.stage, "setting": d.setting or "(always on)",
+                               "reference": d.reference, "ours": d.ours,
+                               "changes results": "yes" if d.changes_results else "no (a fix)"}
+        for name, p in loaded.items():
+            if not d.setting:
+                row[name] = "fix on"
+                continue
+            v = _value(p, d.setting)
+            shown = str(v).lower() if isinstance(v, bool) else str(v)
+            row[name] = f"{shown} (=ref)" if v == d.reference_value else shown
+        rows.append(row)
+    return rows
+
+
+def markdown(profiles: tuple[str, ...] = PROFILES) -> str:
+    """:func:`table` as a Markdown table, the README's copy."""
+    rows = table(profiles)
+    cols = list(rows[0])
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        out.append("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |")
+    return "\n".join(out)
