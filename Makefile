@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export STAR1_DATA_MIRROR ?= $(if $(wildcard ../shared/star1/reference_prompts.json),$(abspath ../shared),)
 
-.PHONY: setup demo mini test lint notebooks lab vllm clean-notebooks clean
+.PHONY: setup demo mini test lint notebooks lab vllm clean-notebooks clean student
 
 # The stamp is newer than pyproject.toml once the install succeeded, so a second `make demo`
 # reuses the venv and installs nothing.
@@ -63,6 +63,12 @@ lint: setup
 VLLM_VENV ?= .venv-vllm
 vllm: setup
 	$(PY) -m star1_utils vllm-env $(VLLM_VENV) $(if $(VLLM_GPU),--gpu,)
+
+# The student edition: every notebook with its solution cells replaced by an empty cell and the
+# exercise's hint, plus what the notebooks need to run (package, profiles, install files), to hand out.
+STUDENT_DIR ?= student
+student: setup
+	$(PY) -m star1_utils student $(STUDENT_DIR)
 
 clean-notebooks: setup
 	$(PY) -m star1_utils clean-notebooks notebooks/

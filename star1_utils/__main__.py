@@ -1,4 +1,4 @@
-"""Command line: ``python -m star1_utils run ...``, ``notebooks``, ``clean-notebooks`` and ``vllm-env``."""
+"""Command line: ``python -m star1_utils run ...``, ``notebooks``, ``clean-notebooks``, ``vllm-env`` and ``student``."""
 
 from __future__ import annotations
 
@@ -32,7 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     venv.add_argument("path", nargs="?", default=".venv-vllm", help="environment folder (default: .venv-vllm)")
     venv.add_argument("--gpu", action="store_true", help="the CUDA wheel (GPU machines) instead of the CPU build")
 
+    student = sub.add_parser("student", help="write the student edition: notebooks without solutions")
+    student.add_argument("folder", nargs="?", default="student", help="output folder (default: student)")
+
     args = parser.parse_args(argv)
+    if args.command == "student":
+        from star1_utils.run.teaching import build_student_edition
+
+        written = build_student_edition(args.folder)
+        print(f"student edition: {len(written)} notebooks without solutions in {Path(args.folder).resolve()}"
+              f"/notebooks (read {Path(args.folder) / 'STUDENT.md'})")
+        return 0
     if args.command == "vllm-env":
         from .evaluate.serving import build_env
 
