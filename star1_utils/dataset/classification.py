@@ -2,10 +2,12 @@
 
 The reference sends GPT-4o ``CLASSIFICATION_PROMPT_TEMPLATE`` (the instruction and the 8 category
 definitions) as one user message whose content is a list with one text part, and reads the reply
-with Python's ``eval``. Here the reply is parsed strictly and safely (:func:`parse_categories`):
-code fences, a ``<think>`` block and stray text around the list are tolerated; the list is read
-as JSON or as a Python literal (never executed); every name must be one of the 8 categories or
-"Other" (case and spacing around "/" are forgiven). Anything else raises
+with Python's ``eval``. Here the reply is parsed safely (:func:`parse_categories`, never executed). By default
+(``classification.lenient_parse``) code fences, a ``<think>`` block and stray text around the list
+are tolerated; the list is read as JSON or as a Python literal; every name must be one of the 8
+categories or "Other" (case and spacing around "/" are forgiven), and a repeated label is dropped
+(``classification.dedupe_labels``). In reference mode (the ``full`` profile) the reply must be a
+bare Python list, stored as it is (:func:`parse_reference`). Anything else raises
 :class:`~star1_utils.llm.engine.InvalidAnswer`, so the engine retries the item and then records it as a
 failure instead of storing garbage.
 
@@ -18,6 +20,7 @@ them; this does not change STAR-1, whose selection drops them anyway
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from collections import Counter
@@ -77,13 +80,47 @@ def _candidate_lists(text: str) -> list[str]:
     return out
 
 
-def parse_categories(text: str) -> list[str]:
-    """The category list of a classifier reply, validated; raises ``llm.InvalidAnswer``.
+def parse_reference(text: str) -> list:
+    """The reference's reading of a classifier reply: the whole reply must be a Python list.
 
-    Accepts ``["Self-Harm"]``, a fenced block (```json ... ```), a list preceded or followed by
-    prose, single quotes and a trailing comma. Names are mapped to their canonical spelling;
-    duplicates are dropped, the model's order is kept.
+    ``category_classification.py:42`` retries unless ``eval(content)`` is a ``list`` and ``:70``
+    stores that list as it is: names unchecked, repeats and order kept, an empty list accepted.
+    Read with ``ast.literal_eval`` (as ``eval``, leading spaces and tabs are ignored), so a reply
+    the reference would execute as code is refused here; raises ``llm.InvalidAnswer`` (retried).
     """
+    try:
+        value = ast.literal_eval(str(text or ""))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as e:
+        raise engine.InvalidAnswer(f"not a bare Python list ({type(e).__name__}): {str(text)[:60]!r}") from None
+    if not isinstance(value, list):
+        raise engine.InvalidAnswer(f"a {type(value).__name__}, not a list: {str(text)[:60]!r}")
+    return value
+
+
+def parse_categories(text: str, *, lenient: bool = True, dedupe: bool = True) -> list:
+    """The category list of a classifier reply; raises ``llm.InvalidAnswer`` (the item is retried).
+
+    ``lenient`` (``classification.lenient_parse``, the default): accepts ``["Self-Harm"]``, a
+    fenced block (```json ... ```), a list preceded or followed by prose, single quotes and a
+    trailing comma; names are mapped to their canonical spelling and must be one of the 8 or
+    "Other". ``lenient=False``: the reference's rule, :func:`parse_reference`. ``dedupe``
+    (``classification.dedupe_labels``): a repeated label is dropped; the reference keeps it, so
+    its policy appears twice in the prompts and it counts twice in the selection score. The
+    model's order is kept either way.
+    """
+    names = _parse_lenient(text) if lenient else parse_reference(text)
+    return list(dict.fromkeys(names)) if dedupe else names
+
+
+def parser(cfg):
+    """The profile's reading of classifier replies (``classification.lenient_parse`` and
+    ``dedupe_labels``), as a ``parse`` function for the engine."""
+    c = cfg.classification
+    return functools.partial(parse_categories, lenient=c.lenient_parse, dedupe=c.dedupe_labels)
+
+
+def _parse_lenient(text: str) -> list[str]:
+    """The suite's tolerant reading (see :func:`parse_categories`); repeats are kept."""
     if text is None or not str(text).strip():
         raise engine.InvalidAnswer("empty answer")
     _, answer = replies.split_think(str(text))
@@ -114,7 +151,7 @@ def parse_categories(text: str) -> list[str]:
             canon = _CANONICAL.get(_key(v))
             if canon is None:
                 unknown.append(v)
-            elif canon not in names:
+            else:
                 names.append(canon)
         if unknown:
             errors.append(f"unknown category name(s) {unknown}")
@@ -128,7 +165,7 @@ def classify(cfg, items: list[dict], cache_path: str | Path | None, desc: str = 
     return engine.run_batch(
         cfg, "classifier", items,
         build_messages=build_messages,
-        parse=parse_categories,
+        parse=parser(cfg),
         decoding={"max_completion_tokens": cfg.classification.max_completion_tokens},
         cache_path=cache_path, desc=desc)
 

@@ -317,17 +317,29 @@ def _records_json_records(path: Path, fld: str):
             for i, v in enumerate(data, 1)], 0
 
 
-def _records_headerless_csv(path: Path):
+def _records_headerless_csv(path: Path, header_last: bool = False):
+    """The first column of every row of a CSV file that has no header row (HEx-PHI).
+
+    ``header_last`` replays the reference: the Hub's CSV reader takes the first line for a header,
+    so each file's first prompt becomes the column name, which ``load_HExPHI`` appends after the
+    file's other rows (``data_collection/collect_data.py:154-157``); pandas skips blank lines.
+    """
     with open(path, newline="", encoding="utf-8") as f:
-        return [Record(row[0] if row else "", i, str(path)) for i, row in enumerate(csv.reader(f), 1)], 0
+        recs = [Record(row[0] if row else "", i, str(path)) for i, row in enumerate(csv.reader(f), 1)
+                if row or not header_last]
+    if header_last and recs:
+        recs = recs[1:] + recs[:1]
+    return recs, 0
 
 
-def validate(records: list[Record], source: str) -> tuple[list[str], list[dict]]:
+def validate(records: list[Record], source: str, keep_empty: bool = False) -> tuple[list[str], list[dict]]:
     """Check raw rows; returns (questions, dropped-empty reports).
 
     A missing or non-string question, or a duplicate id, is a :class:`CollectionInputError`
     naming the source, the file and the row. Empty or whitespace-only questions are dropped and
-    reported (never silently).
+    reported (never silently), unless ``keep_empty`` (reference mode): the reference keeps them,
+    no n-gram has them and their TF-IDF vector is zero, so they pass every filter
+    (``data_collection/collect_data.py:403-417``).
     """
     questions: list[str] = []
     dropped: list[dict] = []
@@ -343,20 +355,21 @@ def validate(records: list[Record], source: str) -> tuple[list[str], list[dict]]
         if not isinstance(r.value, str):
             raise CollectionInputError(
                 f"source {source}: {r.file}: row {r.row}: question is {type(r.value).__name__}, not a string")
-        if not r.value.strip():
+        if not r.value.strip() and not keep_empty:
             dropped.append({"source": source, "file": r.file, "row": r.row})
             continue
         questions.append(r.value)
     return questions, dropped
 
 
-def _finish(spec: SourceSpec, records: list[Record], filtered: int) -> LoadedSource:
-    questions, dropped = validate(records, spec.name)
+def _finish(spec: SourceSpec, records: list[Record], filtered: int, keep_empty: bool = False) -> LoadedSource:
+    questions, dropped = validate(records, spec.name, keep_empty)
     return LoadedSource(spec.name, questions, spec.ngram, spec.origin, dropped, filtered)
 
 
-def load_demo_source(spec: SourceSpec, directory: Path = DEMO_DIR) -> LoadedSource:
-    """Read one demo source with its own format, field mapping and filter."""
+def load_demo_source(spec: SourceSpec, directory: Path = DEMO_DIR, reference_compat: bool = False) -> LoadedSource:
+    """Read one demo source with its own format, field mapping and filter (``reference_compat``:
+    empty questions are kept, as the reference keeps them)."""
     path = Path(directory) / _DEMO_FILES[spec.name]
     if spec.reader == "csv":
         recs, dropped = _records_csv(path, spec.field)
@@ -371,7 +384,7 @@ def load_demo_source(spec: SourceSpec, directory: Path = DEMO_DIR) -> LoadedSour
         recs, dropped = _records_lines(path)
     else:  # pragma: no cover - the table above is fixed
         raise ValueError(spec.reader)
-    return _finish(spec, recs, dropped)
+    return _finish(spec, recs, dropped, reference_compat)
 
 
 def load_demo_test(path: Path = DEMO_TEST_FILE) -> tuple[list[str], list[str]]:
@@ -408,8 +421,11 @@ def _hub_rows(hub: HubDataset, name: str) -> list[dict]:
 _ALERT_RE = re.compile(r"### (Instruction:|Response:)\n?")
 
 
-def load_paper_source(spec: SourceSpec) -> LoadedSource:
-    """Load one of the 18 sources with the reference's field mapping and filter."""
+def load_paper_source(spec: SourceSpec, reference_compat: bool = False) -> LoadedSource:
+    """Load one of the 18 sources with the reference's field mapping and filter.
+
+    ``reference_compat``: empty questions are kept and HEx-PHI's first prompt of each file goes
+    last, as the reference loads them (``collect_data.py:143-163``)."""
     if spec.hub is not None:
         rows = _hub_rows(spec.hub, spec.name)
         filtered = 0
@@ -426,7 +442,7 @@ def load_paper_source(spec: SourceSpec) -> LoadedSource:
             if spec.name == "ALERT" and isinstance(v, str):
                 v = _ALERT_RE.sub("", v).strip()
             recs.append(Record(v, i, f"{spec.hub.repo}:{'+'.join(spec.hub.splits)}"))
-        return _finish(spec, recs, filtered)
+        return _finish(spec, recs, filtered, reference_compat)
     recs: list[Record] = []
     filtered = 0
     for res in spec.resources:
@@ -446,12 +462,12 @@ def load_paper_source(spec: SourceSpec) -> LoadedSource:
         elif spec.reader == "json_records":
             r, d = _records_json_records(path, spec.field)
         elif spec.reader == "headerless_csv":
-            r, d = _records_headerless_csv(path)
+            r, d = _records_headerless_csv(path, header_last=reference_compat)
         else:  # pragma: no cover
             raise ValueError(spec.reader)
         recs.extend(r)
         filtered += d
-    return _finish(spec, recs, filtered)
+    return _finish(spec, recs, filtered, reference_compat)
 
 
 def load_test_set(spec: TestSetSpec) -> list[str]:
@@ -501,13 +517,13 @@ def load_test_sets(names: list[str] | None = None) -> dict[str, list[str]]:
     return out
 
 
-def load_paper_sources(names: list[str] | None = None) -> list[LoadedSource]:
+def load_paper_sources(names: list[str] | None = None, reference_compat: bool = False) -> list[LoadedSource]:
     """All 18 sources (or the named ones) in reference order; fails listing every unavailable one."""
     specs = [s for s in PAPER_SOURCES if names is None or s.name in names]
     out, errors = [], []
     for s in specs:
         try:
-            out.append(load_paper_source(s))
+            out.append(load_paper_source(s, reference_compat))
         except SourceUnavailable as e:
             errors.append(str(e))
     if errors:
@@ -521,11 +537,11 @@ def load_corpus(cfg) -> tuple[list[LoadedSource], dict[str, list[str]]]:
     """The profile's training sources and test sets: ``cfg.collection.corpus`` is demo or paper."""
     c = cfg.collection
     if c.corpus == "demo":
-        sources = [load_demo_source(s) for s in DEMO_SOURCES]
+        sources = [load_demo_source(s, reference_compat=c.reference_compat) for s in DEMO_SOURCES]
         qs, _names = load_demo_test()
         return sources, {"demo_test": qs}
     if c.corpus == "paper":
-        return load_paper_sources(), load_test_sets(list(c.test_sets) or None)
+        return load_paper_sources(reference_compat=c.reference_compat), load_test_sets(list(c.test_sets) or None)
     raise ValueError(f"collection.corpus must be 'demo' or 'paper', not {c.corpus!r}")
 
 
@@ -772,9 +788,36 @@ def run_filters(sources: list[LoadedSource], test_sets: dict[str, list[str]], *,
     else:
         pool.count("embedding_self")
         pool.count("embedding_vs_test")
-    rows = [{"id": str(i), "question": q, "source": s}
-            for i, (q, s) in enumerate(zip(pool.questions, pool.sources))]
+    if reference_compat:
+        rows = reference_final_rows(pool.questions, pool.sources)
+    else:
+        rows = [{"id": str(i), "question": q, "source": s}
+                for i, (q, s) in enumerate(zip(pool.questions, pool.sources))]
     return CollectionResult(rows, [funnel[s.name] for s in sources], removed, dropped_empty, timings)
+
+
+def reference_final_rows(questions: list[str], sources: list[str]) -> list[dict]:
+    """The rows as the reference's ``data_collection.json`` holds them, after its CSV round trip.
+
+    ``collect_data.py:457`` writes step 4 with pandas, ``:465`` reads it back with
+    ``pd.read_csv`` (a question pandas reads as missing, such as ``""``, ``"NA"`` or ``"null"``,
+    becomes NaN), ``:466-471`` adds ``id`` and writes the CSV again (NaN as ``""``) and ``:473-475``
+    reads that with ``csv.DictReader`` from a text-mode file (universal newlines: a ``"\r"`` inside
+    a question becomes ``"\n"``). The same calls are replayed in memory; every value is a string.
+    """
+    import io
+
+    import pandas as pd
+
+    step4 = io.StringIO()
+    pd.DataFrame({"question": questions, "source": sources}).to_csv(step4, index=False)
+    df = pd.read_csv(io.StringIO(step4.getvalue()))
+    df["id"] = df.index
+    final = io.StringIO()
+    df.to_csv(final, index=False)
+    text = io.StringIO(final.getvalue(), newline=None).read()  # open(..., mode="r") translates line ends
+    return [{"id": r["id"], "question": r["question"], "source": r["source"]}
+            for r in csv.DictReader(io.StringIO(text, newline=""))]
 
 
 def funnel_total(funnel: list[dict]) -> dict[str, int]:

@@ -62,20 +62,29 @@ STAR_41K = Resource(
 
 # --------------------------------------------------------------------------- accuracy filter
 
-def is_all_ten(record: dict) -> bool:
-    """True when the three scores are present and all equal 10."""
+def is_all_ten(record: dict, reference: bool = False) -> bool:
+    """True when the three scores are present and all equal 10.
+
+    ``reference=True`` (``selection.lenient_scores = false``) applies the reference's test to the
+    score as the scorer wrote it (``scoring.parse_score_reference``): every value of the dict
+    equals 10, whatever its keys (``scorer.py:195-198``; ``10.0`` passes, so does ``{}``).
+    The two agree on every default-mode score, which always holds the three integer grades.
+    """
     score = record.get("score")
     if not isinstance(score, dict):
         return False
+    if reference:
+        return all(v == 10 for v in score.values())
     return all(k in score for k in SCORE_KEYS) and all(score[k] == 10 for k in SCORE_KEYS)
 
 
-def accuracy_filter(records: Iterable[dict]) -> list[dict]:
+def accuracy_filter(records: Iterable[dict], reference: bool = False) -> list[dict]:
     """The reference's "ensuring accuracy" step (``all_10.json``): order preserved.
 
-    Keep an item iff "Other" is not among its categories and all three scores are 10.
+    Keep an item iff "Other" is not among its categories and all three scores are 10
+    (``reference``: see :func:`is_all_ten`).
     """
-    return [r for r in records if OTHER not in (r.get("category") or []) and is_all_ten(r)]
+    return [r for r in records if OTHER not in (r.get("category") or []) and is_all_ten(r, reference)]
 
 
 # --------------------------------------------------------------------------- diversity selection

@@ -10,7 +10,7 @@ top_p 0.7, max_tokens 8000 (``cfg.reasoning``). An answer that stops at the toke
 The stored ``response`` is the reference's form ``"<think>\\n{reasoning}\\n</think>\\n\\n{answer}"``
 whatever the endpoint returns (separate ``reasoning_content`` or inline ``<think>``).
 
-Items labelled "Other" have no policy; the reference raises ``KeyError`` on them
+Items labelled "Other" (or, in reference mode, any name outside the 8) have no policy; the reference raises ``KeyError`` on them
 (``data_making/deliberative_reasoning/reasoning_generation/reasoning_generation.py:67-69``). They are
 excluded here (:func:`eligible`) and counted in the manifest. STAR-1 drops them at selection
 anyway (``data_making/data_selection/scorer.py:193-194``), so the 1K is unchanged.
@@ -18,12 +18,13 @@ anyway (``data_making/data_selection/scorer.py:193-194``), so the 1K is unchange
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from star1_utils.llm import replies
 from star1_utils.llm import engine
 from star1_utils.dataset import policies
-from star1_utils.dataset.policies import OTHER
+from star1_utils.dataset.policies import CATEGORIES
 
 
 def build_prompt(instruction: str, categories: list[str]) -> str:
@@ -37,11 +38,22 @@ def build_messages(item: dict) -> list[dict]:
     return [{"role": "user", "content": build_prompt(item["question"], item["category"])}]
 
 
+def has_policies(categories) -> bool:
+    """Whether every label of an item has a policy: a non-empty list of the 8 category names.
+
+    The reference looks each label up in ``policy_map`` and raises on "Other" or any other name
+    (``reasoning_generation.py:67-69``, ``scorer.py:84-86``). In reference mode labels are stored
+    as the classifier wrote them, so a misspelt name can reach this point too.
+    """
+    return isinstance(categories, list) and bool(categories) and all(
+        isinstance(c, str) and c in CATEGORIES for c in categories)
+
+
 def eligible(rows: list[dict]) -> tuple[list[dict], list[dict]]:
-    """``(kept, excluded)``: items with "Other" among their labels (or none) are excluded."""
+    """``(kept, excluded)``: items with "Other" (or any label without a policy, or none) are excluded."""
     kept, excluded = [], []
     for r in rows:
-        (excluded if (not r.get("category") or OTHER in r["category"]) else kept).append(r)
+        (kept if has_policies(r.get("category")) else excluded).append(r)
     return kept, excluded
 
 
@@ -50,23 +62,44 @@ def decoding(cfg) -> dict:
             "max_tokens": cfg.reasoning.max_tokens}
 
 
-def parse_trace(text: str) -> dict:
-    """Split a normalised reply; an empty answer is invalid (retried)."""
+def parse_trace(text: str, resample_empty: bool = True) -> dict:
+    """Split a reply; with ``resample_empty`` (``reasoning.resample_empty``) an empty answer is
+    invalid, so the engine samples it again. The reference accepts any reply that finished with
+    ``stop`` (``reasoning_generation.py:43-44``), an empty answer included."""
     reasoning, answer = replies.split_think(text)
-    if not answer.strip():
+    if resample_empty and not answer.strip():
         raise engine.InvalidAnswer("empty final answer")
     return {"reasoning": reasoning, "answer": answer}
 
 
+def parser(cfg):
+    """The profile's ``parse`` for teacher replies (``reasoning.resample_empty``)."""
+    return functools.partial(parse_trace, resample_empty=cfg.reasoning.resample_empty)
+
+
 def generate(cfg, rows: list[dict], cache_path: str | Path | None, desc: str = "reasoning") -> engine.BatchOutcome:
-    """Ask the teacher role for a trace for every (eligible) row."""
-    return engine.run_batch(cfg, "teacher", rows, build_messages=build_messages, parse=parse_trace,
-                         decoding=decoding(cfg), cache_path=cache_path, desc=desc, retry_on_length=True)
+    """Ask the teacher role for a trace for every (eligible) row.
+
+    ``reasoning.add_think_tag = false`` keeps inline replies as they came (the reference's
+    stored ``response``, :func:`star1_utils.llm.replies.inline_think_as_returned`). The answer
+    cache keeps the form of the run that first asked: use a fresh run folder when switching it off.
+    """
+    with replies.inline_think_as_returned(not cfg.reasoning.add_think_tag):
+        return engine.run_batch(cfg, "teacher", rows, build_messages=build_messages, parse=parser(cfg),
+                                decoding=decoding(cfg), cache_path=cache_path, desc=desc, retry_on_length=True)
 
 
-def response_rows(rows: list[dict], outcome: engine.BatchOutcome) -> list[dict]:
-    """Input fields plus ``response`` (the reference's stored form), for answered items."""
-    return [{**r, "response": outcome.results[r["id"]].text} for r in rows if r["id"] in outcome.results]
+def stored_response(text: str, add_think_tag: bool = True) -> str:
+    """The ``response`` stored for a reply: normalised (a missing opening ``<think>`` added), or as
+    it came when ``add_think_tag`` is off. Normalising is idempotent, so a reply cached as it came
+    by a reference-mode run is stored normalised by a default run."""
+    return replies.normalise(text) if add_think_tag else text
+
+
+def response_rows(rows: list[dict], outcome: engine.BatchOutcome, add_think_tag: bool = True) -> list[dict]:
+    """Input fields plus ``response`` (:func:`stored_response`), for answered items."""
+    return [{**r, "response": stored_response(outcome.results[r["id"]].text, add_think_tag)}
+            for r in rows if r["id"] in outcome.results]
 
 
 def length_stats(rows: list[dict]):

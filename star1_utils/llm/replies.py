@@ -17,8 +17,10 @@ Three splits exist because the reference uses three, and each stage must reprodu
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 #: The stored form's split (the opening tag may be missing, as in R1's raw output).
@@ -34,17 +36,41 @@ ANY_FENCE_RE = re.compile(r"```[a-zA-Z]*\s*\n?([\s\S]*?)```")
 _TRAILING_COMMA_RE = re.compile(r",\s*([}\]])")
 
 
+#: While true (:func:`inline_think_as_returned`), :func:`normalise` leaves inline reasoning as it came.
+_INLINE_AS_RETURNED = False
+
+
+@contextlib.contextmanager
+def inline_think_as_returned(enabled: bool = True) -> Iterator[None]:
+    """Within the block, a reply whose reasoning is inline is kept exactly as the model returned it.
+
+    The reference stores R1's ``message.content`` as it came
+    (``reasoning_generation.py:77``): a reply lacking the opening ``<think>`` stays without it
+    (``reasoning.add_think_tag = false``). The engine normalises every reply it reads (in a
+    worker thread inside Jupyter), so the choice is a module setting held for the block, not a
+    parameter. Reasoning returned separately is still joined in the stored form, which is what
+    the reference stored from NIM's inline replies.
+    """
+    global _INLINE_AS_RETURNED
+    before, _INLINE_AS_RETURNED = _INLINE_AS_RETURNED, bool(enabled)
+    try:
+        yield
+    finally:
+        _INLINE_AS_RETURNED = before
+
+
 def normalise(content: str | None, reasoning: str | None = None) -> str:
     """The reference's stored form of a reply.
 
     ``reasoning`` given separately -> ``"<think>\\n{reasoning}\\n</think>\\n\\n{content}"``;
     content with inline ``<think>...</think>`` (or R1's variant without the opening tag) is
-    rewritten to the same form; otherwise the plain content.
+    rewritten to the same form (left as it came inside :func:`inline_think_as_returned`);
+    otherwise the plain content.
     """
     content = content or ""
     if reasoning is not None and str(reasoning).strip():
         return f"<think>\n{str(reasoning).strip()}\n</think>\n\n{content.strip()}"
-    if "</think>" in content:
+    if "</think>" in content and not _INLINE_AS_RETURNED:
         m = STORED_THINK_RE.match(content)
         if m:
             return f"<think>\n{m.group(1).strip()}\n</think>\n\n{m.group(2).strip()}"
