@@ -12,6 +12,9 @@
 # - what your machine offers (libraries, GPU) and what the chosen profile will do on it.
 #
 # **Expected runtime:** a few seconds on any CPU, in every profile. No GPU, key or network needed.
+# Where every notebook runs and how long it takes (CPU demo, CPU miniature, GPUs): the README's table
+# "Where each notebook runs, and how long". The paper's words (LRM, over-refusal, ZeRO-3, ...) are
+# explained in [the glossary](../docs/GLOSSARY.md).
 
 # %% [markdown]
 # ## Parameters
@@ -24,6 +27,37 @@ profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
 overrides = {}  # dotted profile keys to values, e.g. selection.target_size -> 50
+hosted_setup = False  # True in a hosted GPU runtime (Colab, Kaggle): install, then run the miniature
+hosted_repo = ""  # git URL of this suite, cloned into hosted_dir when hosted_setup is True
+hosted_dir = "star1-notebooks"  # folder of the checkout in the hosted runtime
+
+# %% [markdown]
+# **In a hosted GPU runtime** (a notebook service with a GPU and nothing installed): set
+# `hosted_setup = True` and `hosted_repo` above, then run this cell. It clones the suite, installs it
+# with torch pinned to the GPU wheel, and runs the miniature (`mini`) on the GPU. Off by default: it
+# then only prints the commands it would run (the README's "A hosted GPU runtime" says more).
+
+# %%
+if hosted_setup:  # clone first, so that star1_utils can be imported from the checkout
+    import subprocess
+    import sys
+
+    if not hosted_repo:
+        raise ValueError("hosted_setup needs hosted_repo: the git URL of this suite")
+    subprocess.run(["git", "clone", "--depth", "1", hosted_repo, hosted_dir], check=True)
+    sys.path.insert(0, hosted_dir)
+from star1_utils.run import hosted
+
+commands = hosted.setup("" if hosted_setup else hosted_repo, hosted_dir, execute=hosted_setup)
+
+# %% [markdown]
+# The versions that shape results, and one warning line when they differ from the pins (every
+# notebook starts with this line):
+
+# %%
+from star1_utils.run import environment
+
+environment.check()
 
 # %% [markdown]
 # Derived values: the resolved profile, the run folder and this notebook's stage folder.
@@ -140,7 +174,20 @@ for name in ("demo", "mini", "full"):
 pd.DataFrame(rows).set_index("profile").T
 
 # %% [markdown]
-# ## 5. Running headlessly
+# ## 5. Where this suite departs from the paper's code
+#
+# Every difference from the reference code is a switch in one registry
+# (`star1_utils/run/deviations.py`): what the reference does (cited `file:line`), what the suite does
+# otherwise, and each profile's value. The `full` profile is reference-exact on every switch that
+# changes a result; `demo` and `mini` keep the suite's behaviour where the table marks it (no `=ref`).
+
+# %%
+from star1_utils.run import deviations
+
+pd.DataFrame(deviations.table())
+
+# %% [markdown]
+# ## 6. Running headlessly
 #
 # ```bash
 # make demo                                   # every notebook, demo profile, into runs/demo/
@@ -154,7 +201,7 @@ pd.DataFrame(rows).set_index("profile").T
 # with its time, stops at the first failure naming the notebook, cell and error, and skips current
 # stages with `--resume`.
 #
-# ## 6. Your environment and what this profile will do
+# ## 7. Your environment and what this profile will do
 
 # %%
 env = environment.report()
@@ -190,13 +237,13 @@ from star1_utils.run.artifacts import manifest_is_current
 plan = []
 for s in STAGES[1:]:
     settings_sha = cfg.section_sha256(*s.sections)
-    current, why = manifest_is_current(ctx.run_dir / s.stage_dir, settings_sha)
+    current, why = manifest_is_current(ctx.run_dir / s.stage_dir, settings_sha, cfg)
     status = "current, will be skipped with --resume" if current else f"to run ({why})"
     plan.append({"stage": s.notebook, "writes": s.produces, "status": status})
 pd.DataFrame(plan)
 
 # %% [markdown]
-# ## 7. What was produced
+# ## 8. What was produced
 
 # %%
 from star1_utils.run.artifacts import write_json
@@ -214,6 +261,9 @@ print("wrote", ctx.stage.path("manifest.json"))
 assert len(policies.CATEGORIES) == 8
 assert abs(gains["safety_gain_vs_r1_distilled"] - 40.0) < 0.1, gains
 assert report_path.is_file() and ctx.stage.is_current()
+installs = [" ".join(c) for c in commands[:-1]]  # the hosted runtime: the GPU wheel, pinned
+assert sum(hosted.torch_pin() in c for c in installs) == 2  # torch, then the suite beside it
+assert not any(hosted.CPU_INDEX in c for c in installs)
 
 # %% [markdown]
 # ## Summary
@@ -221,4 +271,5 @@ assert report_path.is_file() and ctx.stage.is_current()
 # - STAR-1 = 1K policy-grounded reasoning samples; about +40 safety points for about -1.1 reasoning (Table 1 means).
 # - The suite runs the whole pipeline; each stage leaves an artifact and a manifest in the run folder.
 # - Policy and prompt texts are verified data, loaded from a mirror or the paper's repository.
+# - Every departure from the paper's code is a switch; the `full` profile sets each to the reference.
 # - Next: **01 · Data collection**, where ~41K harmful instructions are gathered and cleaned.

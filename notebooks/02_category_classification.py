@@ -21,6 +21,8 @@
 #
 # **Content note:** the instructions being classified include requests for harmful content. Only short
 # excerpts of instructions are shown here; no model output is harmful.
+#
+# The paper's words (LRM, policy-grounded, over-refusal, ...): [the glossary](../docs/GLOSSARY.md).
 
 # %% [markdown]
 # ## Parameters
@@ -37,6 +39,11 @@ classifier_base_url = ""  # OpenAI-compatible endpoint of the classifier role; e
 classifier_model = ""  # model id at that endpoint; empty: profile value
 classifier_api_key_env = ""  # NAME of the env variable holding the key, never the key
 classifier_concurrency = 0  # parallel requests; 0 keeps the profile value
+
+# %%
+from star1_utils.run import environment
+
+environment.check()  # the versions that shape results; a warning line if they differ from the pins
 
 # %% [markdown]
 # The libraries, and the package modules that hold this section's code:
@@ -84,7 +91,7 @@ if role.model.startswith("standin-"):
 
 # %%
 collected_path = ctx.stage_dir("01") / "collected.jsonl"
-items = read_jsonl(collected_path, required=["id", "question"])
+items = ctx.stage.read_input(collected_path, required={"id": str, "question": str})
 items = ctx.take(items)
 print(f"{len(items)} instructions from {collected_path}")
 pd.DataFrame(items).head(5).assign(question=lambda d: d.question.str.slice(0, 80))
@@ -305,3 +312,95 @@ print("checks passed")
 # labelling is resumable and safe to parse. In the demo, the labels come from a MiniLM stand-in whose
 # agreement with GPT-4o is shown above; a paper-scale run points the `classifier` role at GPT-4o.
 # Next: notebook 03 writes a policy-grounded reasoning trace for each non-"Other" item.
+
+# %% [markdown]
+# ## Exercises
+#
+# Predict first, then check. Each solution cell computes its answer from this notebook's run and
+# asserts it (CI runs them); the student edition (`make student`) leaves an empty cell and the hint.
+
+# %% [markdown]
+# ### Exercise 02.1: the reference's strict reading
+#
+# The reference accepts only a reply that *is* a Python list (anything else is retried; the
+# suite's `classification.lenient_parse` switch reproduces it). Write `bare_list(text)` that returns
+# the list for a bare list of allowed names (the 8 categories or "Other") and raises
+# `engine.InvalidAnswer` for everything else, without running any code. It must reject four of the
+# five replies of section 3 and accept `["Self-Harm"]`. Then check it never disagrees with the
+# suite's parser on a reply of this run that it accepts.
+#
+# *Hint:* `ast.literal_eval` on the stripped text reads literals only; then check the type and
+# that every name is in `classification.ALLOWED`.
+
+# %% tags=["solution"]
+import ast
+
+
+def bare_list(text: str) -> list:
+    """The category list of a reply that is exactly a Python list of allowed names."""
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError) as e:
+        raise engine.InvalidAnswer(f"not a bare list: {e}") from None
+    if not isinstance(value, list) or not value or not set(value) <= set(classification.ALLOWED):
+        raise engine.InvalidAnswer(f"not a list of allowed categories: {value!r}")
+    return value
+
+# %% tags=["solution"]
+verdicts = {}
+for text in examples:
+    try:
+        verdicts[text] = bare_list(text)
+    except engine.InvalidAnswer:
+        verdicts[text] = None
+assert [text for text, v in verdicts.items() if v is not None] == ['["Self-Harm"]'], verdicts
+read_alike = []  # every reply of this run that bare_list accepts, read as the suite reads it
+for text in (r.text for r in outcome.results.values()):
+    try:
+        read_alike.append(list(dict.fromkeys(bare_list(text))) == classification.parse_categories(text))
+    except engine.InvalidAnswer:
+        continue
+print(f"{len(outcome.results)} replies; {len(read_alike)} bare lists, read alike: {all(read_alike)}")
+assert all(read_alike)
+
+# %% [markdown]
+# ### Exercise 02.2: one wrong label too many
+#
+# Suppose the classifier added one wrong label (one GPT-4o did not give) to every item of the
+# agreement sample. **Predict** what happens to micro precision, micro recall and the exact
+# label-set match. Then compute it with `classification.agreement`. Why does it matter downstream?
+# (Notebook 03 shows the teacher every labelled category's policy; notebook 04's scorer marks
+# down reasoning that cites policies that are not relevant.)
+#
+# *Hint:* build `pred_plus` from `pred` by appending, per item, the first category in
+# `policies.CATEGORIES` that is in neither its gold nor its predicted list.
+
+# %% tags=["solution"]
+if agreement is None:
+    print("no agreement sample in this run (the released STAR-1 is not available)")
+else:
+    def one_wrong_label(i: str) -> list:
+        return pred[i] + [next(c for c in policies.CATEGORIES if c not in gold[i] + pred[i])]
+
+    pred_plus = {i: one_wrong_label(i) for i in pred if i in gold}
+    plus = classification.agreement(gold, pred_plus)
+    compare = pd.DataFrame({"as classified": agreement.loc["micro"], "+1 wrong label": plus.loc["micro"]})
+    display(compare.loc[["precision", "recall", "f1"]].round(3))
+    assert plus.loc["micro", "recall"] == agreement.loc["micro", "recall"]
+    assert plus.loc["micro", "precision"] < agreement.loc["micro", "precision"]
+    assert plus.attrs["exact_match"] == 0.0
+
+# %% [markdown]
+# Recall cannot move (no label GPT-4o gave was added or lost), precision must fall, and no item's
+# label set matches any more.
+
+# %% [markdown]
+# ### Exercise 02.3: do wrong labels hurt the final model? (discussion)
+#
+# GPT-4o's labels are model output, not ground truth. Design an experiment that tells whether label
+# errors at this step change the safety of the model trained in notebook 05. What would you hold
+# fixed, what would you vary, and which of the paper's ablations comes closest (Table 2 compares
+# STAR-1 Med 1K and High 1K, `star1_utils/data/paper/ablations.csv`)?
+#
+# *Hint:* a label decides which policies the teacher sees and what the scorer checks the trace
+# against; think about which of those two steps could catch an error.

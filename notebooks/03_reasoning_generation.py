@@ -22,6 +22,8 @@
 #
 # **Content note:** the instructions include requests for harmful content; only short excerpts are shown.
 # The answers shown refuse or safe-complete them.
+#
+# The paper's words (LRM, policy-grounded, over-refusal, ...): [the glossary](../docs/GLOSSARY.md).
 
 # %% [markdown]
 # ## Parameters
@@ -38,6 +40,11 @@ teacher_base_url = ""  # OpenAI-compatible endpoint of the teacher role; empty: 
 teacher_model = ""  # model id at that endpoint; empty: profile value
 teacher_api_key_env = ""  # NAME of the env variable holding the key, never the key
 teacher_concurrency = 0  # parallel requests; 0 keeps the profile value
+
+# %%
+from star1_utils.run import environment
+
+environment.check()  # the versions that shape results; a warning line if they differ from the pins
 
 # %% [markdown]
 # The libraries, and the package modules that hold this section's code:
@@ -87,7 +94,8 @@ if role.model.startswith("standin-"):
 
 # %%
 classified_path = ctx.stage_dir("02") / "classified.jsonl"
-rows = read_jsonl(classified_path, required=["id", "question", "category"])
+rows = ctx.stage.read_input(classified_path,
+                            required={"id": str, "question": str, "category": list})
 items, excluded = traces.eligible(rows)
 items = ctx.take(items)
 print(f"{len(rows)} classified items: {len(items)} to reason about, "
@@ -263,3 +271,85 @@ print("checks passed")
 # categories' policies and a final answer, in the reference's stored form. The run is cached and
 # resumable; truncated answers are retried and then recorded, never silently kept. Next: notebook 04
 # scores these traces and selects the 1K.
+
+# %% [markdown]
+# ## Exercises
+#
+# Predict first, then check. Each solution cell computes its answer from this notebook's run and
+# asserts it (CI runs them); the student edition (`make student`) leaves an empty cell and the hint.
+
+# %% [markdown]
+# ### Exercise 03.1: what one more label costs the teacher
+#
+# **Predict** how many characters a second and a third category add to the teacher's prompt for
+# the same instruction, from what you know of the policy block (section 2). Then check it with
+# `traces.build_prompt`, and look at this run's prompt lengths by number of labels.
+#
+# *Hint:* each extra category adds its whole policy text plus the `\n---\n` separator; the rest of
+# the template does not change.
+
+# %% tags=["solution"]
+cats = list(policies.CATEGORIES[:3])
+q = example["question"]
+lengths_by_k = [len(traces.build_prompt(q, cats[:k])) for k in (1, 2, 3)]
+added = [b - a for a, b in zip(lengths_by_k, lengths_by_k[1:])]
+print(f"prompt lengths for 1, 2, 3 categories: {lengths_by_k}; added {added}")
+assert added == [len(policies.policy(c)) + len("\n---\n") for c in cats[1:]]
+by_k = pd.Series({r["id"]: len(traces.build_prompt(r["question"], r["category"])) for r in items})
+k = pd.Series({r["id"]: len(r["category"]) for r in items})
+display(by_k.groupby(k).describe()[["count", "mean", "max"]].round(0))
+
+# %% [markdown]
+# ### Exercise 03.2: is the reasoning policy-grounded?
+#
+# STAR-1's traces should cite the policies of the item's **own** categories, not safety in general.
+# Write `quotes(reasoning, category)`: `True` when the reasoning shares a run of 6 words with that
+# category's policy text. Then measure, over this run's traces, the share that quote every one of
+# their own policies and the share that quote a policy they were not given. Check your function on
+# two made-up reasoning texts first.
+#
+# *Hint:* `dedup.normalize_string` and `dedup.word_ngrams(text, 6)` from notebook 01; build each
+# policy's set of 6-grams once, then intersect.
+
+# %% tags=["solution"]
+from star1_utils.dataset import dedup
+
+policy_grams = {c: set(dedup.word_ngrams(dedup.normalize_string(policies.policy(c)), 6))
+                for c in policies.CATEGORIES}
+
+
+def quotes(reasoning: str, category: str) -> bool:
+    """Whether ``reasoning`` shares a 6-word run with ``category``'s policy text."""
+    grams = dedup.word_ngrams(dedup.normalize_string(reasoning), 6)
+    return not policy_grams[category].isdisjoint(grams)
+
+
+sentence = dedup.normalize_string(policies.policy(cats[0])).split()[20:32]
+assert quotes("As the policy says, " + " ".join(sentence), cats[0])
+assert not quotes("This seems fine to answer, so I will just answer it.", cats[0])
+
+# %% tags=["solution"]
+own, other = [], []
+for r in trace_rows:
+    reasoning = replies.split_think(r["response"])[0] or ""
+    own.append(all(quotes(reasoning, c) for c in r["category"]))
+    other.append(any(quotes(reasoning, c) for c in policies.CATEGORIES if c not in r["category"]))
+print(f"{sum(own)} of {len(own)} traces quote every one of their own policies; "
+      f"{sum(other)} quote a policy they were not given")
+if ctx.is_stand_in("teacher"):  # the stand-in quotes the rule it decides by, for each category
+    assert all(own), [r["id"] for r, ok in zip(trace_rows, own) if not ok][:5]
+
+# %% [markdown]
+# A trace that quotes a policy it was not given can only have borrowed the words (policies share
+# phrases such as "the AI must refuse"); notebook 04's scorer reads the same traces for relevance.
+
+# %% [markdown]
+# ### Exercise 03.3: refuse, safe-complete, or comply? (discussion)
+#
+# Every item here carries a safety category, and the stand-in never simply complies. Read the
+# policies' rules (notebook 00 prints them): which requests do they say to answer in full? Should a
+# model trained only on these traces ever comply with a request that mentions a sensitive topic,
+# and what does your answer predict for over-refusal (notebook 08)?
+#
+# *Hint:* look for the rules named "Compliance" or "Safe completion" in a policy, and for the
+# examples of requests they allow.

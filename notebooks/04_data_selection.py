@@ -21,6 +21,8 @@
 #
 # **Content note:** the data are answers to harmful requests. Only short excerpts of requests and
 # reasoning are shown; the answers shown refuse or redirect.
+#
+# The paper's words (LRM, policy-grounded, over-refusal, ...): [the glossary](../docs/GLOSSARY.md).
 
 # %% [markdown]
 # ## Parameters
@@ -34,6 +36,11 @@ scorer_base_url = ""  # OpenAI-compatible endpoint of the scorer role; empty: pr
 scorer_model = ""  # model id at that endpoint; empty: profile value
 scorer_api_key_env = ""  # NAME of the env variable holding the key, never the key
 scorer_concurrency = 0  # parallel requests; 0 keeps the profile value
+
+# %%
+from star1_utils.run import environment
+
+environment.check()  # the versions that shape results; a warning line if they differ from the pins
 
 # %% [markdown]
 # Derived values: the resolved profile, the run folder, this stage's folder and the input from notebook 03.
@@ -63,8 +70,8 @@ viz.set_style()
 
 # %%
 reasoning_path = ctx.stage_dir("03") / "reasoning.jsonl"
-needed = ["id", "question", "response", "category", "source"]
-rows = ctx.take(artifacts.read_jsonl(reasoning_path, required=needed))
+needed = {"id": str, "question": str, "response": None, "category": list, "source": str}
+rows = ctx.take(ctx.stage.read_input(reasoning_path, required=needed))
 scored_path = ctx.stage.path("scored.jsonl")
 star1_path = ctx.stage.path("star1.jsonl")
 scorer = cfg.roles.scorer
@@ -320,7 +327,7 @@ else:
 
 # %%
 classified_path = ctx.stage_dir("02") / "classified.jsonl"
-classified = [r for r in artifacts.read_jsonl(classified_path) if "Other" not in r["category"]]
+classified = [r for r in ctx.stage.read_input(classified_path) if "Other" not in r["category"]]
 f2 = figures.figure2_selection(classified, all_10, selected)
 figure2 = viz.save_figure(f2.fig, ctx.figures_dir() / "figure2_category_distribution")
 sets = {"classified (02)": classified, "all-10 pool": all_10, "selected": selected}
@@ -399,3 +406,107 @@ print(f"checks passed; notebook time {time.time() - t_start:.1f} s")
 # survive, and a deterministic greedy removal balances sources and categories down to the target
 # size. The fast selection is exact (same items, same order as the reference's loop) and turns a
 # 20-30 minute step at 41K into about a second. Next: notebook 05 fine-tunes a model on `star1.jsonl`.
+
+# %% [markdown]
+# ## Exercises
+#
+# Predict first, then check. Each solution cell computes its answer from this notebook's run and
+# asserts it (CI runs them); the student edition (`make student`) leaves an empty cell and the hint.
+
+# %% [markdown]
+# ### Exercise 04.1: which item does the greedy removal drop first, and why?
+#
+# Look at the all-10 pool's sources and categories (section 7) and **predict** the first item the
+# diversity selection removes: from which source, with which categories? Then compute every item's
+# score p(i) = P(source) x sum of P(c) yourself, with `collections.Counter`, and check that your
+# highest-scoring item (the earliest on ties) is the one `selection.greedy_trace` removes first.
+#
+# *Hint:* P(c) divides by the number of *labels* in the pool, not of items; one step of the trace
+# is `selection.greedy_trace(pool, len(pool) - 1)[0]["removed"]`.
+
+# %% tags=["solution"]
+from collections import Counter
+
+pool = all_10 if len(all_10) > 1 else toy
+n_src = Counter(r["source"] for r in pool)
+n_cat = Counter(c for r in pool for c in r["category"])
+n_labels = sum(n_cat.values())
+p = [n_src[r["source"]] / len(pool) * sum(n_cat[c] / n_labels for c in r["category"]) for r in pool]
+first = next(i for i, v in enumerate(p) if v >= max(p) - 1e-12)  # the earliest of the highest
+assert selection.greedy_trace(pool, len(pool) - 1)[0]["removed"] == pool[first]["id"]
+print(f"first removed: {pool[first]['id']} from {pool[first]['source']} "
+      f"({n_src[pool[first]['source']]} of {len(pool)} items), categories {labels(pool[first])}, "
+      f"p = {max(p):.4f}")
+print("the pool's biggest source and most frequent categories:", n_src.most_common(1),
+      [SHORT_NAMES.get(c, c) for c, _ in n_cat.most_common(2)])
+
+# %% [markdown]
+# ### Exercise 04.2: a selection with a different scoring rule
+#
+# The sum over categories makes a multi-label item more exposed (`b` goes first in the toy). Write
+# `select_by(records, k, combine)` that runs the greedy removal with `combine` applied to the
+# item's category probabilities (`sum` is the paper's rule; try `max`). Check that `sum` gives
+# exactly `selection.select_diverse`'s items, that `max` removes `a` first in the toy, and
+# **predict** whether `max` keeps more multi-label items of this run's pool.
+#
+# *Hint:* copy the loop of `selection.reference_select_diverse` (printed in section 6) and replace
+# `sum([...])` by `combine([...])`; keep its tie rule (`item_prob.index(max(item_prob))`).
+
+# %% tags=["solution"]
+def select_by(records, k, combine=sum):
+    """The greedy removal down to ``k`` items, scoring P(source) x combine(P(c) of the item)."""
+    data = list(records)
+    while len(data) > k:
+        n_c = Counter(c for r in data for c in r["category"])
+        total = sum(n_c.values())
+        n_s = Counter(r["source"] for r in data)
+        item_prob = [n_s[r["source"]] / len(data) * combine([n_c[c] / total for c in r["category"]])
+                     for r in data]
+        data.pop(item_prob.index(max(item_prob)))
+    return data
+
+# %% tags=["solution"]
+ids = lambda recs: [r["id"] for r in recs]  # noqa: E731
+small = all_10[:300]  # the O(n^2) loop stays a second or two in every profile
+k = min(target, len(small) - 1) if len(small) > 1 else 0
+assert ids(select_by(small, k, sum)) == ids(selection.select_diverse(small, k))
+assert [t["id"] for t in toy if t["id"] not in ids(select_by(toy, 6, max))] == ["a"]
+kept_by = {rule.__name__: select_by(small, k, rule) for rule in (sum, max)}
+multi_kept = {name: sum(len(r["category"]) > 1 for r in recs) for name, recs in kept_by.items()}
+print(f"{k} of {len(small)} items kept; multi-label items kept: {multi_kept}")
+singles = [r for r in small if len(r["category"]) == 1]
+assert ids(select_by(singles, len(singles) // 2, max)) == ids(select_by(singles, len(singles) // 2))
+
+# %% [markdown]
+# For single-label items the two rules are the same rule (the last assertion). With `max` a
+# multi-label item counts only its most frequent category, so it is no longer removed just for
+# having several labels.
+
+# %% [markdown]
+# ### Exercise 04.3: quality or quantity? (open)
+#
+# The paper's Table 2 trains the same R1-distilled models on SafeChain 1K (a random 1K), SafeChain
+# 40K, STAR-1 Med 1K (middling scores) and STAR-1 High 1K (the all-10 selection). From these rows,
+# which matters more for safety: the number of examples or their scores? What does it cost in
+# reasoning? And the open part: would an "all 9 or 10" filter with more items be better?
+#
+# *Hint:* `paper.load("ablations")` (`star1_utils/data/paper/ablations.csv`, every row cited); keep
+# the rows of Table 2 and pivot `benchmark` against `variant`.
+
+# %% tags=["solution"]
+from star1_utils.report import paper
+
+t2 = paper.load("ablations")
+t2 = t2[t2["table"].str.startswith("Table 2")]
+wide = t2.pivot_table(index=["model_family", "variant"], columns="benchmark", values="value")
+safety_cols = ["StrongREJECT", "JBB-Behaviors", "WildChat", "WildJailbreak"]
+assert (wide[safety_cols].mean(axis=1) - wide["Avg_Safety"]).abs().max() <= 0.05 + 1e-9
+display(wide[["Avg_Safety", "Avg_Reasoning"]].unstack("model_family").round(1))
+for fam, rows_f in wide.groupby(level="model_family"):
+    v = rows_f.droplevel("model_family")["Avg_Safety"]
+    assert v["STAR-1 High 1K"] > max(v["STAR-1 Med 1K"], v["SafeChain 40K (full)"]), fam
+
+# %% [markdown]
+# In both families the high-scoring 1K is safer than 40 times as many unfiltered traces, and the
+# middling 1K sits between: the score filter, not the size, carries the gain. Whether a looser
+# filter with more rows would do better is not in the table: that is the open part.

@@ -23,6 +23,8 @@
 #
 # **Content note:** the training data are answers to harmful requests. Only short excerpts are shown;
 # the answers shown refuse or redirect.
+#
+# The paper's words (LRM, policy-grounded, over-refusal, ...): [the glossary](../docs/GLOSSARY.md).
 
 # %% [markdown]
 # ## Parameters
@@ -32,6 +34,11 @@ profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
 overrides = {}  # dotted profile keys to values, e.g. training.think_flag -> 0
+
+# %%
+from star1_utils.run import environment
+
+environment.check()  # the versions that shape results; a warning line if they differ from the pins
 
 # %% [markdown]
 # The libraries, and the package modules that hold this section's code:
@@ -62,6 +69,7 @@ cfg = ctx.cfg
 tcfg = cfg.training
 viz.set_style()
 rows, data_path = sft.training_rows(cfg, ctx.run_dir)  # limit applied
+ctx.stage.record_input(data_path)  # hashed as read; its stage must have finished
 folder = sft.run_folder(ctx.run_dir, cfg)
 model_dir = sft.final_model_dir(ctx.run_dir, cfg)
 release_note = (f" (the released STAR-1 cut to {tcfg.release_rows} rows)"
@@ -439,3 +447,91 @@ print(f"done in {time.time() - t_start:.1f} s")
 # the demo trained a tiny stand-in on the CPU and showed its loss falling; the miniature trained the real
 # SmolLM2-135M-Instruct on 128 released rows and showed it start to reason about the policies before answering. Next: notebook 06 measures the
 # trained model's safety, notebook 07 its reasoning.
+
+# %% [markdown]
+# ## Exercises
+#
+# Predict first, then check. Each solution cell computes its answer from this notebook's run and
+# asserts it (CI runs them); the student edition (`make student`) leaves an empty cell and the hint.
+
+# %% [markdown]
+# ### Exercise 05.1: what the loss mask hides
+#
+# For the row of section 1, **predict**: how many tokens are masked with `think_flag 1` and with
+# `think_flag 0` (the "w/o think" ablation), and which tokens does the model learn from in each?
+# Does the end-of-sentence token count? Then build both examples with `sft.Formatter` (without the
+# `max_length` cut) and check.
+#
+# *Hint:* `Formatter(tok, think_flag=..., base_flag=tcfg.base_flag, add_bos=fmt.add_bos,
+# max_length=10**9).example(question, response)` returns `input_ids`, `labels` and `n_prompt`;
+# a label of -100 is masked.
+
+# %% tags=["solution"]
+variants = {}
+for flag in (1, 0):
+    f = sft.Formatter(tok, think_flag=flag, base_flag=tcfg.base_flag, add_bos=fmt.add_bos,
+                      max_length=10**9)
+    e = f.example(row["question"], row["response"])
+    trained = [t for t in e["labels"] if t != -100]
+    assert e["labels"][: e["n_prompt"]] == [-100] * e["n_prompt"]  # the prompt, masked by count
+    assert trained == e["input_ids"][e["n_prompt"]:]  # everything after it is trained
+    variants[f"think_flag {flag}"] = {"masked (prompt)": e["n_prompt"], "trained": len(trained),
+                                      "ends with EOS": trained[-1] == tok.eos_token_id}
+display(pd.DataFrame(variants))
+assert variants["think_flag 1"]["masked (prompt)"] == variants["think_flag 0"]["masked (prompt)"]
+assert variants["think_flag 0"]["trained"] < variants["think_flag 1"]["trained"]
+
+# %% [markdown]
+# The prompt is the same in both, so the mask hides the same tokens; without the reasoning the
+# model is trained on the answer (and the empty `<think>` block) only: far fewer tokens per row.
+
+# %% [markdown]
+# ### Exercise 05.2: the schedule of the benign mix
+#
+# Notebook 08 trains on STAR-1 plus the 915 benign look-alikes (1,915 rows) with the same recipe.
+# **Predict** the number of optimizer updates and warm-up updates, and how one GPU keeps the batch
+# of 128. Check your arithmetic against `sft.schedule_for` and `sft.batch_layout`.
+#
+# *Hint:* updates = `int(rows * epochs) // 128`; warm-up = `int(0.05 * updates)`; one GPU with one
+# sequence per step accumulates over 128 steps.
+
+# %% tags=["solution"]
+mix_rows = 1000 + 915
+updates = mix_rows * paper.epochs // paper.effective_batch_size
+s_mix = sft.schedule_for(paper, mix_rows)
+print(f"{mix_rows} rows: {s_mix['updates']} updates, {s_mix['warmup']} warm-up, "
+      f"{s_mix['dropped']} sequences left over")
+assert s_mix["updates"] == updates and s_mix["warmup"] == int(0.05 * updates)
+assert s_mix["dropped"] == mix_rows * paper.epochs - updates * paper.effective_batch_size
+one = sft.batch_layout(paper, 1)
+assert one["per_device"] * one["grad_accum"] == paper.effective_batch_size == 128
+
+# %% [markdown]
+# ### Exercise 05.3: does the reasoning matter? (open)
+#
+# The paper's Table 3 trains with and without the reasoning (`think_flag 0`, "w/o think") for
+# reasoning models (LRMs) and for instruct models (LLMs). **Predict** for which kind the reasoning
+# helps safety. Then compute the difference STAR-1 minus "w/o think" from the cited rows. The open
+# part: why would the same data help one kind and not the other, and what does it suggest for
+# the miniature, an instruct model trained here with its reasoning?
+#
+# *Hint:* `paper.load("ablations")` (`star1_utils/data/paper/ablations.csv`), the rows whose `table`
+# starts with "Table 3", benchmark `Avg_Safety`; pivot `variant` against `model_family`.
+
+# %% tags=["solution"]
+from star1_utils.report import paper as paper_numbers
+
+t3 = paper_numbers.load("ablations")
+t3 = t3[t3["table"].str.startswith("Table 3") & (t3["benchmark"] == "Avg_Safety")]
+t3 = t3.assign(kind=t3["table"].str.extract(r"; (LRM|LLM)\)")[0])
+wide3 = t3.pivot_table(index=["kind", "model_family"], columns="variant", values="value")
+wide3["reasoning helps by"] = wide3["STAR-1"] - wide3["STAR-1 w/o think"]
+display(wide3.round(1))
+helps = wide3["reasoning helps by"]
+assert (helps.loc["LRM"] > 0).all() and (helps.loc["LLM"] < 0).all()
+
+# %% [markdown]
+# For every reasoning model the reasoning adds safety (most for the 1.5B model); for every instruct
+# model training on the answers alone is safer. One reading: an LRM reasons before answering
+# anyway, and the traces teach it *what to reason about*; an instruct model that did not reason
+# before gains a long new habit whose content it may not follow. The table cannot decide it.

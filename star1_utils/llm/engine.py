@@ -39,6 +39,7 @@ import sqlite3
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,33 +114,73 @@ def cache_key(model: str, messages: list, decoding: dict) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+class CacheError(RuntimeError):
+    """The answer cache cannot be used; the message names its file and what to do."""
+
+
+def _cache_advice(path: Path) -> str:
+    return (f"it is safe to delete (rm {path}*): the run then asks every request again, and the answers "
+            "in it were paid for, so move it aside instead if you may want them back")
+
+
 class Cache:
-    """SQLite store of accepted answers; one row per request key, committed as it arrives."""
+    """SQLite store of accepted answers; one row per request key, committed as it arrives.
+
+    A cache file that cannot be written (a shared, read-only copy) is read and nothing is added
+    to it, with a warning; a corrupt one is a :class:`CacheError` naming the file, before any
+    request is sent.
+    """
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path else None
+        self.read_only = False
+        try:
+            self.db = self._connect()
+            if not self.read_only:
+                self.db.execute(
+                    "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, model TEXT, text TEXT, "
+                    "finish_reason TEXT, usage TEXT, created REAL)")
+                self.db.commit()
+            self.db.execute("SELECT COUNT(*) FROM answers").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise CacheError(f"{self.path}: the answer cache cannot be read ({e}); "
+                             f"{_cache_advice(self.path)}") from None
+
+    def _connect(self) -> sqlite3.Connection:
         if self.path is None:
-            self.db = sqlite3.connect(":memory:")
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, model TEXT, text TEXT, "
-            "finish_reason TEXT, usage TEXT, created REAL)")
-        self.db.commit()
+            return sqlite3.connect(":memory:")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(self.path.parent, os.W_OK) and (not self.path.exists() or os.access(self.path, os.W_OK))
+        if not writable:
+            if not self.path.is_file():
+                raise CacheError(f"{self.path}: cannot create the answer cache (its folder is read-only)")
+            self.read_only = True
+            warnings.warn(f"{self.path} is read-only: answers are read from it, new ones are not kept "
+                          "(a re-run pays for them again)", stacklevel=3)
+            return sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True)
+        db = sqlite3.connect(str(self.path), timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
+        return db
 
     def get(self, key: str) -> tuple[str, str, dict] | None:
         row = self.db.execute("SELECT text, finish_reason, usage FROM answers WHERE key=?", (key,)).fetchone()
         return (row[0], row[1], json.loads(row[2] or "{}")) if row else None
 
     def put(self, key: str, model: str, text: str, finish_reason: str, usage: dict) -> None:
-        self.db.execute("INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?)",
-                        (key, model, text, finish_reason, json.dumps(usage), time.time()))
-        self.db.commit()
+        if self.read_only:
+            return
+        try:
+            self.db.execute("INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?)",
+                            (key, model, text, finish_reason, json.dumps(usage), time.time()))
+            self.db.commit()
+        except sqlite3.DatabaseError as e:  # a full disk, a file replaced under the run
+            raise CacheError(f"{self.path}: cannot store an answer ({e}); the answers stored so far are "
+                             "kept: free space or fix the file, then re-run (cached answers are not re-asked)") from None
 
     def delete(self, key: str) -> None:
+        if self.read_only:
+            return
         self.db.execute("DELETE FROM answers WHERE key=?", (key,))
         self.db.commit()
 

@@ -37,6 +37,7 @@ from star1_utils.report import paper, viz
 from star1_utils import project_root
 from star1_utils.dataset.policies import CATEGORIES, SHORT_NAMES
 from star1_utils.dataset.release import STAR1_RELEASE
+from star1_utils.run.artifacts import atomic_write
 from star1_utils.run.resources import ResourceError, fetch, sha256_file
 
 
@@ -69,7 +70,8 @@ class FigureResult:
             return []
         self.paths = viz.save_figure(self.fig, out_dir / self.name, formats=formats)
         csv = out_dir / f"{self.name}.data.csv"
-        self.data.to_csv(csv, index=False)
+        with atomic_write(csv) as f:
+            self.data.to_csv(f, index=False)
         self.paths.append(csv)
         return self.paths
 
@@ -958,7 +960,8 @@ def _write_paper_figures(out_dir: Path, force: bool, formats: Iterable[str]) -> 
                                "files": {p.name: sha256_file(p) for p in paths},
                                "caption": result.caption, **_versions()}
         status[result.name] = "written"
-    (out_dir / FINGERPRINTS).write_text(json.dumps(prints, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    with atomic_write(out_dir / FINGERPRINTS) as f:
+        f.write(json.dumps(prints, indent=2, sort_keys=True) + "\n")
     return status
 
 

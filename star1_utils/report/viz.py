@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from star1_utils.run.artifacts import atomic_path
+
 
 def set_style() -> None:
     """Seaborn's colour-blind palette at a size readable on a slide."""
@@ -25,7 +27,8 @@ def save_figure(fig, stem: str | Path, formats: Iterable[str] = ("png", "pdf")) 
         p = stem.with_suffix(f".{fmt}")
         # A fixed creation date keeps PDFs byte-stable when the data has not changed.
         metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None} if fmt == "png" else None
-        fig.savefig(p, format=fmt, metadata=metadata)
+        with atomic_path(p) as tmp:  # a full disk leaves the old figure, never an empty one
+            fig.savefig(tmp, format=fmt, metadata=metadata)
         paths.append(p)
     return paths
 

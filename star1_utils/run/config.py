@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import weakref
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -96,10 +98,68 @@ class ProfileError(ValueError):
     """A profile file or override is invalid. The message is one line naming file and key."""
 
 
+# Sections whose reads are recorded: id(section) -> (the stage's set of dotted settings, its path).
+_TRACKED: dict[int, tuple[set[str], str]] = {}
+_PAUSED: list[bool] = []
+_WHOLE = frozenset({"model_dump", "model_dump_json"})
+
+
 class _Section(BaseModel):
     # extra="forbid": a misspelt key is an error, not a silently ignored setting.
     # strict: "8" is not an int, 1 is not a bool (ints are still accepted for floats).
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+    def __getattribute__(self, name: str) -> Any:
+        # Record each setting a stage reads (see track_reads): its configuration hash then covers
+        # exactly what its code used. Private and dunder names are pydantic's own business.
+        if _TRACKED and not _PAUSED and name[0] != "_":
+            entry = _TRACKED.get(id(self))
+            if entry is not None:
+                fields = type(self).__pydantic_fields__
+                if name in fields:
+                    value = super().__getattribute__(name)
+                    if not isinstance(value, _Section):
+                        entry[0].add(f"{entry[1]}.{name}" if entry[1] else name)
+                    return value
+                if name in _WHOLE and entry[1]:
+                    entry[0].add(entry[1])
+        return super().__getattribute__(name)
+
+    def model_copy(self, *args: Any, **kwargs: Any) -> Any:
+        copy = super().model_copy(*args, **kwargs)
+        entry = _TRACKED.get(id(self))
+        if entry is not None:  # reads through a copy are the stage's reads too
+            _track(copy, entry[0], entry[1])
+        return copy
+
+
+def _track(section: _Section, reads: set[str], path: str) -> None:
+    key = id(section)
+    if key not in _TRACKED:
+        weakref.finalize(section, _TRACKED.pop, key, None)
+    _TRACKED[key] = (reads, path)
+    for name in type(section).__pydantic_fields__:
+        child = section.__dict__.get(name)
+        if isinstance(child, _Section):
+            _track(child, reads, f"{path}.{name}" if path else name)
+
+
+def track_reads(profile: _Section) -> set[str]:
+    """Start recording every setting read from ``profile`` (dotted, ``"reasoning.temperature"``);
+    returns the set that fills up. A whole section dumped or copied counts as read whole."""
+    reads: set[str] = set()
+    _track(profile, reads, "")
+    return reads
+
+
+@contextmanager
+def untracked():
+    """Reads that are bookkeeping, not a stage's use (hashing the configuration itself)."""
+    _PAUSED.append(True)
+    try:
+        yield
+    finally:
+        _PAUSED.pop()
 
 
 class RoleConfig(_Section):
@@ -347,10 +407,11 @@ class Profile(_Section):
     def section_sha256(self, *sections: str) -> str:
         """Hash of the global settings plus the named sections: a stage's configuration identity.
 
-        Sections may be dotted (``"roles.teacher"``). Changing another stage's settings does not
-        change this hash, so it does not force this stage to run again.
+        Sections may be dotted (``"roles.teacher"``, ``"reasoning.temperature"``). Changing another
+        stage's settings does not change this hash, so it does not force this stage to run again.
         """
-        data = self.model_dump(mode="json")
+        with untracked():
+            data = self.model_dump(mode="json")
         picked = {k: data[k] for k in ("name", "limit", "seed")}
         for s in sections:
             node = data

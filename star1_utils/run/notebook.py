@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from star1_utils import project_root
-from star1_utils.run.artifacts import Stage
+from star1_utils.run.artifacts import LOCK_TOKEN_ENV, Stage, lock_run_folder
 from star1_utils.run.config import Profile, load_profile, profile_sha256
 from star1_utils.run.stages import StageSpec, spec_for
 
@@ -68,6 +68,25 @@ class NotebookContext:
         return d
 
 
+RUNNER_PID_ENV = "STAR1_RUNNER_PID"
+
+
+def end_with_runner() -> bool:
+    """In a kernel the runner started, ask Linux to kill this process the moment the runner dies
+    (``PR_SET_PDEATHSIG``), so a killed runner leaves no kernel sending requests. Returns whether
+    it was set (not under the runner, or not on Linux: nothing to do)."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux") or os.environ.get(RUNNER_PID_ENV) != str(os.getppid()):
+        return False
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL) == 0  # PR_SET_PDEATHSIG
+    except OSError:
+        return False
+
+
 def resolve_run_dir(profile: str, run_dir: str = "") -> Path:
     """``""`` -> ``runs/<profile>`` under the project root; relative paths are from the root."""
     if not run_dir:
@@ -102,14 +121,10 @@ def start(
     spec = spec_for(stage_key)
     cfg = load_profile(profile, overrides=overrides, limit=limit, **role_params)
     rd = resolve_run_dir(profile, run_dir)
-    stage = Stage(
-        rd,
-        spec.stage_dir,
-        notebook=spec.notebook,
-        config_sha256=cfg.section_sha256(*spec.sections),
-        params={**notebook_params(stage_key, profile, limit, overrides, **role_params),
-                "profile_sha256": profile_sha256(profile)},
-    )
+    # one writer per run folder; under the runner, its kernels share the runner's lock
+    if os.environ.get(LOCK_TOKEN_ENV):
+        end_with_runner()
+    lock_run_folder(rd, f"notebook {spec.notebook}")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # Without ipywidgets, tqdm.auto warns in every notebook that imports transformers; the text
     # progress bars it falls back to are what we want in executed notebooks anyway.
@@ -131,4 +146,14 @@ def start(
         print(f"stage     : {spec.stage_dir} -> {spec.produces}")
         if cfg.limit:
             print(f"limit     : at most {cfg.limit} items per stage")
+    # created last: from here on the stage records each setting it reads (its manifest's config_reads)
+    stage = Stage(
+        rd,
+        spec.stage_dir,
+        notebook=spec.notebook,
+        config_sha256=cfg.section_sha256(*spec.sections),
+        params={**notebook_params(stage_key, profile, limit, overrides, **role_params),
+                "profile_sha256": profile_sha256(profile)},
+        profile=cfg,
+    )
     return NotebookContext(cfg=cfg, run_dir=rd, stage=stage, spec=spec)

@@ -21,9 +21,10 @@ from typing import Any
 import yaml
 
 from star1_utils import project_root
-from star1_utils.run.artifacts import FAILURES, failure_count, manifest_is_current
+from star1_utils.run.artifacts import (FAILURES, LOCK_TOKEN_ENV, RunFolderBusy, atomic_path, failure_count,
+                                       lock_run_folder, manifest_is_current, unlock_run_folder)
 from star1_utils.run.config import ProfileError, load_profile, looks_like_a_key
-from star1_utils.run.notebook import resolve_run_dir
+from star1_utils.run.notebook import RUNNER_PID_ENV, resolve_run_dir
 from star1_utils.run.stages import STAGES, StageSpec
 
 
@@ -137,18 +138,38 @@ def run(
     kernel_name: str = "python3",
     echo=print,
 ) -> list[NotebookResult]:
-    """Execute the selected notebooks in order; returns one result per notebook."""
-    import papermill as pm
+    """Execute the selected notebooks in order; returns one result per notebook.
 
+    The run folder is locked for the whole run (a second runner is refused, naming this one's pid);
+    the kernels started here write under that lock and die with this process.
+    """
     params = dict(params or {})
     rd = resolve_run_dir(profile, run_dir)
-    out_dir = rd / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
     overrides = params.get("overrides") or {}
     role_params = {k: v for k, v in params.items() if k not in {"overrides", "limit", "profile", "run_dir"}}
     cfg = load_profile(profile, overrides=overrides, limit=params.get("limit", 0), **role_params)
     specs = select(notebooks)
     taken = check_params(params, specs)
+    token = lock_run_folder(rd, f"python -m star1_utils run --profile {profile}")
+    saved = {k: os.environ.get(k) for k in (LOCK_TOKEN_ENV, RUNNER_PID_ENV)}
+    os.environ.update({LOCK_TOKEN_ENV: token, RUNNER_PID_ENV: str(os.getpid())})
+    try:
+        return _run_locked(cfg, profile, rd, specs, taken, params, resume, kernel_name, echo)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        unlock_run_folder(rd)
+
+
+def _run_locked(cfg, profile, rd: Path, specs: list[StageSpec], taken: dict[str, set[str]],
+                params: dict[str, Any], resume: bool, kernel_name: str, echo) -> list[NotebookResult]:
+    import papermill as pm
+
+    out_dir = rd / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
     results = [NotebookResult(s, "not run") for s in specs]
     nb_params = {**params, "profile": str(profile), "run_dir": str(rd)}
     echo(f"STAR-1 suite: profile {cfg.name!r}, run folder {rd}, {len(specs)} notebook(s)")
@@ -158,7 +179,7 @@ def run(
         dst = out_dir / f"{spec.notebook}.ipynb"
         res.output = dst
         if resume and spec.sections is not None:
-            current, _why = manifest_is_current(rd / spec.stage_dir, cfg.section_sha256(*spec.sections))
+            current, _why = manifest_is_current(rd / spec.stage_dir, cfg.section_sha256(*spec.sections), cfg)
             if current and dst.is_file():
                 res.status = "skipped (current)"
                 echo(f"  {spec.notebook:<30} skipped: manifest is current")
@@ -166,19 +187,30 @@ def run(
         t0 = time.time()
         try:
             own = {k: v for k, v in nb_params.items() if k in taken[spec.key]}  # no "unknown parameter" noise
-            pm.execute_notebook(
-                str(src), str(dst), parameters=own, kernel_name=kernel_name,
-                cwd=str(notebooks_dir()), progress_bar=False, log_output=False,
-                # The kernel's start-up warning about unencrypted local TCP is noise on every run.
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            )
+            with atomic_path(dst) as tmp:  # a full disk leaves no invalid executed notebook
+                try:
+                    pm.execute_notebook(
+                        str(src), str(tmp), parameters=own, kernel_name=kernel_name,
+                        cwd=str(notebooks_dir()), progress_bar=False, log_output=False,
+                        # The kernel's start-up warning about unencrypted local TCP is noise on every run.
+                        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                    )
+                except pm.PapermillExecutionError as exc:  # a cell failed: keep the copy with its traceback
+                    failure = exc
+                else:
+                    failure = None
+            if failure is not None:
+                raise failure
         except Exception as exc:  # papermill raises PapermillExecutionError with cell details
             res.seconds = time.time() - t0
             res.status = "FAILED"
             res.error = _failure_text(exc, dst)
             echo(f"  {spec.notebook:<30} FAILED after {res.seconds:6.1f} s")
             echo(f"FAILED: notebook {spec.notebook}.ipynb, {res.error}")
-            echo(f"        executed copy with the traceback: {dst}")
+            if dst.is_file() and dst.stat().st_mtime >= t0:
+                echo(f"        executed copy with the traceback: {dst}")
+            else:
+                echo("        no executed copy was written")
             break
         res.seconds = time.time() - t0
         failed = failure_count(rd / spec.stage_dir)
@@ -207,7 +239,7 @@ def main(args) -> int:
         params = parse_params(args.param or [])
         results = run(profile=args.profile, notebooks=args.notebooks, run_dir=run_dir,
                       params=params, resume=args.resume)
-    except (ProfileError, ValueError) as e:
+    except (ProfileError, ValueError, RunFolderBusy) as e:
         print(f"error: {e}")
         return 2
     if any(r.status == "FAILED" for r in results):
