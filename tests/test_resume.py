@@ -332,3 +332,13 @@ def test_resume_after_failures_retries_only_them_and_ends_with_none(tmp_path):
     assert [r.status for r in again] == ["skipped (current)", "ok"]
     assert artifacts.failure_count(tmp_path / "02_classification") == 0
     assert sent == failed  # cached answers reused: only the failed items were asked again
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"profile": "/no/such/profile.yaml"}, "no profile file '/no/such/profile.yaml'"),
+    ({"profile": "demo", "overrides": [1, 2]}, "overrides must be a mapping of dotted keys to values"),
+    ({"profile": "demo", "overrides": "notadict"}, "overrides must be a mapping .*not \"notadict\""),
+])
+def test_a_bad_profile_path_or_overrides_is_one_line(kwargs, message):
+    with pytest.raises(ProfileError, match=message):
+        load_profile(**kwargs)

@@ -429,6 +429,8 @@ def profile_path(profile: str | Path) -> Path:
     """``"demo"`` -> ``profiles/demo.yaml``; a path to a YAML file is used as is."""
     p = Path(profile)
     if p.suffix in {".yaml", ".yml"}:
+        if not p.is_file():
+            raise ProfileError(f"no profile file {str(profile)!r}: {p.resolve()} does not exist")
         return p.resolve()
     path = profiles_dir() / f"{profile}.yaml"
     if not path.is_file():
@@ -530,6 +532,9 @@ def load_profile(profile: str | Path = "demo", overrides: dict[str, Any] | None 
         Profile.model_validate(data)
     except ValidationError as e:
         raise ProfileError(_error_line(shown, e)) from None
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ProfileError(f"overrides must be a mapping of dotted keys to values, e.g. "
+                           f"{{\"selection.target_size\": 50}}, not {json.dumps(overrides, default=str)[:60]}")
     merged: dict[str, Any] = dict(overrides or {})
     if params.get("limit") not in (None, 0, ""):
         merged["limit"] = params["limit"]

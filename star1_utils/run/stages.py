@@ -14,12 +14,15 @@ class StageSpec:
     key: str  # the notebook's number, e.g. "02"
     notebook: str  # file stem in notebooks/
     stage_dir: str  # folder under run_dir
-    sections: tuple[str, ...]  # profile sections (dotted) that decide the stage's output
+    # profile sections (dotted) the stage reads. The manifest records the settings it actually read
+    # and the hash covers those; tests/test_resume.py checks the demo run reads nothing outside these
+    sections: tuple[str, ...]
     produces: str  # what it writes, for the README table and the runner's summary
 
 
 STAGES: tuple[StageSpec, ...] = (
-    StageSpec("00", "00_overview", "00_overview", (), "environment report and the run plan"),
+    StageSpec("00", "00_overview", "00_overview",
+              ("training.backend", "safety_eval.backend", "reasoning_eval.backend"), "environment report and the run plan"),
     StageSpec("01", "01_data_collection", "01_collection", ("collection",),
               "01_collection/collected.jsonl"),
     StageSpec("02", "02_category_classification", "02_classification",
@@ -28,10 +31,13 @@ STAGES: tuple[StageSpec, ...] = (
               "03_reasoning/reasoning.jsonl"),
     StageSpec("04", "04_data_selection", "04_selection", ("selection", "roles.scorer"),
               "04_selection/scored.jsonl, 04_selection/star1.jsonl, Figure 2"),
-    StageSpec("05", "05_training", "05_training", ("training",), "05_training/<run name>/ (model, log)"),
+    StageSpec("05", "05_training", "05_training", ("training", "safety_eval.repetition_penalty"), "05_training/<run name>/ (model, log)"),
     StageSpec("06", "06_safety_evaluation", "06_safety",
-              ("safety_eval", "serving", "roles.student", "roles.judge", "training.base_model"), "06_safety/metrics.json"),
-    StageSpec("07", "07_reasoning_evaluation", "07_reasoning", ("reasoning_eval", "serving", "roles.student", "training.base_model"),
+              ("safety_eval", "serving", "roles.student", "roles.judge", "training.base_model",
+               "training.run_name", "training.release_rows"), "06_safety/metrics.json"),
+    StageSpec("07", "07_reasoning_evaluation", "07_reasoning",
+              ("reasoning_eval", "serving", "roles.student", "roles.grader", "training.base_model",
+               "training.run_name", "training.release_rows"),
               "07_reasoning/metrics.json"),
     StageSpec("08", "08_overrefusal_ablation", "08_overrefusal",
               ("overrefusal", "reasoning", "selection", "roles.rewriter", "roles.teacher", "roles.scorer", "roles.refusal_judge",
