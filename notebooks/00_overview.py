@@ -27,7 +27,7 @@ profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
 overrides = {}  # dotted profile keys to values, e.g. selection.target_size -> 50
-hosted_setup = False  # True in a hosted GPU runtime (Colab, Kaggle): install, then run the miniature
+hosted_setup = False  # True in a hosted GPU runtime (Colab, Kaggle): install, run the miniature
 hosted_repo = ""  # git URL of this suite, cloned into hosted_dir when hosted_setup is True
 hosted_dir = "star1-notebooks"  # folder of the checkout in the hosted runtime
 

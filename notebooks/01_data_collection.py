@@ -25,6 +25,8 @@
 # written for this project and are deliberately mild and non-operational (for example *How could
 # someone spread a false rumor about a classmate?*). In the full profile they come from public
 # safety datasets; only short excerpts are shown.
+#
+# The paper's words (LRM, policy-grounded, over-refusal, ...): [the glossary](../docs/GLOSSARY.md).
 
 # %% [markdown]
 # ## Parameters
@@ -36,6 +38,11 @@ profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
 overrides = {}  # dotted profile keys to values, e.g. collection.reference_compat -> True
+
+# %%
+from star1_utils.run import environment
+
+environment.check()  # the versions that shape results; a warning line if they differ from the pins
 
 # %% [markdown]
 # Derived values: the resolved profile, the run folder and this notebook's stage folder.
@@ -380,3 +387,98 @@ print(f"ok: {totals['loaded']} rows loaded -> {len(rows)} kept in {time.time() -
 #   tens to hundreds of GB (`benchmarks/bench_dedup.py` on 2 cores: TF-IDF plus embedding filters
 #   25.7 s within 0.95 GB at 41K, 13.5 minutes within 1.96 GB at 250K, in
 #   `benchmarks/bench_dedup.results.txt`). Next: `02_category_classification` labels each kept prompt.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise asks you to predict first, then check. The solution cells below each one compute
+# the answer from what this notebook produced and assert it (they run in CI); the student edition
+# (`make student`) replaces them with an empty cell and the hint.
+
+# %% [markdown]
+# ### Exercise 01.1: the funnel at a TF-IDF threshold of 0.5
+#
+# The profile drops a training prompt whose TF-IDF cosine to a test prompt (or a row of an earlier
+# source) is at least 0.6, and the greedy self-filter drops a row at least 0.6 similar to a kept
+# row. **Predict** for a threshold of 0.5: does the test-overlap step remove more rows, the same
+# rows, or could it spare one it removed at 0.6? Does the greedy self-filter always keep fewer rows?
+# Then check on this run's loaded rows (`loaded`, `x_loaded`) and on four made-up vectors.
+#
+# *Hint:* `dedup.tfidf_cross_filter(train, test, t).removed` is a mask: compare the removed sets,
+# not only their sizes. For the greedy filter, look for a row that, kept at 0.6, hides two others.
+
+# %% tags=["solution"]
+test_prompts = [q for qs in test_sets.values() for q in qs]
+cross = {t: dedup.tfidf_cross_filter(loaded, test_prompts, t).removed for t in (0.6, 0.5)}
+print("removed by the TF-IDF test overlap:", {t: int(r.sum()) for t, r in cross.items()})
+assert not (cross[0.6] & ~cross[0.5]).any(), "a row at >= 0.6 is also at >= 0.5"
+greedy = {t: dedup.greedy_self_filter(x_loaded, t) for t in (0.6, 0.5)}
+print("kept by the greedy TF-IDF self-filter:", {t: len(k) for t, k in greedy.items()})
+dense_loaded = (x_loaded @ x_loaded.T).toarray()
+assert np.array_equal(greedy[0.5], dedup.dense_reference_greedy(dense_loaded, 0.5))
+
+# %% [markdown]
+# The cross filter is monotone: every similarity that reaches 0.6 reaches 0.5. The greedy filter is
+# not, because only *kept* rows remove others. Row B below is 0.55 from A and 0.67 from C and D: at
+# 0.6, B is kept and removes C and D; at 0.5, A removes B, and C and D (0.28 apart) both survive.
+
+# %% tags=["solution"]
+abcd = np.array([[1.0, 0, 0], [0.55, 0.835, 0], [0, 0.8, 0.6], [0, 0.8, -0.6]])
+abcd = dedup.normalize_rows(abcd)
+kept_06, kept_05 = (dedup.greedy_self_filter(abcd, t).tolist() for t in (0.6, 0.5))
+print("kept at 0.6:", kept_06, " kept at 0.5:", kept_05)
+assert kept_06 == [0, 1] and kept_05 == [0, 2, 3], "a lower threshold kept more rows"
+
+# %% [markdown]
+# ### Exercise 01.2: write the greedy rule as a checker
+#
+# Write `follows_greedy_rule(sim, kept, t)`: `True` exactly when every row of `sim` is kept if and
+# only if no **earlier kept** row is at least `t` similar to it. Check it on the rows the fast filter
+# kept in section 3 (`fast`), and show that it rejects keeping all four rows of section 2d.
+#
+# *Hint:* walk the rows in order; for row j look only at the kept rows before j
+# (`sim[earlier_kept, j] >= t`). Note that a row removed by a later duplicate does not count.
+
+# %% tags=["solution"]
+def follows_greedy_rule(sim, kept, t) -> bool:
+    """Whether ``kept`` is what greedy removal keeps: no earlier kept row at >= t, for each row."""
+    kept_rows = np.array(sorted(int(i) for i in kept), dtype=int)
+    for j in range(len(sim)):
+        earlier = kept_rows[kept_rows < j]
+        hidden = bool((sim[earlier, j] >= t).any()) if len(earlier) else False
+        if (j in set(kept_rows.tolist())) == hidden:
+            return False
+    return True
+
+
+assert follows_greedy_rule(dense_loaded, fast, cc.tfidf_threshold)
+assert not follows_greedy_rule(sim, [0, 1, 2, 3], 0.6)  # rows 1 and 3 of 2d are copies
+assert follows_greedy_rule(sim, dedup.greedy_self_filter(v, 0.7), 0.7)
+
+# %% [markdown]
+# ### Exercise 01.3: decontamination or deduplication? (open)
+#
+# The reference's "test set" grows with every source: the 8-gram and TF-IDF overlap steps remove
+# both prompts that overlap a benchmark and prompts already collected from an earlier source.
+# Which does most of the work here? And the open part: if the benchmark-overlapping prompts had
+# stayed in training, how would Table 1's safety rates move, and would STAR-1 against the
+# R1-distilled model (which never saw them) still be a fair comparison?
+#
+# *Hint:* section 5's `removed` frame has a `matched in` column; per step, the removed rows must add
+# up to the funnel's drop (`totals`), which makes a good assertion.
+
+# %% tags=["solution"]
+overlap_steps = [s for s in steps if s.endswith("_vs_test")]
+why = (removed[removed["step"].isin(overlap_steps)]
+       .groupby(["step", "matched in"], sort=False).size().unstack(fill_value=0))
+display(why)
+for a, b in zip(steps[1:], steps[2:]):  # each filter removes exactly the rows the funnel loses
+    assert (removed["step"] == b).sum() == totals[a] - totals[b], b
+print(f"{why.get('test set', pd.Series(dtype=int)).sum()} removed for a benchmark, "
+      f"{why.get('earlier source', pd.Series(dtype=int)).sum()} for an earlier source")
+
+# %% [markdown]
+# The numbers say how much of the filtering is deduplication; the open part has no single answer.
+# A prompt seen in training with its refusal would be refused at test time by memory, inflating
+# the safety rate of the STAR-1 model only, so the gain over the R1-distilled model would grow
+# for a reason that says nothing about generalisation.

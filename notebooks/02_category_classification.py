@@ -354,13 +354,16 @@ for text in examples:
     except engine.InvalidAnswer:
         verdicts[text] = None
 assert [text for text, v in verdicts.items() if v is not None] == ['["Self-Harm"]'], verdicts
+
+# %% tags=["solution"]
 read_alike = []  # every reply of this run that bare_list accepts, read as the suite reads it
 for text in (r.text for r in outcome.results.values()):
     try:
-        read_alike.append(list(dict.fromkeys(bare_list(text))) == classification.parse_categories(text))
+        mine = list(dict.fromkeys(bare_list(text)))  # the suite drops repeated labels
+        read_alike.append(mine == classification.parse_categories(text))
     except engine.InvalidAnswer:
         continue
-print(f"{len(outcome.results)} replies; {len(read_alike)} bare lists, read alike: {all(read_alike)}")
+print(f"{len(outcome.results)} replies, {len(read_alike)} bare lists; alike: {all(read_alike)}")
 assert all(read_alike)
 
 # %% [markdown]
@@ -384,7 +387,8 @@ else:
 
     pred_plus = {i: one_wrong_label(i) for i in pred if i in gold}
     plus = classification.agreement(gold, pred_plus)
-    compare = pd.DataFrame({"as classified": agreement.loc["micro"], "+1 wrong label": plus.loc["micro"]})
+    compare = pd.DataFrame({"as classified": agreement.loc["micro"],
+                            "+1 wrong label": plus.loc["micro"]})
     display(compare.loc[["precision", "recall", "f1"]].round(3))
     assert plus.loc["micro", "recall"] == agreement.loc["micro", "recall"]
     assert plus.loc["micro", "precision"] < agreement.loc["micro", "precision"]

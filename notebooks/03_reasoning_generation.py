@@ -139,10 +139,14 @@ print(traces.build_prompt(example["question"], example["category"]))
 # One request per item through `llm.run_batch` (cached, resumable, bounded concurrency). An answer
 # that stops at `max_tokens` (`finish_reason == "length"`) is retried and then recorded as a failure;
 # the reference's loop would abort the whole run on the first item that exhausts its retries.
+# Two switches decide what is kept (`reasoning.resample_empty`, `reasoning.add_think_tag`): by
+# default an empty answer is sampled again and a reply lacking the opening `<think>` gains one; the
+# reference (the `full` profile) accepts any `stop` reply and stores it as it came.
 
 # %%
+print("resample_empty:", cfg.reasoning.resample_empty, "| add_think_tag:", cfg.reasoning.add_think_tag)
 outcome = traces.generate(cfg, items, ctx.cache_path)
-trace_rows = traces.response_rows(items, outcome)
+trace_rows = traces.response_rows(items, outcome, cfg.reasoning.add_think_tag)
 reasoning_path = ctx.stage.path("reasoning.jsonl")
 write_jsonl(reasoning_path, trace_rows)
 failures_path = ctx.stage.record_failures(outcome.failures)

@@ -112,6 +112,16 @@ print(f"({len(prompt)} characters in all; categories {example['category']})")
 # dropping trailing commas (or as a Python *literal*, never code), accepts prose around the fence,
 # and insists on the three keys with integers 0-10. Anything else raises `llm.InvalidAnswer`: the
 # engine asks again and, after `max_attempts`, records a failure **with the item's id**.
+# That is the default (`selection.lenient_scores`); in reference mode (the `full` profile) only the
+# first ```` ```json ```` fence counts, an answer without one is dropped at once (recorded with its
+# id), and the stored grades are whatever the block holds. One unfenced answer, read both ways:
+
+# %%
+unfenced = '{"Content_Safety_Compliance": 10, "Relevancy_and_No_Redundant_Content": 10, ' \
+           '"Accuracy_of_Thinking_Process": 10}'
+print("this profile, lenient_scores =", cfg.selection.lenient_scores)
+for lenient in (True, False):
+    print(f"lenient={lenient}:", scoring.parse_score(unfenced, lenient=lenient))
 
 # %%
 import json
@@ -159,7 +169,7 @@ else:
 below_ten = [r for r in scored if not selection.is_all_ten(r)]
 shown_items = [example] + below_ten[:1]  # one that passes, one that does not (when there is one)
 answers = engine.run_batch(cfg, "scorer", shown_items, build_messages=scoring.scorer_messages,
-                        parse=scoring.parse_score, decoding=scoring.decoding(cfg),
+                        parse=scoring.parser(cfg), decoding=scoring.decoding(cfg),
                         cache_path=ctx.cache_path, progress=False).results
 for item in shown_items:
     cot, final = replies.split_scored_response(item["response"])
@@ -188,7 +198,7 @@ scores.describe().loc[["mean", "min", "max"]].round(2)
 # step breaks ties by position.
 
 # %%
-all_10 = selection.accuracy_filter(scored)
+all_10 = selection.accuracy_filter(scored, reference=not cfg.selection.lenient_scores)
 n_other = sum("Other" in r["category"] for r in scored)
 n_not_ten = sum(not selection.is_all_ten(r) for r in scored)
 pd.DataFrame({"items": {

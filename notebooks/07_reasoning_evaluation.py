@@ -29,12 +29,16 @@
 #
 # **Content note:** no harmful content here; model outputs are shown as short excerpts. GPQA-Diamond
 # examples are never printed (its authors ask that they not be published in plain text).
+#
+# The paper's words (LRM, policy-grounded, over-refusal, ...): [the glossary](../docs/GLOSSARY.md).
 
 # %% [markdown]
 # ## Parameters
 #
-# Standard parameters, then the role this notebook uses: `student` (the model under evaluation, used
-# by the `openai` backend). Keys are read from the environment variable you name, never passed.
+# Standard parameters, then the roles this notebook uses: `student` (the model under evaluation, used
+# by the `openai` backend) and `grader` (the reference grading's GPT-4o equality checker, asked only
+# with `reasoning_eval.grading: reference` and for the side-by-side in section 5). Keys are read from
+# the environment variable you name, never passed.
 
 # %% tags=["parameters"]
 profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
@@ -45,6 +49,15 @@ student_base_url = ""  # OpenAI-compatible endpoint serving the student; empty: 
 student_model = ""  # model id at that endpoint; empty: profile value
 student_api_key_env = ""  # NAME of the env variable holding the key, never the key
 student_concurrency = 0  # parallel requests; 0 keeps the profile value
+grader_base_url = ""  # OpenAI-compatible endpoint of the grader role; empty: profile value
+grader_model = ""  # model id at that endpoint; empty: profile value
+grader_api_key_env = ""  # NAME of the env variable holding the key, never the key
+grader_concurrency = 0  # parallel requests; 0 keeps the profile value
+
+# %%
+from star1_utils.run import environment
+
+environment.check()  # the versions that shape results; a warning line if they differ from the pins
 
 # %% [markdown]
 # The helpers: one module per benchmark (`rb`), the evaluation steps (`reasoning`), the tables and
@@ -72,7 +85,9 @@ from star1_utils.evaluate.reasoning_benchmarks import humaneval, mmlu_pro, recor
 # %%
 ctx = start("07", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
             student_base_url=student_base_url, student_model=student_model,
-            student_api_key_env=student_api_key_env, student_concurrency=student_concurrency)
+            student_api_key_env=student_api_key_env, student_concurrency=student_concurrency,
+            grader_base_url=grader_base_url, grader_model=grader_model,
+            grader_api_key_env=grader_api_key_env, grader_concurrency=grader_concurrency)
 cfg = ctx.cfg
 re_cfg = cfg.reasoning_eval
 n_per_benchmark = re_cfg.max_examples
@@ -210,7 +225,8 @@ pd.DataFrame([{"completion": name, "passed": g.correct, "sandbox verdict": g.det
 # %%
 sets, missing = reasoning.load_sets(re_cfg.benchmarks, n=n_per_benchmark,
                                     skip_unavailable=re_cfg.skip_unavailable,
-                                    gpqa_source=re_cfg.gpqa_source)
+                                    gpqa_source=re_cfg.gpqa_source,
+                                    mmlu_pro_options=re_cfg.mmlu_pro_options)
 sets = {key: ctx.take(items) for key, items in sets.items()}  # `limit`: the first n of each
 for key, why in missing.items():
     print(f"MISSING {rb.COLUMNS[key]}: {why[:160]}...")
@@ -244,7 +260,7 @@ gen_rows, gen_failures, gen_usage = reasoning.generate(
     cfg, sets, backend=re_cfg.backend, model=model_ref if re_cfg.backend != "openai" else "",
     cache_path=ctx.cache_path, **decode_kw, model_name=model_name,
     vllm_kwargs={"tensor_parallel_size": re_cfg.vllm_tensor_parallel_size},
-    batch_size=re_cfg.batch_size)
+    batch_size=re_cfg.batch_size, **generation.prompt_options(cfg, re_cfg))
 generations_path = ctx.stage.path("generations.jsonl")
 # what the model saw and said; the tests and gold answers stay with the graders
 said = [{k: v for k, v in r.items() if k not in ("test", "gold")} for r in gen_rows]
@@ -255,20 +271,34 @@ print(f"{len(gen_rows)} generations, {n_cut} stopped at max_tokens, {len(gen_fai
 # %% [markdown]
 # ## 5. Grading
 #
-# Every generation is graded by its benchmark's grader; HumanEval programs run in sandboxed
-# subprocesses, two at a time. With `reasoning_eval.equality_judge_role` set, the reference's GPT-4o-style
-# equality question is also asked for the math answers (recorded beside math-verify's verdict).
+# Every generation is graded as `reasoning_eval.grading` says. `math_verify` (the suite's): each
+# benchmark's grader on the final answer, no model call. `reference` (the paper's code): its own
+# extraction on the whole stored text and, for AIME and MATH, the `grader` role's GPT-4o equality
+# checker with the reference's prompts. HumanEval programs run in sandboxed subprocesses either way.
 
 # %%
 grade_kw = {"humaneval_timeout_s": re_cfg.humaneval_timeout_s,
             "humaneval_memory_mb": re_cfg.humaneval_memory_mb, "workers": re_cfg.grading_workers}
-grades = reasoning.grade_rows(gen_rows, **grade_kw)
-judge_usage = {}
-if re_cfg.equality_judge_role:
-    jo = reasoning.equality_judge(cfg, grades, role=re_cfg.equality_judge_role,
-                                  cache_path=ctx.cache_path)
-    judge_usage = jo.usage
-    gen_failures += [dict(f, stage="equality_judge") for f in jo.failures]
+grades, grader_failures, judge_usage = reasoning.grade(cfg, gen_rows, cache_path=ctx.cache_path,
+                                                       **grade_kw)
+gen_failures += grader_failures
+print(f"grading: {re_cfg.grading} ({len(grades)} grades, {len(grader_failures)} grader failures)")
+
+# %% [markdown]
+# ### MATH graded both ways, side by side
+#
+# The same MATH answers graded by math-verify and by the reference's grading (the text after the
+# last period, an extraction call, then an equality call). Which one sets the headline is the
+# setting printed above; the other is shown here for comparison only.
+
+# %%
+math_rows = [r for r in gen_rows if r["benchmark"] == "math500"]
+theirs = reasoning.grade_reference(cfg, math_rows, cache_path=ctx.cache_path)[0]
+grader = reasoning.grader_role(cfg).model
+if grader.startswith("standin-"):
+    print(f"grader: {grader}, a stand-in program (math-verify behind the reference prompts), "
+          "not a language model")
+pd.DataFrame(reasoning.side_by_side(reasoning.grade_rows(math_rows), theirs))
 
 # %% [markdown]
 # The verdicts are written one per generation (`grades.jsonl`), the failures beside them; the first
@@ -297,7 +327,7 @@ family = paper.family_of(evaluated)  # the Table 1 row this model is compared wi
 extra = records.metrics_extra(re_cfg, list(sets), missing=missing, demo=ctx.tiny_student,
                               items_per_benchmark=cfg.limit or n_per_benchmark or "all")
 metrics = reasoning.compute_metrics(grades, list(rb.KEYS), model=model_name, paper_family=family,
-                                    extra=extra)
+                                    extra=extra, grading=re_cfg.grading)
 metrics_path = ctx.stage.path("metrics.json")
 write_json(metrics_path, metrics)
 
@@ -349,10 +379,13 @@ if re_cfg.compare_base:
     base = students[1]  # same items, decoding and graders as the trained model
     b_rows, b_failures, b_usage = reasoning.generate(
         cfg, sets, backend=re_cfg.backend, model=base["ref"], cache_path=ctx.cache_path,
-        **decode_kw, model_name=base["name"], batch_size=re_cfg.batch_size)
-    b_grades = reasoning.grade_rows(b_rows, **grade_kw)
+        **decode_kw, model_name=base["name"], batch_size=re_cfg.batch_size,
+        **generation.prompt_options(cfg, re_cfg))
+    b_grades, b_grader_failures, _ = reasoning.grade(cfg, b_rows, cache_path=ctx.cache_path,
+                                                     **grade_kw)
+    b_failures += b_grader_failures
     before_metrics = reasoning.compute_metrics(
-        b_grades, list(rb.KEYS), model=base["name"], paper_family=None,
+        b_grades, list(rb.KEYS), model=base["name"], paper_family=None, grading=re_cfg.grading,
         extra={"role": "base model (untrained)", "backend": re_cfg.backend})
 else:
     print("this profile evaluates the trained model only (reasoning_eval.compare_base: false)")
@@ -427,3 +460,100 @@ print("checks passed")
 # counts and grader versions, in the shape notebook 09 reads. GPQA-Diamond needs gated access; without
 # it the mean is over the other four. With the full profile the numbers sit beside the paper's Table 1
 # row for the same base model. Next: notebook 08 (over-refusal).
+
+# %% [markdown]
+# ## Exercises
+#
+# Predict first, then check. Each solution cell computes its answer from this notebook's run and
+# asserts it (CI runs them); the student edition (`make student`) leaves an empty cell and the hint.
+
+# %% [markdown]
+# ### Exercise 07.1: the first stated answer, or the last?
+#
+# The reference took the first match of an answer pattern anywhere in the reply, case-insensitively.
+# Write `first_letter(text)`, a reader that does that (one pattern: `answer` then optionally `is`,
+# a colon or a parenthesis, then a letter A-J). **Predict** on which of section 2's `cases` it and
+# the suite's reader (`rb.extract_letter` on the final answer) disagree, and why a reasoning model
+# makes the difference matter. Then check.
+#
+# *Hint:* `re.search(r"answer\s*(?:is)?\s*[:(]?\s*\(?([A-J])", text, re.I)`; the suite's reader
+# is `rb.extract_letter(replies.final_answer(text), "ABCDEFGHIJ")`.
+
+# %% tags=["solution"]
+import re
+
+
+def first_letter(text: str) -> str | None:
+    """The reference's way: the first answer-like match anywhere, any case."""
+    m = re.search(r"answer\s*(?:is)?\s*[:(]?\s*\(?([A-J])", text, re.I)
+    return m.group(1).upper() if m else None
+
+
+read = pd.DataFrame([{"response": c, "first match": first_letter(c),
+                      "last stated, final answer": rb.extract_letter(replies.final_answer(c),
+                                                                     "ABCDEFGHIJ")}
+                     for c in cases]).set_index("response")
+display(read)
+
+# %% tags=["solution"]
+def both(text: str) -> tuple:
+    return first_letter(text), rb.extract_letter(replies.final_answer(text), "ABCDEFGHIJ")
+
+
+differ = [c for c in cases if both(c)[0] != both(c)[1]]
+assert both(cases[0]) == ("A", "D")  # the reasoning's draft, not the answer
+assert both("The answer is a prime number.") == ("A", None)  # a word read as A
+assert both("First I said Answer: B.\nOn reflection, Answer: G") == ("B", "G")
+print(f"{len(differ)} of {len(cases)} replies are read differently")
+
+# %% [markdown]
+# A reasoning model writes drafts before it answers ("Answer: A looks right... no."), so a reader
+# that takes the first match grades the draft.
+
+# %% [markdown]
+# ### Exercise 07.2: who pays for safety in reasoning?
+#
+# The paper's claim is about 1.1 points of reasoning lost for about 40 points of safety (STAR-1
+# against the R1-distilled model, mean of five base models). **Predict** which base model loses the
+# most reasoning. Then compute the change per family from Table 1 and check that their mean is the
+# abstract's figure.
+#
+# *Hint:* `paper.table1()` is indexed by (`model_family`, `variant`); take `Avg_Reasoning`,
+# `unstack("variant")`, subtract the `R1-Distilled` column from the `STAR-1` column. The abstract's
+# value is `setup_facts`' key `avg_reasoning_decrease_vs_R1_distill`.
+
+# %% tags=["solution"]
+t1 = paper.table1()["Avg_Reasoning"].unstack("variant")
+cost = (t1["STAR-1"] - t1["R1-Distilled"]).dropna().sort_values()
+display(cost.rename("reasoning change, points").to_frame().round(1))
+facts = paper.load("setup_facts").set_index("key")["value"]
+assert round(cost.mean(), 1) == -float(facts["avg_reasoning_decrease_vs_R1_distill"])
+print(f"mean over {len(cost)} families: {cost.mean():+.2f} points; most: {cost.index[0]}")
+
+# %% [markdown]
+# ### Exercise 07.3: can one greedy sample see a 1-point change? (open)
+#
+# Table 1 evaluates one greedy sample per question. **Predict** the standard error, in points, of an
+# accuracy near the STAR-1 Qwen2.5-1.5B row on each benchmark, from its number of questions. Which
+# benchmarks can resolve a 1.1-point difference between two models, and which cannot? The open part:
+# what would you change in the evaluation to make the average's -1.1 meaningful?
+#
+# *Hint:* the benchmark sizes are `setup_facts`' rows of group `eval_set_size`; the standard error
+# of a share p over n questions is `sqrt(p (1 - p) / n)`, times 100 for points.
+
+# %% tags=["solution"]
+facts_df = paper.load("setup_facts")
+sizes = facts_df[facts_df["group"] == "eval_set_size"].set_index("key")["value"].astype(float)
+star1_row = paper.table1().loc[("Qwen2.5-1.5B", "STAR-1")]
+rb_cols = [c for c in paper.REASONING_BENCHMARKS if c in sizes.index]
+p_share = star1_row[rb_cols] / 100
+se = (100 * (p_share * (1 - p_share) / sizes[rb_cols]) ** 0.5).rename("standard error, points")
+display(pd.concat([sizes[rb_cols].rename("questions"), star1_row[rb_cols].rename("accuracy"),
+                   se.round(2)], axis=1))
+assert se["AIME2024"] > 5 > 1.1 > se["MMLU-Pro"], se
+assert abs(se["AIME2024"] - 100 * (0.233 * 0.767 / 30) ** 0.5) < 0.1
+
+# %% [markdown]
+# AIME's 30 questions move its accuracy 3.3 points per question, with a standard error near 8
+# points; only MMLU-Pro resolves a 1-point change. In the unweighted average one AIME question is
+# 0.67 points, so the -1.1 is less than two AIME answers (one remedy: several samples per question).

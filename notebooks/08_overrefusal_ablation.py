@@ -25,6 +25,8 @@
 #
 # **Content note:** the STAR-1 instructions that are rewritten are harmful requests; they appear only as
 # short excerpts next to their harmless rewrites. XSTest's unsafe contrast prompts are counted, never shown.
+#
+# The paper's words (LRM, policy-grounded, over-refusal, ...): [the glossary](../docs/GLOSSARY.md).
 
 # %% [markdown]
 # ## Parameters
@@ -59,6 +61,11 @@ student_base_url = ""  # OpenAI-compatible endpoint of the student role; empty: 
 student_model = ""  # model id of the student role; empty: profile value
 student_api_key_env = ""  # NAME of the env variable holding the key, never the key
 student_concurrency = 0  # parallel student requests; 0 keeps the profile value
+
+# %%
+from star1_utils.run import environment
+
+environment.check()  # the versions that shape results; a warning line if they differ from the pins
 
 # %% [markdown]
 # The helpers: the ablation's stages, tables and records (`orf`), the reply splits (`replies`) and
@@ -174,6 +181,9 @@ print("held out (a full mini run's own answers to this notebook's and 06's promp
 # Input: the harmful rows notebook 05 trains on (`training.training_rows`): the STAR-1 selection of
 # notebook 04, or in the miniature the 128 released STAR-1 rows. The rewriter role gets the
 # reference's `REWRITE_PROMPT_TEMPLATE` (five few-shot pairs, "Output only the rewritten request.").
+# Its reply is read as `overrefusal.rewrite_parse` says: `clean` strips a "Rewritten Request:" label
+# and one pair of enclosing quotes; `reference` keeps the reply exactly as it came, as the reference
+# stores it (`rewriter.py:70-71`), so a label or quotes GPT-4o writes stay in the benign question.
 
 # %%
 from star1_utils.train import sft
@@ -236,12 +246,16 @@ for r in dropped:
 #
 # The student answers the safe prompts (and, for context, the unsafe contrast prompts, where refusing
 # is right) with the safety evaluation's backend and decoding; the refusal judge labels each answer.
-# The judge sees the final answer only (`overrefusal.judge_input = "answer"`; the reference's
-# `eval.py` sends the whole text including the reasoning: set `"full"` to reproduce that). The answer
+# What the judge sees is `overrefusal.judge_input` (printed below): `answer` sends the final answer
+# only; `full` sends what the reference's `eval.py` sends, the stored reply as vLLM wrote it
+# (reasoning included, no opening `<think>`; exact with `safety_eval.prompt_mode: text`). The answer
 # is split as in notebook 06: what follows the last `</think>`. A reply whose `<think>` never closes
 # (the model ran out of tokens while reasoning) has **no** final answer, and the judge sees an empty
 # text, which counts as a refusal: it answered nothing. The demo's tiny student never learns to close
 # its reasoning in 48 tokens, so expect every demo answer to be empty here; a real model closes it.
+
+# %%
+print(f"judge_input: {cfg.overrefusal.judge_input}, rewrite_parse: {cfg.overrefusal.rewrite_parse}")
 
 # %%
 xs_items = orf.xstest_items(cfg)
@@ -537,3 +551,100 @@ print(f"notebook 08 took {time.time() - t_start:.0f} s")
 #   915 kept rewrites into the 1K to reduce over-refusal (its Sec. 4.3); its Figure 4 values could not be
 #   read for this project (`star1_utils/data/paper/` has the design only), so no paper numbers are drawn here.
 # - Next: notebook 09 collects all figures and compares the run with the paper's tables.
+
+# %% [markdown]
+# ## Exercises
+#
+# Predict first, then check. Each solution cell computes its answer from this notebook's run and
+# asserts it (CI runs them); the student edition (`make student`) leaves an empty cell and the hint.
+
+# %% [markdown]
+# ### Exercise 08.1: what the benign mix does to over-refusal
+#
+# **Predict** how over-refusal on XSTest's safe prompts moves from the first curve point to the
+# last, and what happens to the refusals of the unsafe contrast prompts. Then recompute both rates
+# of every point from its judged answers (`point_rows`) and check them against the curve file.
+#
+# *Hint:* a row is refused when `orf.is_refused(row)`; over-refusal is the refused share of the rows
+# with `label == "safe"`, in percent; the curve's columns are `xstest_over_refusal` and
+# `xstest_unsafe_refused`.
+
+# %% tags=["solution"]
+def refused_share(rows: list[dict], label: str) -> float:
+    """Percent of the ``label`` prompts (safe or unsafe) that were refused."""
+    chosen = [r for r in rows if r["label"] == label]
+    return 100 * sum(orf.is_refused(r) for r in chosen) / len(chosen)
+
+
+recomputed = pd.DataFrame({n: {"over-refusal": refused_share(point_rows[n], "safe"),
+                               "unsafe refused": refused_share(point_rows[n], "unsafe")}
+                           for n in points}).T.rename_axis("benign rows")
+display(recomputed.round(1))
+on_file = curve_df[curve_df["model"] == "trained"].set_index("n_benign")
+for n in points:
+    assert abs(on_file.loc[n, "xstest_over_refusal"] - recomputed.loc[n, "over-refusal"]) < 0.01
+    assert abs(on_file.loc[n, "xstest_unsafe_refused"] - recomputed.loc[n, "unsafe refused"]) < 0.01
+
+# %% [markdown]
+# ### Exercise 08.2: the all-5 filter, and a looser one
+#
+# Write `all_at_least(rows, k)`, the rows whose three 1-5 scores are all at least `k`. Check that
+# `k = 5` keeps exactly the rows of `orf.all_five`, and **predict** what `k = 4` adds: more rows,
+# but of which kind? Look at the first added rows' answers. Which behaviour does the paper's strict
+# filter keep out of STAR-benign-915?
+#
+# *Hint:* the scores are `row["score"]`, a dict with the three criteria; `Compliance_Degree` 3 means
+# a mixed answer that hedges before it helps.
+
+# %% tags=["solution"]
+def all_at_least(rows: list[dict], k: int) -> list[dict]:
+    """The scored rows whose three scores are all at least ``k`` (in order)."""
+    return [r for r in rows if isinstance(r.get("score"), dict) and len(r["score"]) == 3
+            and all(v >= k for v in r["score"].values())]
+
+
+assert [r["id"] for r in all_at_least(scored, 5)] == [r["id"] for r in kept]
+looser = all_at_least(scored, 4)
+added = [r for r in looser if r["id"] not in kept_ids]
+assert len(looser) == len(kept) + len(added)
+assert {r["id"] for r in kept} <= {r["id"] for r in looser}
+print(f"k = 5 keeps {len(kept)}, k = 4 keeps {len(looser)} of {len(scored)} scored rewrites")
+for r in added[:3]:
+    print(r["score"], "|", replies.final_answer(r["response"])[:120].replace("\n", " "))
+
+# %% [markdown]
+# ### Exercise 08.3: does the refusal judge need the reasoning?
+#
+# The reference's refusal judge reads the whole reply, reasoning included; this profile's reads
+# `overrefusal.judge_input`. **Predict** for how many of section 5's answers the rule classifier
+# (`orf.classify_refusal`) gives a different class when it reads the whole reply instead of the
+# final answer, and which way they go. Then count.
+#
+# *Hint:* `orf.classify_refusal(question, text)` with `text = row["response"]` or
+# `replies.final_answer(row["response"])`; a reasoning that weighs a refusal before answering
+# can look like a refusal.
+
+# %% tags=["solution"]
+by_input = pd.DataFrame([{"label": r["label"],
+                          "final answer": orf.classify_refusal(r["question"],
+                                                               replies.final_answer(r["response"])),
+                          "whole reply": orf.classify_refusal(r["question"], r["response"])}
+                         for r in xs["rows"]])
+changed = by_input[by_input["final answer"] != by_input["whole reply"]]
+display(pd.crosstab(by_input["final answer"], by_input["whole reply"]))
+print(f"{len(changed)} of {len(by_input)} answers change class with the reasoning in view")
+if ctx.is_stand_in("refusal_judge") and oc.judge_input == "answer":  # it serves these rules
+    assert by_input["final answer"].tolist() == [r["refusal_label"] for r in xs["rows"]]
+assert set(by_input["final answer"]) | set(by_input["whole reply"]) <= set(orf.LABELS)
+
+# %% [markdown]
+# ### Exercise 08.4: how many benign rows? (discussion)
+#
+# The paper mixes all 915 kept look-alikes into the 1K; its Figure 4 values could not be read for
+# this project. Would you expect over-refusal to fall in proportion to the number of benign rows,
+# or to drop after the first few dozen? What would the curve need to show for the remedy to be
+# worth its cost in safety, and how would you choose the benign amount for a new model?
+#
+# *Hint:* compare the miniature's three points in the README (0, 64, 117 benign rows) and ask what
+# the student learns from each benign trace: *that* a look-alike deserves an answer, or the
+# template of the answer.

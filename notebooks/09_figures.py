@@ -21,6 +21,8 @@
 # so this notebook runs at any point of the pipeline.
 #
 # **Content note:** only counts and rates are shown, no prompts or model outputs.
+#
+# The paper's words (LRM, policy-grounded, over-refusal, ...): [the glossary](../docs/GLOSSARY.md).
 
 # %% [markdown]
 # ## Parameters
@@ -32,6 +34,11 @@ profile = "demo"  # profile name (profiles/<name>.yaml) or a path to a YAML file
 run_dir = ""  # run folder; empty means runs/<profile>
 limit = 0  # at most this many items per stage; 0 keeps the profile value (no limit)
 overrides = {}  # dotted profile keys to values, e.g. figures.formats -> [png]
+
+# %%
+from star1_utils.run import environment
+
+environment.check()  # the versions that shape results; a warning line if they differ from the pins
 
 # %% [markdown]
 # Derived values: the resolved profile, the run folder, this stage's folder (`figures/`) and the plot style.
@@ -225,3 +232,76 @@ print("checks passed")
 #   comparison (CSV and HTML); anything an earlier notebook has not produced yet is named in a note.
 # - The top-level `figures/` folder keeps the paper-number figures, refreshed only when stale.
 # - This is the last notebook: rerun it after any evaluation to update the comparison.
+
+# %% [markdown]
+# ## Exercises
+#
+# Predict first, then check. Each solution cell computes its answer from the paper's cited numbers
+# and asserts it (CI runs them); the student edition (`make student`) leaves an empty cell and the hint.
+
+# %% [markdown]
+# ### Exercise 09.1: who gains most safety, and does size matter?
+#
+# **Predict** which of the five base models gains most safety from STAR-1 over its R1-distilled
+# version, and whether the gain shrinks as models grow (Figure 3). Then compute each gain from
+# Table 1 yourself and check it against the bars of `paper.figure3_gains()`.
+#
+# *Hint:* `paper.table1()["Avg_Safety"].unstack("variant")`, then `STAR-1` minus `R1-Distilled`;
+# the figure's rows have `comparison == "STAR-1 minus R1-Distilled"` and
+# `metric == "safety_avg_gain"`.
+
+# %% tags=["solution"]
+avg_safety = paper.table1()[paper.AVG_SAFETY].unstack("variant")
+gain = (avg_safety["STAR-1"] - avg_safety["R1-Distilled"]).dropna()
+bars3 = paper.figure3_gains()
+bars3 = bars3[(bars3["comparison"] == "STAR-1 minus R1-Distilled")
+              & (bars3["metric"] == "safety_avg_gain")].set_index("model_family")["value"]
+assert set(gain.index) == set(bars3.index)
+assert (gain - bars3.reindex(gain.index)).abs().max() <= 0.05 + 1e-9
+display(pd.DataFrame({"R1-Distilled": avg_safety["R1-Distilled"], "STAR-1": avg_safety["STAR-1"],
+                      "gain": gain}).loc[paper.families()].round(1))
+print("largest gain:", gain.idxmax(), f"{gain.max():+.1f}")
+
+# %% [markdown]
+# The gain is largest where the R1-distilled model was least safe: STAR-1 models all end near
+# 90-95 %, so the gain mostly mirrors how unsafe the starting point was, more than its size.
+
+# %% [markdown]
+# ### Exercise 09.2: the headline, weighted by prompts
+#
+# "Avg. Safety" is the unweighted mean of four benchmarks of 313, 100, 370 and 250 prompts.
+# **Predict** whether the headline gain (about +40 points over the R1-distilled models) grows or
+# shrinks when each benchmark is weighted by its number of prompts. Compute the weighted averages,
+# check your unweighted mean against Table 1's column, and compare the two headlines.
+#
+# *Hint:* the counts are `safety_benchmarks.REFERENCE_COUNTS` (keys to paper columns through
+# `safety_benchmarks.COLUMNS`); `np.average(values, weights=...)` per row.
+
+# %% tags=["solution"]
+import numpy as np
+
+from star1_utils.evaluate import safety_benchmarks as bench
+
+weights = pd.Series({bench.COLUMNS[k]: n for k, n in bench.REFERENCE_COUNTS.items()})
+t1_rows = paper.table1()[list(weights.index) + [paper.AVG_SAFETY]].dropna()
+unweighted = t1_rows[weights.index].mean(axis=1)
+assert (unweighted - t1_rows[paper.AVG_SAFETY]).abs().max() <= 0.05 + 1e-9
+weighted = t1_rows[weights.index].apply(lambda r: np.average(r, weights=weights), axis=1)
+headline = {}
+for name, col in (("unweighted", unweighted), ("weighted by prompts", weighted)):
+    by_variant = col.unstack("variant")
+    headline[name] = (by_variant["STAR-1"] - by_variant["R1-Distilled"]).mean()
+print({k: round(v, 1) for k, v in headline.items()})
+assert round(headline["unweighted"], 1) == round(abstract_safety, 1)
+
+# %% [markdown]
+# ### Exercise 09.3: which comparison answers the question? (discussion)
+#
+# Table 1 compares STAR-1 with the Instruct model and with the R1-distilled model. Which
+# comparison tells whether STAR-1 makes reasoning models safer *without making them reason worse*,
+# and which tells whether safety training undoes what distillation did to safety? Would a
+# comparison with the R1-distilled model trained on 1K random safety traces (Table 2's SafeChain
+# 1K) answer a third question?
+#
+# *Hint:* write down, for each pair of rows, what differs between the two models (the data, the
+# starting point, the reasoning format) and what stays fixed.

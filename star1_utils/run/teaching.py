@@ -102,9 +102,11 @@ def problems(nb, name: str = "") -> list[str]:
             out.append(f"{name}: exercise {ex.number} has no cell tagged solution")
         if not ex.discussion and not ex.hint:
             out.append(f"{name}: exercise {ex.number} has no *Hint:* line")
-        for i in ex.solutions:
-            if nb.cells[i].cell_type != "code" or "assert" not in nb.cells[i].source:
-                out.append(f"{name}: solution cell {i} of {ex.number} is not code with an assertion")
+        cells = [nb.cells[i] for i in ex.solutions]
+        out += [f"{name}: solution cell {i} of {ex.number} is not a code cell"
+                for i, c in zip(ex.solutions, cells) if c.cell_type != "code"]
+        if cells and not any("assert" in c.source for c in cells):
+            out.append(f"{name}: the solution of {ex.number} asserts nothing")
     return out
 
 
