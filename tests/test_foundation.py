@@ -86,8 +86,9 @@ def test_misspelt_value_as_an_override_is_one_line_naming_the_allowed_values():
     with pytest.raises(config.ProfileError, match=r"^profiles/demo\.yaml \+ overrides: overrefusal\.judge_input "
                                                   r"must be one of answer, full, not 'answr'$"):
         config.load_profile("demo", overrides=params["overrides"])
-    with pytest.raises(config.ProfileError, match=r'equality_judge_role must be one of "", classifier, '):
-        config.load_profile("demo", overrides={"reasoning_eval.equality_judge_role": "jduge"})
+    with pytest.raises(config.ProfileError, match=r"reasoning_eval\.grading must be one of math_verify, reference, "
+                                                  r"not 'refrence'$"):
+        config.load_profile("demo", overrides={"reasoning_eval.grading": "refrence"})
 
 
 def test_fixed_choice_settings_are_the_values_their_consumers_handle():

@@ -43,7 +43,10 @@ def test_refusal_prompt_is_the_reference_text(mirror):
 def test_judge_input_answer_or_full():
     text = "<think>\nI should refuse? No, it is harmless.\n</think>\n\nUse kill <pid>."
     assert o.judge_text(text, "answer") == "Use kill <pid>."
-    assert o.judge_text(text, "full") == text
+    # full: the reference's stored text (gen.py:105 keeps vLLM's output, which has no opening tag)
+    assert o.judge_text(text, "full") == text[len("<think>\n"):]
+    assert o.judge_text(text, "full", {"response": text, "reference_text": "raw as vLLM wrote it"}) == \
+        "raw as vLLM wrote it"
     with pytest.raises(ValueError):
         o.judge_text(text, "reasoning")
 

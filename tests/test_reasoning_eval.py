@@ -241,25 +241,24 @@ def test_metrics_shape_average_and_failure_analysis():
     assert list(t.columns)[-1] == "Avg_Reasoning" and len(t) == 4
 
 
-def test_optional_equality_judge_is_reference_compatible(monkeypatch):
-    from star1_utils.llm import engine
+def test_grading_setting_chooses_the_grader_and_the_demo_grader_is_the_stand_in(tmp_path):
+    from star1_utils.run import config
 
-    seen = {}
-
-    def fake_run_batch(cfg, role, items, *, build_messages, parse, decoding, cache_path, desc):
-        seen.update(role=role, prompts=[build_messages(it)[0]["content"] for it in items], decoding=decoding)
-        return engine.BatchOutcome({it["id"]: engine.ChatResult(it["id"], "Yes", parse("Yes"), "stop") for it in items}, [], {})
-
-    monkeypatch.setattr(reasoning.engine, "run_batch", fake_run_batch)
-    grades = [{"id": "a", "benchmark": "math500", "gold": "3/2", "extracted": "1.5", "correct": True, "status": "correct"},
-              {"id": "b", "benchmark": "math500", "gold": "7", "extracted": "7", "correct": True, "status": "correct"},
-              {"id": "c", "benchmark": "math500", "gold": "7", "extracted": None, "correct": False, "status": "no_answer"},
-              {"id": "d", "benchmark": "mmlu_pro", "gold": "A", "extracted": "A", "correct": True, "status": "correct"}]
-    reasoning.equality_judge(None, grades, role="judge")
-    assert seen["role"] == "judge" and len(seen["prompts"]) == 1  # exact matches and non-answers are not asked
-    assert "Expression 1: 3/2\n    Expression 2: 1.5" in seen["prompts"][0]
-    assert seen["decoding"] == {"temperature": 0.5, "max_tokens": 1024}
-    assert [g.get("correct_reference_judge") for g in grades] == [True, True, False, None]
+    rows = [{"id": "m1", "benchmark": "math500", "gold": "0.5", "finish_reason": "stop",
+             "response": "<think>\nwork\n</think>\n\nso\nAnswer: 0.5"}]
+    demo = config.load_profile("demo")
+    assert reasoning.grader_role(demo).model == reasoning.STANDIN_GRADER  # no grader named: the stand-in
+    ours, fails, usage = reasoning.grade(demo, rows)
+    assert demo.reasoning_eval.grading == "math_verify" and ours[0]["correct"] and not fails and not usage
+    ref_cfg = config.load_profile("demo", overrides={"reasoning_eval.grading": "reference"})
+    theirs, fails, usage = reasoning.grade(ref_cfg, rows, cache_path=tmp_path / "c.sqlite")
+    # the reference reads the text after the last period ("5"), so the stand-in checker says No
+    assert not theirs[0]["correct"] and not fails and usage["math500"]["judge"]["requests"] == 1
+    table = reasoning.side_by_side(ours, theirs)
+    assert table == [{"id": "m1", "gold": "0.5", "math-verify extracted": "0.5", "math-verify correct": True,
+                      "reference extracted": "5", "reference correct": False}]
+    m = reasoning.compute_metrics(theirs, list(rb.KEYS), model="x", paper_family=None, grading="reference")
+    assert m["grader"] == reasoning.GRADERS["reference"]
 
 
 # --------------------------------------------------------------------------- notebook 07 (demo run)

@@ -243,8 +243,9 @@ class _CountingRunner:
         self.calls.extend(m[-1]["content"] for m in batch)
         if self.fail_on and any(m[-1]["content"] == self.fail_on for m in batch):
             raise RuntimeError("boom")
+        # (raw answer, finish reason, usage, rendered prompt), as the local runners return them
         return [(f"<think>\nr\n</think>\n\nanswer to {m[-1]['content']}", "stop",
-                 {"prompt_tokens": 1, "completion_tokens": 2}) for m in batch]
+                 {"prompt_tokens": 1, "completion_tokens": 2}, m[-1]["content"]) for m in batch]
 
 
 def test_local_generation_resumes_without_regenerating(tmp_path):

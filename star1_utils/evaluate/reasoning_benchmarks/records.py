@@ -73,8 +73,8 @@ def stage_counts(sets: Mapping[str, list[dict]], generations: list[dict], grades
             **{f"n_{k}": len(v) for k, v in sets.items()}}
 
 
-def stage_usage(student_usage: Mapping[str, Any], judge_usage: Mapping[str, Any]) -> dict:
-    """The manifest's token usage: the student's per model (``student_<name>``), and the equality
-    judge's when one was asked."""
+def stage_usage(student_usage: Mapping[str, Any], grader_usage: Mapping[str, Any]) -> dict:
+    """The manifest's token usage: the student's per model (``student_<name>``), and the grader
+    role's (the reference grading's equality checker) when it was asked."""
     return {**{f"student_{k}": u for k, u in student_usage.items()},
-            **({"equality_judge": judge_usage} if judge_usage else {})}
+            **({"grader": grader_usage} if grader_usage else {})}
