@@ -70,8 +70,11 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "chat: the chat endpoint renders the template (one BOS)", True),
     Deviation("reasoning_eval.grading", "reference", "07",
               "AIME and MATH answers judged by a GPT-4o equality checker after its own extraction "
-              "(reasoning_benchmark/aime_eval.py:126-194, math_eval.py:103-108, :196-244)",
-              "math_verify: math-verify and exact matching, no model call", True),
+              "(reasoning_benchmark/aime_eval.py:126-194, math_eval.py:103-108, :196-244); GPQA, "
+              "MMLU-Pro and HumanEval by first-match regexes and find_code over the whole text, reasoning "
+              "included (gpqa_eval.py:71-73, mmlu_pro_eval.py:104-125, humaneval_eval.py:80-87)",
+              "math_verify: math-verify (AIME, MATH), the last stated letter, the last defining code block, "
+              "all on the final answer after </think>; no model call", True),
     Deviation("reasoning_eval.mmlu_pro_options", "reference", "07",
               "MMLU-Pro options cleaned before the prompt is built (reasoning_benchmark/mmlu_pro_eval.py:80-102)",
               "raw: options as stored in the dataset", True),
@@ -84,11 +87,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "(reasoning_benchmark/sampler/local_sampler.py:45-52, :79)",
               "chat: the chat endpoint renders the template", True),
     Deviation("overrefusal.judge_input", "full", "08",
-              "the refusal judge reads the whole reply, reasoning included "
-              "(overrefusal_ablation/eval.py:275)",
+              "the refusal judge reads the stored reply, vLLM's text.strip() with the reasoning and no "
+              "opening tag (safe_benchmark/eval.py:151, :174-175; gen.py:105)",
               "answer: the final answer only", True),
     Deviation("overrefusal.rewrite_parse", "reference", "08",
-              "the rewrite is used as returned, labels and quotes kept (overrefusal_ablation/rewriter.py:70-71)",
+              "the rewrite is used as returned, labels and quotes kept "
+              "(overrefusal_ablation/benign_gene/rewriter.py:70-71)",
               "clean: leading labels and wrapping quotes stripped", True),
     Deviation("", None, "04",
               "scores parsed with eval() (data_selection/scorer.py)",
