@@ -371,7 +371,8 @@ steps = [k for k, _ in collection.STEPS]
 assert all(totals[a] >= totals[b] for a, b in zip(steps, steps[1:]))
 if cfg.collection.corpus == "demo":  # reference_compat keeps empty questions: that step is a no-op
     cut = [k for k in steps if not (cfg.collection.reference_compat and k == "non_empty")]
-    assert all(totals[a] > totals[b] for a, b in zip(cut, cut[1:])), "every demo filter removes something"
+    assert all(totals[a] > totals[b] for a, b in zip(cut, cut[1:])), \
+        "every demo filter removes something"
 print(f"ok: {totals['loaded']} rows loaded -> {len(rows)} kept in {time.time() - t_start:.1f} s")
 
 # %% [markdown]

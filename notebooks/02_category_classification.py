@@ -91,7 +91,9 @@ if role.model.startswith("standin-"):
 
 # %%
 collected_path = ctx.stage_dir("01") / "collected.jsonl"
-items = ctx.stage.read_input(collected_path, required={"id": str, "question": str})
+# the reference keeps empty questions and sends them on (collection.reference_compat)
+items = ctx.stage.read_input(collected_path, required={"id": str, "question": str},
+                             may_be_empty=["question"] if cfg.collection.reference_compat else [])
 items = ctx.take(items)
 print(f"{len(items)} instructions from {collected_path}")
 pd.DataFrame(items).head(5).assign(question=lambda d: d.question.str.slice(0, 80))

@@ -95,7 +95,8 @@ if role.model.startswith("standin-"):
 # %%
 classified_path = ctx.stage_dir("02") / "classified.jsonl"
 rows = ctx.stage.read_input(classified_path,
-                            required={"id": str, "question": str, "category": list})
+                            required={"id": str, "question": str, "category": list},
+                            may_be_empty=["question"] if cfg.collection.reference_compat else [])
 items, excluded = traces.eligible(rows)
 items = ctx.take(items)
 print(f"{len(rows)} classified items: {len(items)} to reason about, "
@@ -144,7 +145,8 @@ print(traces.build_prompt(example["question"], example["category"]))
 # reference (the `full` profile) accepts any `stop` reply and stores it as it came.
 
 # %%
-print("resample_empty:", cfg.reasoning.resample_empty, "| add_think_tag:", cfg.reasoning.add_think_tag)
+print("resample_empty:", cfg.reasoning.resample_empty,
+      "| add_think_tag:", cfg.reasoning.add_think_tag)
 outcome = traces.generate(cfg, items, ctx.cache_path)
 trace_rows = traces.response_rows(items, outcome, cfg.reasoning.add_think_tag)
 reasoning_path = ctx.stage.path("reasoning.jsonl")

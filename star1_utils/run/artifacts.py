@@ -179,9 +179,10 @@ _TYPE_NAMES = {str: "a string", list: "a list", int: "a number", float: "a numbe
                bool: "true or false"}
 
 
-def check_field(path: str | Path, lineno: int, row: dict, key: str, kind: type | None) -> None:
-    """``row[key]`` is present, of type ``kind`` (when given) and not empty; else one line naming
-    file, row and field."""
+def check_field(path: str | Path, lineno: int, row: dict, key: str, kind: type | None,
+                may_be_empty: bool = False) -> None:
+    """``row[key]`` is present, of type ``kind`` (when given) and not empty (unless ``may_be_empty``);
+    else one line naming file, row and field."""
     if key not in row:
         raise ArtifactError(f"{path}: row {lineno}: missing field {key!r}")
     value = row[key]
@@ -193,20 +194,22 @@ def check_field(path: str | Path, lineno: int, row: dict, key: str, kind: type |
     if not ok:
         raise ArtifactError(f"{path}: row {lineno}: field {key!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}, "
                             f"not {json.dumps(value)[:40]}")
-    if kind in (str, list, dict) and not (value.strip() if isinstance(value, str) else value):
+    if not may_be_empty and kind in (str, list, dict) and not (value.strip() if isinstance(value, str) else value):
         raise ArtifactError(f"{path}: row {lineno}: field {key!r} is empty")
 
 
 def read_jsonl(path: str | Path, required: Iterable[str] | dict[str, type | None] = (),
-               unique: str = "") -> list[dict]:
+               unique: str = "", may_be_empty: Iterable[str] = ()) -> list[dict]:
     """Read a JSONL file, checking each row: ``required`` fields must be present (a dict of
-    ``field -> type`` also checks the type and that a string or list is not empty), and ``unique``
-    names a field no two rows share. Every error is one line naming file, row and field."""
+    ``field -> type`` also checks the type and that a string or list is not empty, except the
+    fields in ``may_be_empty``), and ``unique`` names a field no two rows share. Every error is one
+    line naming file, row and field."""
+    empty_ok = set(may_be_empty)
     kinds = dict(required) if isinstance(required, dict) else dict.fromkeys(required)
     rows, seen = [], {}
     for lineno, row in enumerate(iter_jsonl(path), 1):
         for key, kind in kinds.items():
-            check_field(path, lineno, row, key, kind)
+            check_field(path, lineno, row, key, kind, key in empty_ok)
         if unique:
             value = row.get(unique)
             if value in seen:
@@ -381,7 +384,7 @@ class Stage:
         return manifest_is_current(self.dir, self.config_sha256, self.profile)[1]
 
     def read_input(self, path: str | Path, required: Iterable[str] | dict[str, type | None] = (),
-                   unique: str = "id") -> list[dict]:
+                   unique: str = "id", may_be_empty: Iterable[str] = ()) -> list[dict]:
         """Read an upstream artifact as this stage's input (see :func:`read_jsonl` for the checks).
 
         The file's stage must have finished (a complete manifest listing this very file), and its
@@ -389,7 +392,7 @@ class Stage:
         input that changed in the meantime.
         """
         self.record_input(path)
-        return read_jsonl(path, required, unique=unique)
+        return read_jsonl(path, required, unique=unique, may_be_empty=may_be_empty)
 
     def record_input(self, path: str | Path) -> None:
         """Hash an input as it is read (any file: a model, a figure's data) and check its stage."""

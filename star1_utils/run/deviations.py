@@ -35,14 +35,16 @@ class Deviation:
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("collection.reference_compat", True, "01",
               "filters in set order; keeps empty questions; HEx-PHI's header row appended last "
-              "(data_collection/collect_data.py:155-157)",
+              "(data_collection/collect_data.py:154-157); the final CSV round trip turns 'NA', 'null' "
+              "and '' questions into '' (collect_data.py:465-478)",
               "first occurrence kept, empty questions dropped, sources in file order", True),
     Deviation("classification.dedupe_labels", False, "02",
               "a repeated label is kept: its policy is shown twice and it counts twice in the score "
               "(data_making/deliberative_reasoning)",
               "repeated labels dropped", True),
     Deviation("classification.lenient_parse", False, "02",
-              "a reply that is not a bare Python list is retried",
+              "a reply that is not a bare Python list is retried (category_classification.py:42); "
+              "the list is stored as written, names unchecked (:70)",
               "fenced or prose-wrapped lists accepted on the first try", True),
     Deviation("reasoning.resample_empty", False, "03",
               "any reply with finish_reason stop is accepted, even an empty answer",
@@ -51,8 +53,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "R1's reply is stored as it came (it may lack the opening <think>)",
               "a missing opening <think> is added (llm.replies.normalise)", True),
     Deviation("selection.lenient_scores", False, "04",
-              "the score must sit in a ```json fence with integer values, else the item is dropped "
-              "(data_selection/scorer.py:101-111)",
+              "first ```json fence only (data_selection/scorer.py:102), else dropped without retry "
+              "(:110-111); the dict is stored as written and each value compared with 10 (:195-197)",
               "unfenced JSON and float scores accepted", True),
     Deviation("training.bos", "reference", "05",
               "BOS added for Llama only; Qwen trains without it (train/sft.py)",
@@ -77,7 +79,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "all on the final answer after </think>; no model call", True),
     Deviation("reasoning_eval.mmlu_pro_options", "reference", "07",
               "MMLU-Pro options cleaned before the prompt is built (reasoning_benchmark/mmlu_pro_eval.py:80-102)",
-              "raw: options as stored in the dataset", True),
+              "raw: options as stored in the dataset (no profile uses it; it shows what cleaning changes)", True),
     Deviation("reasoning_eval.gpqa_source", "simple_evals", "07",
               "GPQA-Diamond read from simple-evals' CSV; its row order fixes each question's Random(46) "
               "option order (reasoning_benchmark/gpqa_eval.py)",
@@ -94,12 +96,14 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "the rewrite is used as returned, labels and quotes kept "
               "(overrefusal_ablation/benign_gene/rewriter.py:70-71)",
               "clean: leading labels and wrapping quotes stripped", True),
-    Deviation("", None, "04",
-              "scores parsed with eval() (data_selection/scorer.py)",
-              "parsed as JSON: a reply cannot run code", False),
-    Deviation("", None, "04",
-              "an 'Other' category raises KeyError in the selection's category count",
-              "'Other' counted like any category", False),
+    Deviation("", None, "02, 04",
+              "labels and scores read with eval() (category_classification.py:42, :70; scorer.py:104)",
+              "read with ast.literal_eval / JSON: a reply cannot run code", False),
+    Deviation("", None, "03, 04",
+              "an 'Other' label raises KeyError when the policies are assembled "
+              "(reasoning_generation.py:67-69, scorer.py:84-86)",
+              "items labelled 'Other' or outside the 8 are excluded before generation "
+              "(traces.eligible); 04 records them as failures", False),
     Deviation("", None, "02-08",
               "a failed request is printed and the item dropped",
               "a failed item is recorded with its id in failures.jsonl and retried by --resume", False),
