@@ -71,7 +71,8 @@ viz.set_style()
 # %%
 reasoning_path = ctx.stage_dir("03") / "reasoning.jsonl"
 needed = {"id": str, "question": str, "response": None, "category": list, "source": str}
-rows = ctx.take(ctx.stage.read_input(reasoning_path, required=needed))
+empty_ok = ["question"] if cfg.collection.reference_compat else []  # the reference keeps empty ones
+rows = ctx.take(ctx.stage.read_input(reasoning_path, required=needed, may_be_empty=empty_ok))
 scored_path = ctx.stage.path("scored.jsonl")
 star1_path = ctx.stage.path("star1.jsonl")
 scorer = cfg.roles.scorer

@@ -29,7 +29,7 @@ STAGES: tuple[StageSpec, ...] = (
               ("classification", "roles.classifier", "collection.reference_compat"), "02_classification/classified.jsonl"),
     StageSpec("03", "03_reasoning_generation", "03_reasoning", ("reasoning", "roles.teacher", "collection.reference_compat"),
               "03_reasoning/reasoning.jsonl"),
-    StageSpec("04", "04_data_selection", "04_selection", ("selection", "roles.scorer"),
+    StageSpec("04", "04_data_selection", "04_selection", ("selection", "roles.scorer", "collection.reference_compat"),
               "04_selection/scored.jsonl, 04_selection/star1.jsonl, Figure 2"),
     StageSpec("05", "05_training", "05_training", ("training", "safety_eval.repetition_penalty"), "05_training/<run name>/ (model, log)"),
     StageSpec("06", "06_safety_evaluation", "06_safety",
