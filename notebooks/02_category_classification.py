@@ -133,6 +133,26 @@ for text in examples:
 pd.DataFrame(rows)
 
 # %% [markdown]
+# That is the suite's reading (`classification.lenient_parse` and `dedupe_labels`, both on in the
+# demo and the miniature). The `full` profile reads as the reference does: only a bare list, kept as
+# written, so a repeated label stays and its policy is shown twice to the teacher. Both ways, on the
+# same replies (the run below uses this profile's):
+
+# %%
+def both_ways(text: str, **switches) -> str:
+    try:
+        return str(classification.parse_categories(text, **switches))
+    except engine.InvalidAnswer:
+        return "InvalidAnswer (asked again)"
+
+
+same = ['["Self-Harm", "Self-Harm"]', '```json\n["Self-Harm"]\n```']
+print("this profile: lenient_parse", cfg.classification.lenient_parse,
+      "| dedupe_labels", cfg.classification.dedupe_labels)
+pd.DataFrame([{"reply": t, "suite": both_ways(t),
+               "reference": both_ways(t, lenient=False, dedupe=False)} for t in same])
+
+# %% [markdown]
 # ## 4. The run
 #
 # `llm.run_batch` sends one request per item with bounded concurrency, backs off on 429/5xx/timeouts
