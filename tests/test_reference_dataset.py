@@ -413,6 +413,29 @@ def test_reasoning_switches_through_the_engine(tmp_path, monkeypatch):
     assert rows[0]["response"] == "<think>\nplan\n</think>\n\nanswer" and rows[1]["response"].endswith("now")
 
 
+def test_a_reference_mode_run_never_reads_a_default_runs_added_tag(tmp_path, monkeypatch):
+    """One run folder, the default run first: the reference-mode run asks again (its own cache
+    file) and stores the reply as it came, not the default run's normalised copy."""
+    from star1_utils.demo import app as demo_app
+
+    calls = []
+
+    def respond(messages, params):
+        calls.append(1)
+        return {"content": "plan\n</think>\n\nanswer", "reasoning_content": None, "finish_reason": "stop"}
+
+    monkeypatch.setattr(demo_app, "resolve_handlers", lambda model: [respond])
+    items = [{"id": "a", "question": "first", "category": ["Self-Harm"]}]
+    cache = tmp_path / "cache" / "llm.sqlite"
+    default = traces.response_rows(items, traces.generate(DEMO, items, cache), True)
+    full = FULL.model_copy(update={"roles": DEMO.roles})
+    reference = traces.response_rows(items, traces.generate(full, items, cache), False)
+    assert default[0]["response"].startswith("<think>\n") and reference[0]["response"] == "plan\n</think>\n\nanswer"
+    assert len(calls) == 2 and traces.as_returned_cache(cache).is_file()
+    again = traces.response_rows(items, traces.generate(DEMO, items, cache), True)  # the default's cache still serves
+    assert again == default and len(calls) == 2
+
+
 # ------------------------------------------------------------------------------------------ 04
 
 def _format_example() -> str:

@@ -81,12 +81,24 @@ def generate(cfg, rows: list[dict], cache_path: str | Path | None, desc: str = "
     """Ask the teacher role for a trace for every (eligible) row.
 
     ``reasoning.add_think_tag = false`` keeps inline replies as they came (the reference's
-    stored ``response``, :func:`star1_utils.llm.replies.inline_think_as_returned`). The answer
-    cache keeps the form of the run that first asked: use a fresh run folder when switching it off.
+    stored ``response``, :func:`star1_utils.llm.replies.inline_think_as_returned`). The engine
+    caches a reply in the form it read it, so those replies have their own cache file beside the
+    run's (:func:`as_returned_cache`): a reference-mode run never reads a tag added by a default run.
     """
-    with replies.inline_think_as_returned(not cfg.reasoning.add_think_tag):
+    as_returned = not cfg.reasoning.add_think_tag
+    if as_returned:
+        cache_path = as_returned_cache(cache_path)
+    with replies.inline_think_as_returned(as_returned):
         return engine.run_batch(cfg, "teacher", rows, build_messages=build_messages, parse=parser(cfg),
                                 decoding=decoding(cfg), cache_path=cache_path, desc=desc, retry_on_length=True)
+
+
+def as_returned_cache(cache_path: str | Path | None) -> Path | None:
+    """``cache/llm.sqlite`` -> ``cache/llm.as-returned.sqlite``: the teacher's replies as they came."""
+    if cache_path is None:
+        return None
+    p = Path(cache_path)
+    return p.with_name(f"{p.stem}.as-returned{p.suffix}")
 
 
 def stored_response(text: str, add_think_tag: bool = True) -> str:
