@@ -248,7 +248,8 @@ def test_the_stand_in_grader_answers_the_reference_prompts():
 
     assert ask(ref.math_judge_prompt("\\frac{3}{2}", "1.5")) == "Yes"
     assert ask(ref.math_judge_prompt("?", "1")) == "No"
-    assert ask(reasoning.EQUALITY_TEMPLATE % {"expression1": "042", "expression2": "42"}) == "Yes"
+    equality = ref.reference_text(ref.COMMON_PY, "EQUALITY_TEMPLATE")
+    assert ask(equality % {"expression1": "042", "expression2": "42"}) == "Yes"
     assert ask(ref.math_extraction_prompt("so\nAnswer: 7 ")) == "7"
     assert ask(ref.math_extraction_prompt("")) == ""
     assert grader.respond([{"role": "user", "content": "hello"}], {}) is None
@@ -580,3 +581,17 @@ def test_full_profile_switches_are_the_ones_tested_here(full_cfg):
     assert (full_cfg.overrefusal.judge_input, full_cfg.overrefusal.rewrite_parse) == ("full", "reference")
     assert generation.prompt_options(full_cfg, full_cfg.safety_eval) == {
         "prompt_mode": "text", "tokenizer": full_cfg.training.base_model}
+
+
+def test_the_grading_prompts_are_read_from_the_reference_files_not_copied():
+    """Each prompt the reference grading sends equals the reference function's output; the text
+    comes from the reference's own (verified) files."""
+    math_eval = f"{REASONING}/math_eval.py"
+    judge = reference_function(math_eval, "math_judge_instruction")
+    post = reference_function(math_eval, "math_postproc_instruction")
+    assert ref.math_judge_prompt("1/2", "0.5") == judge("1/2", "0.5")
+    assert ref.math_extraction_prompt("so 100% sure. Answer: 7") == post("so 100% sure. Answer: 7")
+    equality = reference_constant(f"{REASONING}/common.py", "EQUALITY_TEMPLATE")
+    assert ref.reference_text(ref.COMMON_PY, "EQUALITY_TEMPLATE") == equality
+    source = (Path(ref.__file__)).read_text(encoding="utf-8")
+    assert "Only perform trivial simplifications" not in source

@@ -33,67 +33,6 @@ from star1_utils.evaluate.reasoning_benchmarks.common import Grade, finalise
 
 MATH_KEYS = ("aime2024", "math500")
 
-#: simple-evals ``common.EQUALITY_TEMPLATE`` (MIT, (c) 2024 OpenAI), the reference's GPT-4o check
-#: of AIME answers (reasoning_benchmark/common.py:11-69, :87-90).
-EQUALITY_TEMPLATE = r"""
-Look at the following two expressions (answers to a math problem) and judge whether they are equivalent. Only perform trivial simplifications
-
-Examples:
-
-    Expression 1: $2x+3$
-    Expression 2: $3+2x$
-
-Yes
-
-    Expression 1: 3/2
-    Expression 2: 1.5
-
-Yes
-
-    Expression 1: $x^2+2x+1$
-    Expression 2: $y^2+2y+1$
-
-No
-
-    Expression 1: $x^2+2x+1$
-    Expression 2: $(x+1)^2$
-
-Yes
-
-    Expression 1: 3245/5
-    Expression 2: 649
-
-No
-(these are actually equal, don't mark them equivalent if you need to do nontrivial simplifications)
-
-    Expression 1: 2/(-3)
-    Expression 2: -2/3
-
-Yes
-(trivial simplifications are allowed)
-
-    Expression 1: 72 degrees
-    Expression 2: 72
-
-Yes
-(give benefit of the doubt to units)
-
-    Expression 1: 64
-    Expression 2: 64 square feet
-
-Yes
-(give benefit of the doubt to units)
-
----
-
-YOUR TASK
-
-
-Respond with only "Yes" or "No" (without quotes). Do not include a rationale.
-
-    Expression 1: %(expression1)s
-    Expression 2: %(expression2)s
-""".strip()
 #: The reference grader's decoding (``AzureChatCompletionSampler``: temperature 0.5, 1,024 tokens).
 EQUALITY_DECODING = dict(ref.GRADER_DECODING)
 #: The stand-in that answers the grader role in the in-process app when no model is named.
@@ -221,7 +160,8 @@ def _grade_aime(rows: list[dict], grader: Any, cache_path) -> tuple[dict[str, di
     texts = {r["id"]: generation.reference_text(r) for r in rows}
     extracted = {r["id"]: ref.aime_extract(texts[r["id"]]) for r in rows}
     target = {r["id"]: str(r["gold"]).strip() for r in rows}
-    ask = {i: EQUALITY_TEMPLATE % {"expression1": e, "expression2": target[i]}
+    template = ref.reference_text(ref.COMMON_PY, "EQUALITY_TEMPLATE")
+    ask = {i: template % {"expression1": e, "expression2": target[i]}
            for i, e in extracted.items() if e and target[i] and e != target[i]}
     out = _ask_grader(grader, ask, cache_path, "grader (AIME)") if ask else None
     grades = {}

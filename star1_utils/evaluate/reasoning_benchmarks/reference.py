@@ -25,8 +25,46 @@ That is the reference's behaviour and is kept here on purpose; the suite's own g
 
 from __future__ import annotations
 
+import ast
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+from star1_utils.dataset.policies import REFERENCE_COMMIT, REFERENCE_REPO
+from star1_utils.run.resources import Resource, ResourceError, fetch
+
+_RAW = f"https://raw.githubusercontent.com/{REFERENCE_REPO}/{REFERENCE_COMMIT}/benchmark/reasoning_benchmark"
+_MIRROR = "reference/star1-code/benchmark/reasoning_benchmark"
+#: The graders' prompts are the reference's files, read (mirror or verified download), not copied.
+MATH_EVAL_PY = Resource(name="star1_math_eval_py", mirror_path=f"{_MIRROR}/math_eval.py", url=f"{_RAW}/math_eval.py",
+                        sha256="cbebd7c8a5589fe63c3725a99acd748eb52de8bc61e03fda81ce5c8a2cb53a16")
+#: simple-evals' ``common.py`` as the reference vendors it (MIT, (c) 2024 OpenAI): EQUALITY_TEMPLATE.
+COMMON_PY = Resource(name="star1_common_py", mirror_path=f"{_MIRROR}/common.py", url=f"{_RAW}/common.py",
+                     sha256="498ab7dd57e75f7d8a5a5137de0870d47cb026dd0552c1b91639f497c3f62593")
+
+
+@lru_cache(maxsize=None)
+def reference_text(resource: Resource, name: str) -> str:
+    """A prompt of the reference's grading code as a ``%s`` template: a module constant, or the
+    text a function returns (``"..." % (a, b)`` or an f-string, its fields as ``%s``)."""
+    tree = ast.parse(Path(fetch(resource)).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == name for t in node.targets):
+            value = node.value
+            stripped = (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+                        and value.func.attr == "strip" and not value.args)  # r"""...""".strip()
+            value = value.func.value if stripped else value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                return value.value.strip() if stripped else value.value
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            ret = next(n for n in ast.walk(node) if isinstance(n, ast.Return)).value
+            if isinstance(ret, ast.BinOp) and isinstance(ret.op, ast.Mod) and isinstance(ret.left, ast.Constant):
+                return ret.left.value
+            if isinstance(ret, ast.JoinedStr):
+                return "".join(p.value.replace("%", "%%") if isinstance(p, ast.Constant) else "%s"
+                               for p in ret.values)
+    raise ResourceError(f"{resource.mirror_path}: no text {name!r} of the expected form")
 
 #: aime_eval.py:22-26
 AIME_BOXED = r"\\boxed\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}"
@@ -76,81 +114,12 @@ def math_actual_answer(response_text: str) -> str:
 
 def math_extraction_prompt(answer: str) -> str:
     """``math_postproc_instruction`` (math_eval.py:30-36)."""
-    return f"""Extract ONLY the final answer from the following solution text. Do not include any explanations or additional text. Return exactly the substring that follows the last occurrence of "Answer:" in the solution.
-
-Solution text:
-{answer}
-
-Final Answer:"""
-
-
-MATH_JUDGE_TEMPLATE = """Look at the following two expressions (answers to a math problem) and judge whether they are equivalent. Only perform trivial simplifications
-
-Examples:
-
-    Expression 1: $2x+3$
-    Expression 2: $3+2x$
-
-Yes
-
-    Expression 1: 3/2
-    Expression 2: 1.5
-
-Yes
-
-    Expression 1: $x^2+2x+1$
-    Expression 2: $y^2+2y+1$
-
-No
-
-    Expression 1: $x^2+2x+1$
-    Expression 2: $(x+1)^2$
-
-Yes
-
-    Expression 1: 5
-    Expression 2: x=5
-
-Yes
-
-    Expression 1: 3245/5
-    Expression 2: 649
-
-No
-(these are actually equal, don't mark them equivalent if you need to do nontrivial simplifications)
-
-    Expression 1: 2/(-3)
-    Expression 2: -2/3
-
-Yes
-(trivial simplifications are allowed)
-
-    Expression 1: 72 degrees
-    Expression 2: 72
-
-Yes
-(give benefit of the doubt to units)
-
-    Expression 1: 64
-    Expression 2: 64 square feet
-
-Yes
-(give benefit of the doubt to units)
-
----
-
-YOUR TASK
-
-
-Respond with only "Yes" or "No" (without quotes). Do not include a rationale.
-
-    Expression 1: %s
-    Expression 2: %s"""
+    return reference_text(MATH_EVAL_PY, "math_postproc_instruction") % (answer,)
 
 
 def math_judge_prompt(pred: Any, target: Any) -> str:
     """``math_judge_instruction(pred, target)`` (math_eval.py:39-101): the prediction first."""
-    return MATH_JUDGE_TEMPLATE % (pred, target)
+    return reference_text(MATH_EVAL_PY, "math_judge_instruction") % (pred, target)
 
 
 def math_extracted(reply: str) -> str:
