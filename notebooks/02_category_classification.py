@@ -57,7 +57,7 @@ import pandas as pd
 from IPython.display import display
 import seaborn as sns
 
-from star1_utils.dataset import classification, policies
+from star1_utils.dataset import classification, collection, policies
 from star1_utils.llm import engine
 from star1_utils.report import viz
 from star1_utils.run.artifacts import read_jsonl, write_jsonl
@@ -91,9 +91,8 @@ if role.model.startswith("standin-"):
 
 # %%
 collected_path = ctx.stage_dir("01") / "collected.jsonl"
-# the reference keeps empty questions and sends them on (collection.reference_compat)
 items = ctx.stage.read_input(collected_path, required={"id": str, "question": str},
-                             may_be_empty=["question"] if cfg.collection.reference_compat else [])
+                             may_be_empty=collection.may_be_empty(cfg))
 items = ctx.take(items)
 print(f"{len(items)} instructions from {collected_path}")
 pd.DataFrame(items).head(5).assign(question=lambda d: d.question.str.slice(0, 80))

@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from star1_utils.dataset import classification, policies, traces
+from star1_utils.dataset import classification, collection, policies, traces
 from star1_utils.llm import engine, replies
 from star1_utils.report import viz
 from star1_utils.run.artifacts import read_jsonl, write_jsonl
@@ -96,7 +96,7 @@ if role.model.startswith("standin-"):
 classified_path = ctx.stage_dir("02") / "classified.jsonl"
 rows = ctx.stage.read_input(classified_path,
                             required={"id": str, "question": str, "category": list},
-                            may_be_empty=["question"] if cfg.collection.reference_compat else [])
+                            may_be_empty=collection.may_be_empty(cfg))
 items, excluded = traces.eligible(rows)
 items = ctx.take(items)
 print(f"{len(rows)} classified items: {len(items)} to reason about, "

@@ -53,7 +53,7 @@ from IPython.display import display
 
 from star1_utils.llm import engine, replies
 from star1_utils.run import artifacts
-from star1_utils.dataset import scoring, selection
+from star1_utils.dataset import collection, scoring, selection
 from star1_utils.report import charts, figures, viz
 from star1_utils.run.notebook import start
 from star1_utils.dataset.policies import SHORT_NAMES
@@ -71,8 +71,8 @@ viz.set_style()
 # %%
 reasoning_path = ctx.stage_dir("03") / "reasoning.jsonl"
 needed = {"id": str, "question": str, "response": None, "category": list, "source": str}
-empty_ok = ["question"] if cfg.collection.reference_compat else []  # the reference keeps empty ones
-rows = ctx.take(ctx.stage.read_input(reasoning_path, required=needed, may_be_empty=empty_ok))
+rows = ctx.take(ctx.stage.read_input(reasoning_path, required=needed,
+                                     may_be_empty=collection.may_be_empty(cfg)))
 scored_path = ctx.stage.path("scored.jsonl")
 star1_path = ctx.stage.path("star1.jsonl")
 scorer = cfg.roles.scorer

@@ -332,6 +332,13 @@ def _records_headerless_csv(path: Path, header_last: bool = False):
     return recs, 0
 
 
+def may_be_empty(cfg) -> list[str]:
+    """The fields later stages accept empty: ``question`` when ``collection.reference_compat`` keeps
+    empty questions, as the reference does and sends them on (collect_data.py:403-417); none
+    otherwise, where :func:`validate` dropped them. For ``Stage.read_input(may_be_empty=...)``."""
+    return ["question"] if cfg.collection.reference_compat else []
+
+
 def validate(records: list[Record], source: str, keep_empty: bool = False) -> tuple[list[str], list[dict]]:
     """Check raw rows; returns (questions, dropped-empty reports).
 
