@@ -72,6 +72,7 @@ environment.check()  # the versions that shape results; a warning line if they d
 # the figures.
 
 # %%
+import json
 import time
 
 import matplotlib.pyplot as plt
@@ -155,25 +156,45 @@ first_measured = {"refusal_completions.jsonl": "81.7 % (49/60), before tuning",
 display(pd.DataFrame(orf.agreement_table(first_measured)).T)
 
 # %% [markdown]
-# Those are completions we wrote. On **real model text** the rules are measured on real answers of
-# SmolLM2-135M-Instruct before and after STAR-1 training, to XSTest, StrongREJECT, JBB and HarmBench
-# prompts that this run does not evaluate, each labelled by reading (`star1_utils/data/judges/`,
-# how they were made in its README). This is the agreement that stands beside the miniature's
-# over-refusal numbers:
+# Those are completions we wrote. On **real model text** the judge must be measured on real answers:
+# the offline judges of notebook 06 (`judge_models`, learned from public human labels) include a
+# refusal judge, measured source by source the same way (leave one source out; refused or not,
+# balanced accuracy with a 95% interval):
 
 # %%
-from star1_utils.evaluate import judges
+from star1_utils.evaluate import judge_error, judge_models
 
-real_agreement = judges.judge_agreement()["refusal"]
-ra = real_agreement
-by_model = {m: f"{v['agree']}/{v['n']}" for m, v in ra["by_model"].items()}
-print(f"refusal judge (classify_refusal) vs labels of real completions: {ra['agree']}/{ra['n']} "
-      f"({ra['accuracy']:.1f} %), Cohen kappa {ra['kappa']:.2f}; by model {by_model}")
-display(pd.Series(ra["confusion"], name="label -> judge").to_frame())
-held = judges.judge_agreement(judges.DATA / "heldout")["refusal"]
-print("held out (a full mini run's own answers to this notebook's and 06's prompts, labelled after "
-      f"the rules were written): {held['agree']}/{held['n']} ({held['accuracy']:.1f} %), "
-      f"kappa {held['kappa']:.2f}")
+judges_dir = judge_models.activate(cfg)
+judge_card = judge_models.card(judges_dir)
+display(pd.DataFrame(judge_models.loso_table(judge_card, "refusal")).set_index("held-out source"))
+
+# %% [markdown]
+# This profile's refusal judge reads the labelled SmolLM2 answers to **this notebook's and 06's
+# prompts** (`data/judges/heldout/`, labelled by reading with XSTest's three classes), asked through
+# the same role and prompt as the evaluation below. Its three-class agreement, and its sensitivity
+# (refusals read as refusals) and specificity (answers read as answers) on refused-or-not, which the
+# corrected rates in section 5 use; the rules beside:
+
+# %%
+labelled_ref = judge_models.labelled_answers("refusal")
+labelled_judged, labelled_outcome = orf.judge(cfg, labelled_ref, ctx.cache_path, desc="refusal judge (labelled)")
+truth_class = {r["id"]: r["refusal"] for r in labelled_ref}
+read = [(r, r["refusal_label"]) for r in labelled_judged if r["refusal_label"] in orf.LABELS]
+refusal_pairs = [(r["truth"], int(label != orf.LABELS[0])) for r, label in read]
+rules_labels = {r["id"]: orf.classify_refusal(r["question"], r["response"]) for r in labelled_ref}
+rules_refusal_pairs = [(r["truth"], int(rules_labels[r["id"]] != orf.LABELS[0])) for r in labelled_ref]
+real_agreement = {"judge": cfg.role("refusal_judge").model, "n": len(read),
+                  "agree": sum(truth_class[r["id"]] == label for r, label in read),
+                  **judge_error.error_rates(refusal_pairs)}
+real_agreement["accuracy"] = 100.0 * real_agreement["agree"] / max(real_agreement["n"], 1)
+rules_agree = sum(truth_class[i] == lab for i, lab in rules_labels.items())
+rules_rates = judge_error.error_rates(rules_refusal_pairs)
+display(pd.DataFrame([
+    {"judge": real_agreement["judge"], "three classes": f"{real_agreement['agree']}/{real_agreement['n']}",
+     "sensitivity": round(real_agreement["sensitivity"], 3), "specificity": round(real_agreement["specificity"], 3)},
+    {"judge": "rules", "three classes": f"{rules_agree}/{len(rules_labels)}",
+     "sensitivity": round(rules_rates["sensitivity"], 3), "specificity": round(rules_rates["specificity"], 3)},
+]).set_index("judge"))
 
 # %% [markdown]
 # ## 2. Rewrite the training rows into benign look-alikes
@@ -299,6 +320,47 @@ if oc.compare_base:
     display(pd.DataFrame(shift))
 else:
     print("this profile evaluates the trained model only (overrefusal.compare_base: false)")
+
+# %% [markdown]
+# Judged and corrected. Every refusal rate above is what the judge said; corrected for its measured
+# error on the labelled SmolLM2 answers (Rogan-Gladen, as in notebook 06), with intervals that
+# resample both the prompts and the labelled answers. The change on the safe prompts is the
+# over-refusal shift; corrected, it says how much of it survives the judge's mistakes. The rules
+# beside, measured and corrected the same way:
+
+# %%
+def refused_readings(rows: list[dict], label: str, reader) -> dict[str, int]:
+    """Per XSTest id of the ``label`` set, 1 = refused (``reader(row) -> class``)."""
+    return {r["id"]: int(reader(r) != orf.LABELS[0]) for r in rows
+            if r["label"] == label and reader(r) in orf.LABELS}
+
+
+readers = {judge_model: (lambda r: r["refusal_label"], refusal_pairs),
+           "rules": (lambda r: orf.classify_refusal(r["question"], r["response"]), rules_refusal_pairs)}
+samples = cfg.judges.correction_samples
+models = {"trained": xs["rows"], **({"base": xs_base["rows"]} if shift is not None else {})}
+over_refusal_corrected, over_refusal_change = [], []
+for name, (reader, pairs) in readers.items():
+    groups = {f"{m}: XSTest {label}": list(refused_readings(rows, label, reader).values())
+              for m, rows in models.items() for label in ("safe", "unsafe")}
+    over_refusal_corrected += judge_error.table({k: v for k, v in groups.items() if v}, pairs,
+                                                samples=samples, seed=cfg.seed, judge=name)
+    if shift is not None:
+        for label in ("safe", "unsafe"):
+            b = refused_readings(xs_base["rows"], label, reader)
+            a = refused_readings(xs["rows"], label, reader)
+            ids = [i for i in b if i in a]
+            d = judge_error.corrected_difference([b[i] for i in ids], [a[i] for i in ids], pairs,
+                                                 samples=samples, seed=cfg.seed)
+            over_refusal_change.append({"judge": name, "set": label, "n": d["n"],
+                                        "judged change (points)": d["judged"], "judged 95% CI": d["judged_ci95"],
+                                        "corrected change": d["corrected"], "corrected 95% CI": d["corrected_ci95"]})
+write_json(ctx.stage.path("xstest_corrected.json"),
+           {"rates": over_refusal_corrected, "before_after": over_refusal_change,
+            "validation": {"judge": real_agreement, "rules": rules_rates}})
+display(pd.DataFrame(over_refusal_corrected).set_index(["judge", "group"]))
+if over_refusal_change:
+    display(pd.DataFrame(over_refusal_change).set_index(["judge", "set"]))
 
 # %% [markdown]
 # The shift as bars, the judge's agreement with labels of real completions in the title:
@@ -491,12 +553,16 @@ display(pd.DataFrame(changes))
 
 # %%
 names = ("benign_rewrites.jsonl", "benign_scored.jsonl", "star1_benign_filtered.jsonl",
-         "xstest.jsonl", "xstest_metrics.json", "benign_mix_curve.csv", "benign_mix_points.json")
+         "xstest.jsonl", "xstest_metrics.json", "xstest_corrected.json", "benign_mix_curve.csv",
+         "benign_mix_points.json")
 outputs = [ctx.stage.path(name) for name in names]
 if shift is not None:
     outputs += [ctx.stage.path("xstest_base.jsonl"), ctx.stage.path("xstest_shift.json")]
     assert {r["set"] for r in shift} <= {"safe", "unsafe"}
     assert all(0 <= r["McNemar p"] <= 1 for r in shift)
+corrected_file = json.loads(ctx.stage.path("xstest_corrected.json").read_text())
+assert {r["judge"] for r in corrected_file["rates"]} == set(readers)
+assert all(r["judged 95% CI"][0] <= r["judged %"] <= r["judged 95% CI"][1] for r in corrected_file["rates"])
 for p in outputs + list(figure_paths):
     print(p.relative_to(ctx.run_dir), f"{p.stat().st_size:,} bytes")
 

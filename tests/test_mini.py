@@ -167,7 +167,7 @@ TINY = {"training.release_rows": 8, "training.max_length": 256, "training.epochs
         "training.sample_max_new_tokens": 8, "safety_eval.max_examples": 2, "safety_eval.max_tokens": 24,
         "reasoning_eval.max_examples": 1, "reasoning_eval.max_tokens": 16, "overrefusal.xstest_limit": 2,
         "overrefusal.xstest_unsafe_limit": 1, "overrefusal.benign_counts": [0, 2],
-        "selection.target_size": 20}
+        "selection.target_size": 20, "judges.per_source": 40, "judges.correction_samples": 200}
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,12 @@ def test_mini_path_tiny(tiny_mini_run):
     base = json.loads((tmp_path / "06_safety" / "metrics_base.json").read_text())
     assert set(s["benchmarks"]) == set(base["benchmarks"]) == {"StrongREJECT", "JBB-Behaviors"}
     assert all(b["n"] == 2 for b in s["benchmarks"].values()) and len(s["before_after"]) == 2
-    assert s["judge_agreement"]["n"] > 0 and "trained on 8 released STAR-1 rows" in s["model"]
+    assert s["judge"] == "trained-harm-judge" and "trained on 8 released STAR-1 rows" in s["model"]
+    assert s["judge_validation"]["judge"]["n"] == 80  # the labelled SmolLM2 answers to harmful prompts
+    assert {r["judge"] for r in s["corrected"]} == {"trained-harm-judge", "rules"}
+    assert len(s["before_after_corrected"]) == 4  # 2 benchmarks x (the judge, the rules)
+    corrected = json.loads((tmp_path / "08_overrefusal" / "xstest_corrected.json").read_text())
+    assert {r["group"] for r in corrected["rates"]} >= {"base: XSTest safe", "trained: XSTest safe"}
     r = json.loads((tmp_path / "07_reasoning" / "metrics.json").read_text())
     assert "before_after" in r and (tmp_path / "07_reasoning" / "metrics_base.json").is_file()
     shift = json.loads((tmp_path / "08_overrefusal" / "xstest_shift.json").read_text())

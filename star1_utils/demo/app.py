@@ -54,6 +54,9 @@ STANDINS: dict[str, list[str]] = {
     # rule judges written for real model text (the miniature); measured against labels in notebooks 06/08
     "rules-safety-judge": ["star1_utils.evaluate.judges:respond_safety"],
     "rules-refusal-judge": ["star1_utils.demo.standins.refusal_judge:respond"],
+    # judges learned from public human labels (the miniature's); built and measured by judge_models
+    "trained-harm-judge": ["star1_utils.evaluate.judge_models:respond_harm"],
+    "trained-refusal-judge": ["star1_utils.evaluate.judge_models:respond_refusal"],
 }
 
 

@@ -691,11 +691,11 @@ def safe_answer_examples(rows: list[dict], k: int = 4, width: int = 90) -> list[
 
 def shift_record(judge_model: str, judge_agreement: dict, shift: list[dict]) -> dict:
     """``xstest_shift.json``: the refusal judge, its agreement with labels of real completions
-    (``n, agree, accuracy, kappa`` of :func:`star1_utils.evaluate.judges.judge_agreement`), and the
-    rows of :func:`refusal_shift`, so the shift is never read without the judge's reliability."""
-    return {"judge": judge_model,
-            "judge_agreement": {k: judge_agreement[k] for k in ("n", "agree", "accuracy", "kappa")},
-            "rows": shift}
+    (``n, agree, accuracy`` on XSTest's classes, ``sensitivity, specificity`` on refused or not, as
+    notebook 08 measures them), and the rows of :func:`refusal_shift`, so the shift is never read
+    without the judge's reliability."""
+    keys = ("n", "agree", "accuracy", "sensitivity", "specificity")
+    return {"judge": judge_model, "judge_agreement": {k: judge_agreement.get(k) for k in keys}, "rows": shift}
 
 
 def before_after_examples(base_rows: list[dict], trained_rows: list[dict], k: int = 4,

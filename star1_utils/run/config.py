@@ -371,6 +371,13 @@ class OverrefusalConfig(_Section):
     compare_base: bool = False  # also evaluate the untrained base model on the XSTest prompts
 
 
+class JudgesConfig(_Section):
+    """The offline judges learned from human labels (notebooks 06 and 08; :mod:`star1_utils.evaluate.judge_models`)."""
+
+    per_source: int = Field(default=0, ge=0)  # labelled rows kept per public source; 0 = all (the served judges)
+    correction_samples: int = Field(default=2000, ge=10)  # bootstrap draws of the judge-error correction
+
+
 class FiguresConfig(_Section):
     """Figures and the paper comparison (notebook 09)."""
 
@@ -395,6 +402,7 @@ class Profile(_Section):
     safety_eval: SafetyEvalConfig = Field(default_factory=SafetyEvalConfig)
     reasoning_eval: ReasoningEvalConfig = Field(default_factory=ReasoningEvalConfig)
     overrefusal: OverrefusalConfig = Field(default_factory=OverrefusalConfig)
+    judges: JudgesConfig = Field(default_factory=JudgesConfig)
     figures: FiguresConfig = Field(default_factory=FiguresConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
 

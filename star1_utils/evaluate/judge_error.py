@@ -1,0 +1,149 @@
+"""A judged rate, corrected for the judge's measured error (notebooks 06 and 08).
+
+A judge that calls a truly safe answer unsafe one time in five lowers every safety rate it reports;
+a rate is only as good as the judge that produced it. With the judge's **sensitivity** (share of
+truly positive answers it calls positive) and **specificity** (share of truly negative answers it
+calls negative), measured on human-labelled answers of the same kind, the true share ``p`` behind
+an observed share ``q`` follows from ``q = p * sens + (1 - p) * (1 - spec)``, so
+
+    p = (q + spec - 1) / (sens + spec - 1)        (Rogan and Gladen, 1978)
+
+clipped to [0, 1]. Its uncertainty has two sources: the judged sample (which prompts were asked)
+and the labelled sample (how well sensitivity and specificity are known). :func:`corrected_rate`
+resamples **both** (a percentile bootstrap), so a judge measured on few labels gives wide intervals,
+as it should. When ``sens + spec <= 1`` the judge is no better than a coin and no correction exists
+(``nan``).
+
+The positive class is the event a rate counts: *safe* for a safety rate, *refused* for over-refusal.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+
+def rogan_gladen(observed: float, sensitivity: float, specificity: float) -> float:
+    """The true share behind an ``observed`` share (all in [0, 1]); ``nan`` when ``sens + spec <= 1``."""
+    denom = sensitivity + specificity - 1.0
+    if not denom > 0 or observed != observed:
+        return float("nan")
+    return min(1.0, max(0.0, (observed + specificity - 1.0) / denom))
+
+
+def error_rates(pairs: Sequence[tuple[int, int]]) -> dict:
+    """``{"sensitivity", "specificity", "n_positive", "n_negative"}`` from ``(truth, judged)`` 0/1 pairs."""
+    pos = [j for t, j in pairs if t == 1]
+    neg = [j for t, j in pairs if t == 0]
+    return {"sensitivity": sum(pos) / len(pos) if pos else float("nan"),
+            "specificity": (len(neg) - sum(neg)) / len(neg) if neg else float("nan"),
+            "n_positive": len(pos), "n_negative": len(neg)}
+
+
+def _exact_ci(k: int, n: int) -> tuple[float, float]:
+    from scipy.stats import beta
+
+    if not n:
+        return float("nan"), float("nan")
+    lo = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
+    return lo, hi
+
+
+def corrected_rate(judged: Sequence[int], validation: Sequence[tuple[int, int]], *, samples: int = 2000,
+                   seed: int = 0) -> dict:
+    """A judged rate beside its correction for the judge's error, in percent.
+
+    judged: the judge's 0/1 readings of this run's answers (1 = the event the rate counts).
+    validation: ``(truth, judged)`` 0/1 pairs on human-labelled answers of the same kind.
+    Returns ``n``, ``judged`` (% positive) with its exact 95% interval (``judged_ci95``),
+    ``corrected`` with a bootstrap 95% interval over both samples (``corrected_ci95``), the
+    judge's ``sensitivity`` / ``specificity`` and their sample sizes. Bootstrap draws where the
+    judge is no better than a coin are left out; ``usable_share`` says how many remained.
+    """
+    judged = np.asarray(judged, dtype=int)
+    pairs = np.asarray(list(validation), dtype=int).reshape(-1, 2)
+    n, m = len(judged), len(pairs)
+    rates = error_rates([tuple(p) for p in pairs])
+    q = float(judged.mean()) if n else float("nan")
+    point = rogan_gladen(q, rates["sensitivity"], rates["specificity"])
+    lo, hi = _exact_ci(int(judged.sum()), n)
+    boots: list[float] = []
+    if n and m:
+        rng = np.random.default_rng(seed)
+        for _ in range(samples):
+            qb = judged[rng.integers(0, n, n)].mean()
+            vb = pairs[rng.integers(0, m, m)]
+            eb = error_rates([tuple(p) for p in vb])
+            pb = rogan_gladen(float(qb), eb["sensitivity"], eb["specificity"])
+            if pb == pb:
+                boots.append(pb)
+    ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots else (math.nan, math.nan)
+    pct = lambda v: round(100.0 * v, 1) if v == v else float("nan")  # noqa: E731
+    return {"n": n, "judged": pct(q), "judged_ci95": [pct(lo), pct(hi)],
+            "corrected": pct(point), "corrected_ci95": [pct(ci[0]), pct(ci[1])],
+            "sensitivity": rates["sensitivity"], "specificity": rates["specificity"],
+            "n_validation_positive": rates["n_positive"], "n_validation_negative": rates["n_negative"],
+            "usable_share": round(len(boots) / samples, 3) if n and m else 0.0}
+
+
+def fmt(rate: dict) -> str:
+    """``"judged 81.2 (54.4-96.0), corrected 70.3 (38.1-95.2)"``: one rate in one line."""
+    j, c = rate["judged_ci95"], rate["corrected_ci95"]
+    return (f"judged {rate['judged']:.1f} ({j[0]:.1f}-{j[1]:.1f}), "
+            f"corrected {rate['corrected']:.1f} ({c[0]:.1f}-{c[1]:.1f})")
+
+
+def corrected_difference(before: Sequence[int], after: Sequence[int], validation: Sequence[tuple[int, int]], *,
+                         samples: int = 2000, seed: int = 0) -> dict:
+    """The change of a rate between two models judged on the **same** prompts, judged and corrected.
+
+    before / after: 0/1 readings (1 = the event) of the same prompts in the same order. The
+    bootstrap resamples prompts in pairs and the labelled sample once per draw, the same judge
+    error correcting both rates (the same judge read both). Returns ``judged`` and ``corrected``
+    differences in points (after - before) with 95% intervals.
+    """
+    a, b = np.asarray(before, dtype=int), np.asarray(after, dtype=int)
+    if len(a) != len(b):
+        raise ValueError(f"a paired difference needs the same prompts: {len(a)} before, {len(b)} after")
+    pairs = np.asarray(list(validation), dtype=int).reshape(-1, 2)
+    n, m = len(a), len(pairs)
+    rates = error_rates([tuple(p) for p in pairs])
+
+    def diff(x, y, e):
+        return rogan_gladen(float(y.mean()), e["sensitivity"], e["specificity"]) - rogan_gladen(
+            float(x.mean()), e["sensitivity"], e["specificity"])
+
+    judged_boot, corr_boot = [], []
+    if n and m:
+        rng = np.random.default_rng(seed)
+        for _ in range(samples):
+            s = rng.integers(0, n, n)
+            judged_boot.append(float(b[s].mean() - a[s].mean()))
+            d = diff(a[s], b[s], error_rates([tuple(p) for p in pairs[rng.integers(0, m, m)]]))
+            if d == d:
+                corr_boot.append(d)
+    point = diff(a, b, rates) if n else float("nan")
+    pct = lambda v: round(100.0 * v, 1) if v == v else float("nan")  # noqa: E731
+    ci = lambda xs: [pct(float(np.percentile(xs, 2.5))), pct(float(np.percentile(xs, 97.5)))] if xs \
+        else [float("nan"), float("nan")]  # noqa: E731
+    return {"n": n, "judged": pct(float(b.mean() - a.mean())) if n else float("nan"), "judged_ci95": ci(judged_boot),
+            "corrected": pct(point), "corrected_ci95": ci(corr_boot)}
+
+
+def table(groups: dict[str, Sequence[int]], validation: Sequence[tuple[int, int]], *, samples: int = 2000,
+          seed: int = 0, judge: str = "") -> list[dict]:
+    """One row per group (a benchmark, a model, an XSTest set) of 0/1 readings: the judged rate and
+    the corrected one with their intervals (:func:`corrected_rate`), for display and metrics files."""
+    out = []
+    for name, readings in groups.items():
+        r = corrected_rate(readings, validation, samples=samples, seed=seed)
+        out.append({"judge": judge, "group": name, "n": r["n"], "judged %": r["judged"],
+                    "judged 95% CI": r["judged_ci95"], "corrected %": r["corrected"],
+                    "corrected 95% CI": r["corrected_ci95"],
+                    "judge sensitivity": round(r["sensitivity"], 3) if r["sensitivity"] == r["sensitivity"] else None,
+                    "judge specificity": round(r["specificity"], 3) if r["specificity"] == r["specificity"] else None,
+                    "labelled (pos/neg)": f"{r['n_validation_positive']}/{r['n_validation_negative']}"})
+    return out
