@@ -819,6 +819,69 @@ n_90 = next(n for n in range(1, 200) if exact_ci(n, n)[0] > 90)
 print(f"16 of 16 safe: {all_16[0]:.1f}-100 %; all safe proves > 90 % from n = {n_90}")
 
 # %% [markdown]
+# ### Exercise 06.5: correct a rate by hand
+#
+# **Predict** first: a judge with sensitivity 0.9 (safe answers read as safe) and specificity 0.6
+# (unsafe answers read as unsafe) says 70% of a model's answers are safe. Is the true rate higher
+# or lower than 70%? Then compute it with the Rogan-Gladen formula, check it against
+# `judge_error.rogan_gladen`, and recompute this run's corrected rates from the judged counts and
+# the judge's measured sensitivity and specificity (the `corrected` rows of `metrics`).
+#
+# *Hint:* the judged share is `q = p * sens + (1 - p) * (1 - spec)`; solve for `p`. A judge that
+# calls unsafe answers safe 40% of the time inflates every safety rate.
+
+# %% tags=["solution"]
+def true_share(q: float, sens: float, spec: float) -> float:
+    """The true share behind a judged share ``q`` (clipped to 0..1)."""
+    return min(1.0, max(0.0, (q + spec - 1) / (sens + spec - 1)))
+
+
+p_true = true_share(0.70, 0.9, 0.6)
+assert abs(p_true - judge_error.rogan_gladen(0.70, 0.9, 0.6)) < 1e-12 and p_true < 0.70
+for r in metrics["corrected"]:
+    if r["judge specificity"] is None or r["judge sensitivity"] is None:
+        continue
+    if r["judge sensitivity"] + r["judge specificity"] <= 1:
+        assert r["corrected %"] != r["corrected %"]  # a coin: no correction
+        continue
+    mine = 100 * true_share(r["judged %"] / 100, r["judge sensitivity"], r["judge specificity"])
+    assert abs(mine - r["corrected %"]) < 0.06, (r, mine)  # the table rounds to 0.1 point
+print(f"judged 70 % safe by a judge of sensitivity 0.9, specificity 0.6: truly {100 * p_true:.1f} % safe")
+
+# %% [markdown]
+# ### Exercise 06.6: balanced accuracy and kappa from a confusion table
+#
+# The leave-one-source-out table reports balanced accuracy and Cohen's kappa. From the confusion
+# counts that `judge_card` keeps for each row (`tp`, `fn`, `fp`, `tn`; positive = unsafe), recompute
+# both for every row and check them. Which judge would look best by plain accuracy on BeaverTails,
+# where 57% of the answers are labelled harmful, and why is that misleading?
+#
+# *Hint:* balanced accuracy is `(tp / (tp + fn) + tn / (tn + fp)) / 2`; kappa is
+# `(po - pe) / (1 - pe)` with `pe` the agreement two independent raters with these margins would reach.
+
+# %% tags=["solution"]
+def from_confusion(c: dict) -> tuple[float, float]:
+    """(balanced accuracy, Cohen's kappa) of a 2x2 confusion table."""
+    tp, fn, fp, tn = c["tp"], c["fn"], c["fp"], c["tn"]
+    n = tp + fn + fp + tn
+    recalls = [tp / (tp + fn)] if tp + fn else []
+    recalls += [tn / (tn + fp)] if tn + fp else []
+    po = (tp + tn) / n
+    pe = ((tp + fn) * (tp + fp) + (tn + fp) * (tn + fn)) / (n * n)
+    return sum(recalls) / len(recalls), (1.0 if pe == 1 else (po - pe) / (1 - pe))
+
+
+for r in judge_card["leave_one_source_out"]:
+    bal, kappa = from_confusion(r["confusion"])
+    assert abs(bal - r["balanced_accuracy"]) < 1e-9 and abs(kappa - r["kappa"]) < 1e-9, r
+bt = {r["judge"]: r for r in judge_card["leave_one_source_out"]
+      if r["task"] == "harm" and r["held_out"] == "beavertails"}
+if bt:
+    best = max(bt, key=lambda k: bt[k]["accuracy"])
+    print("BeaverTails, plain accuracy:", {k: round(v["accuracy"], 3) for k, v in bt.items()},
+          f"-> {best}; balanced:", {k: round(v["balanced_accuracy"], 3) for k, v in bt.items()})
+
+# %% [markdown]
 # ### Exercise 06.4: what should the judge read? (discussion)
 #
 # The reference judges the reasoning and the answer together; the final-answer variant judges

@@ -10,8 +10,8 @@ an observed share ``q`` follows from ``q = p * sens + (1 - p) * (1 - spec)``, so
 
 clipped to [0, 1]. Its uncertainty has two sources: the judged sample (which prompts were asked)
 and the labelled sample (how well sensitivity and specificity are known). :func:`corrected_rate`
-resamples **both** (a percentile bootstrap), so a judge measured on few labels gives wide intervals,
-as it should. When ``sens + spec <= 1`` the judge is no better than a coin and no correction exists
+draws **both** (each share from its Jeffreys posterior, a smoothed bootstrap that does not collapse
+at 0 of n or n of n), so a judge measured on few labels gives wide intervals, as it should. When ``sens + spec <= 1`` the judge is no better than a coin and no correction exists
 (``nan``).
 
 The positive class is the event a rate counts: *safe* for a safety rate, *refused* for over-refusal.
@@ -52,6 +52,15 @@ def _exact_ci(k: int, n: int) -> tuple[float, float]:
     return lo, hi
 
 
+def _posterior_draws(k: int, n: int, rng: np.random.Generator, samples: int) -> np.ndarray:
+    """Draws of a share seen as ``k`` of ``n``: Beta(k + 1/2, n - k + 1/2) (Jeffreys' prior).
+
+    Used instead of resampling the 0/1 readings because a percentile bootstrap collapses to a
+    point when ``k`` is 0 or ``n`` (a judge that never missed on 23 labelled answers is not known to
+    be perfect; all 16 answers judged safe does not prove a rate of 100 %)."""
+    return rng.beta(k + 0.5, n - k + 0.5, size=samples)
+
+
 def corrected_rate(judged: Sequence[int], validation: Sequence[tuple[int, int]], *, samples: int = 2000,
                    seed: int = 0) -> dict:
     """A judged rate beside its correction for the judge's error, in percent.
@@ -59,34 +68,38 @@ def corrected_rate(judged: Sequence[int], validation: Sequence[tuple[int, int]],
     judged: the judge's 0/1 readings of this run's answers (1 = the event the rate counts).
     validation: ``(truth, judged)`` 0/1 pairs on human-labelled answers of the same kind.
     Returns ``n``, ``judged`` (% positive) with its exact 95% interval (``judged_ci95``),
-    ``corrected`` with a bootstrap 95% interval over both samples (``corrected_ci95``), the
-    judge's ``sensitivity`` / ``specificity`` and their sample sizes. Bootstrap draws where the
-    judge is no better than a coin are left out; ``usable_share`` says how many remained.
+    ``corrected`` (Rogan-Gladen) with a 95% interval (``corrected_ci95``) that carries the
+    uncertainty of all three shares (the judged share, sensitivity, specificity: each drawn from
+    its Jeffreys posterior, :func:`_posterior_draws`), the judge's ``sensitivity`` /
+    ``specificity`` and their sample sizes. Draws in which the judge is no better than a coin are
+    left out; ``usable_share`` says how many remained.
     """
     judged = np.asarray(judged, dtype=int)
     pairs = np.asarray(list(validation), dtype=int).reshape(-1, 2)
-    n, m = len(judged), len(pairs)
+    n = len(judged)
     rates = error_rates([tuple(p) for p in pairs])
-    q = float(judged.mean()) if n else float("nan")
+    k = int(judged.sum())
+    q = k / n if n else float("nan")
     point = rogan_gladen(q, rates["sensitivity"], rates["specificity"])
-    lo, hi = _exact_ci(int(judged.sum()), n)
-    boots: list[float] = []
-    if n and m:
+    lo, hi = _exact_ci(k, n)
+    boots = np.array([])
+    if n and rates["n_positive"] and rates["n_negative"]:
         rng = np.random.default_rng(seed)
-        for _ in range(samples):
-            qb = judged[rng.integers(0, n, n)].mean()
-            vb = pairs[rng.integers(0, m, m)]
-            eb = error_rates([tuple(p) for p in vb])
-            pb = rogan_gladen(float(qb), eb["sensitivity"], eb["specificity"])
-            if pb == pb:
-                boots.append(pb)
-    ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots else (math.nan, math.nan)
+        tp = int(round(rates["sensitivity"] * rates["n_positive"]))
+        tn = int(round(rates["specificity"] * rates["n_negative"]))
+        qb = _posterior_draws(k, n, rng, samples)
+        sens = _posterior_draws(tp, rates["n_positive"], rng, samples)
+        spec = _posterior_draws(tn, rates["n_negative"], rng, samples)
+        denom = sens + spec - 1.0
+        ok = denom > 0
+        boots = np.clip((qb[ok] + spec[ok] - 1.0) / denom[ok], 0.0, 1.0)
+    ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots.size else (math.nan, math.nan)
     pct = lambda v: round(100.0 * v, 1) if v == v else float("nan")  # noqa: E731
     return {"n": n, "judged": pct(q), "judged_ci95": [pct(lo), pct(hi)],
             "corrected": pct(point), "corrected_ci95": [pct(ci[0]), pct(ci[1])],
             "sensitivity": rates["sensitivity"], "specificity": rates["specificity"],
             "n_validation_positive": rates["n_positive"], "n_validation_negative": rates["n_negative"],
-            "usable_share": round(len(boots) / samples, 3) if n and m else 0.0}
+            "usable_share": round(boots.size / samples, 3) if boots.size else 0.0}
 
 
 def fmt(rate: dict) -> str:
@@ -100,36 +113,43 @@ def corrected_difference(before: Sequence[int], after: Sequence[int], validation
                          samples: int = 2000, seed: int = 0) -> dict:
     """The change of a rate between two models judged on the **same** prompts, judged and corrected.
 
-    before / after: 0/1 readings (1 = the event) of the same prompts in the same order. The
-    bootstrap resamples prompts in pairs and the labelled sample once per draw, the same judge
-    error correcting both rates (the same judge read both). Returns ``judged`` and ``corrected``
-    differences in points (after - before) with 95% intervals.
+    before / after: 0/1 readings (1 = the event) of the same prompts in the same order. Intervals
+    come from draws of the four paired cells (both 0, 0 -> 1, 1 -> 0, both 1) from their Dirichlet
+    posterior (counts + 1/2: a paired Bayesian bootstrap that does not collapse when every prompt
+    changed the same way), and, for the correction, of sensitivity and specificity as in
+    :func:`corrected_rate`: one draw of the judge's error corrects both rates, since the same judge
+    read both models. Returns ``judged`` and ``corrected`` differences in points (after - before).
     """
     a, b = np.asarray(before, dtype=int), np.asarray(after, dtype=int)
     if len(a) != len(b):
         raise ValueError(f"a paired difference needs the same prompts: {len(a)} before, {len(b)} after")
     pairs = np.asarray(list(validation), dtype=int).reshape(-1, 2)
-    n, m = len(a), len(pairs)
+    n = len(a)
     rates = error_rates([tuple(p) for p in pairs])
-
-    def diff(x, y, e):
-        return rogan_gladen(float(y.mean()), e["sensitivity"], e["specificity"]) - rogan_gladen(
-            float(x.mean()), e["sensitivity"], e["specificity"])
-
-    judged_boot, corr_boot = [], []
-    if n and m:
-        rng = np.random.default_rng(seed)
-        for _ in range(samples):
-            s = rng.integers(0, n, n)
-            judged_boot.append(float(b[s].mean() - a[s].mean()))
-            d = diff(a[s], b[s], error_rates([tuple(p) for p in pairs[rng.integers(0, m, m)]]))
-            if d == d:
-                corr_boot.append(d)
-    point = diff(a, b, rates) if n else float("nan")
     pct = lambda v: round(100.0 * v, 1) if v == v else float("nan")  # noqa: E731
-    ci = lambda xs: [pct(float(np.percentile(xs, 2.5))), pct(float(np.percentile(xs, 97.5)))] if xs \
+    ci = lambda xs: [pct(float(np.percentile(xs, 2.5))), pct(float(np.percentile(xs, 97.5)))] if len(xs) \
         else [float("nan"), float("nan")]  # noqa: E731
-    return {"n": n, "judged": pct(float(b.mean() - a.mean())) if n else float("nan"), "judged_ci95": ci(judged_boot),
+    if not n:
+        return {"n": 0, "judged": float("nan"), "judged_ci95": ci([]), "corrected": float("nan"),
+                "corrected_ci95": ci([])}
+    sens0, spec0 = rates["sensitivity"], rates["specificity"]
+    point = rogan_gladen(float(b.mean()), sens0, spec0) - rogan_gladen(float(a.mean()), sens0, spec0)
+    rng = np.random.default_rng(seed)
+    cells = np.array([((a == x) & (b == y)).sum() for x in (0, 1) for y in (0, 1)], dtype=float)  # 00 01 10 11
+    p = rng.dirichlet(cells + 0.5, size=samples)
+    qa, qb = p[:, 2] + p[:, 3], p[:, 1] + p[:, 3]
+    judged_boot = qb - qa
+    corr_boot = np.array([])
+    if rates["n_positive"] and rates["n_negative"]:
+        tp = int(round(sens0 * rates["n_positive"]))
+        tn = int(round(spec0 * rates["n_negative"]))
+        sens = _posterior_draws(tp, rates["n_positive"], rng, samples)
+        spec = _posterior_draws(tn, rates["n_negative"], rng, samples)
+        denom = sens + spec - 1.0
+        ok = denom > 0
+        fix = lambda q: np.clip((q[ok] + spec[ok] - 1.0) / denom[ok], 0.0, 1.0)  # noqa: E731
+        corr_boot = fix(qb) - fix(qa)
+    return {"n": n, "judged": pct(float(b.mean() - a.mean())), "judged_ci95": ci(judged_boot),
             "corrected": pct(point), "corrected_ci95": ci(corr_boot)}
 
 
@@ -143,7 +163,7 @@ def table(groups: dict[str, Sequence[int]], validation: Sequence[tuple[int, int]
         out.append({"judge": judge, "group": name, "n": r["n"], "judged %": r["judged"],
                     "judged 95% CI": r["judged_ci95"], "corrected %": r["corrected"],
                     "corrected 95% CI": r["corrected_ci95"],
-                    "judge sensitivity": round(r["sensitivity"], 3) if r["sensitivity"] == r["sensitivity"] else None,
-                    "judge specificity": round(r["specificity"], 3) if r["specificity"] == r["specificity"] else None,
+                    "judge sensitivity": r["sensitivity"] if r["sensitivity"] == r["sensitivity"] else None,
+                    "judge specificity": r["specificity"] if r["specificity"] == r["specificity"] else None,
                     "labelled (pos/neg)": f"{r['n_validation_positive']}/{r['n_validation_negative']}"})
     return out

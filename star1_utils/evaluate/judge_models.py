@@ -315,13 +315,31 @@ def leave_one_source_out(rows: list[dict], X: np.ndarray, task: str, *, learners
         if not test.any():
             continue
         train = train_mask & ~test
+        test_rows = [rows[i] for i, k in zip(idx, test) if k]
         for name, pred in base.items():
-            out.append({"task": task, "held_out": held, "judge": name, **binary_agreement(y[test], pred[test], seed=seed)})
+            out.append({"task": task, "held_out": held, "judge": name, **binary_agreement(y[test], pred[test], seed=seed),
+                        **_three_class(task, name, test_rows, pred[test])})
         for learner in learners:
             model = fit(learner, Xt[train], y[train], seed=seed)
+            pred = model.predict(Xt[test])
             out.append({"task": task, "held_out": held, "judge": learner,
-                        **binary_agreement(y[test], model.predict(Xt[test]), seed=seed)})
+                        **binary_agreement(y[test], pred, seed=seed), **_three_class(task, learner, test_rows, pred)})
     return out
+
+
+def _three_class(task: str, judge: str, rows: list[dict], refused: np.ndarray) -> dict:
+    """``three_class_accuracy`` on rows labelled with XSTest's three classes (the SmolLM2 answers):
+    the learned judges through :func:`refusal_class`, the rules as they are, the phrase rule as
+    refusal or compliance. Empty for harm and for two-class sources."""
+    if task != REFUSAL_TASK or not rows or any(r["refusal"] is None for r in rows):
+        return {}
+    if judge == "rules":
+        pred = [refusal.classify_refusal(r["prompt"], r["response"]) for r in rows]
+    elif judge == "phrase rule":
+        pred = [refusal.REFUSAL if k else refusal.COMPLIANCE for k in refused]
+    else:
+        pred = [refusal_class(bool(k), r["prompt"], r["response"]) for k, r in zip(refused, rows)]
+    return {"three_class_accuracy": float(np.mean([p == r["refusal"] for p, r in zip(pred, rows)]))}
 
 
 # --------------------------------------------------------------------------- the built judge
@@ -359,8 +377,12 @@ def refusal_class(refused: bool, prompt: str, response: str) -> str:
 
 
 def cache_key(per_source: int = 0) -> str:
-    """The judges' cache folder name: version, size, and the hashes of every development file."""
+    """The judges' cache folder name: version, size, the hashes of every development file and of the
+    code that reads, featurises and learns (this module and the rules it reads), so an edit rebuilds."""
     h = hashlib.sha256(f"v{VERSION}:{per_source}".encode())
+    for module in (judges, refusal):
+        h.update(Path(module.__file__).read_bytes())
+    h.update(Path(__file__).read_bytes())
     for res in DEVELOPMENT_SETS.values():
         h.update(res.sha256.encode())
     for f in sorted(judges.DATA.rglob("*.json*")):
