@@ -287,11 +287,12 @@ for mode in safety.MODES:
 # %%
 from star1_utils.evaluate import judge_error, judge_models, judges
 
-judges_dir = judge_models.activate(cfg)
-judge_card = judge_models.card(judges_dir)
-print(f"judges in {judges_dir}: trained on {judge_card['rows']}; serving {judge_card['harm_learner']} (harm), "
-      f"{judge_card['refusal_learner']} (refusal); built in {judge_card['timings']['total_s']} s")
-display(pd.DataFrame(judge_models.loso_table(judge_card, "harm")).set_index("held-out source"))
+judges_dir = judge_models.activate(cfg, required=cfg.roles.judge.model in judge_models.SERVED)
+judge_card = judge_models.card(judges_dir) if judges_dir else None
+if judge_card:
+    print(f"judges in {judges_dir}: trained on {judge_card['rows']}; serving {judge_card['harm_learner']} "
+          f"(harm), {judge_card['refusal_learner']} (refusal); built in {judge_card['timings']['total_s']} s")
+    display(pd.DataFrame(judge_models.loso_table(judge_card, "harm")).set_index("held-out source"))
 
 # %% [markdown]
 # Read the table by rows. BeaverTails and PKU-SafeRLHF label whether an answer to a red-team question
@@ -303,13 +304,18 @@ display(pd.DataFrame(judge_models.loso_table(judge_card, "harm")).set_index("hel
 # (agreement beyond chance; 0 = chance):
 
 # %%
-display(pd.DataFrame(judge_models.loso_table(judge_card, "harm", "kappa")).set_index("held-out source"))
+if judge_card:
+    display(pd.DataFrame(judge_models.loso_table(judge_card, "harm", "kappa")).set_index("held-out source"))
 
 # %% [markdown]
-# The paper's kind of judge has published agreement numbers of its own: HarmBench (Mazeika et al.
-# 2024) measured Llama Guard and its own Llama-2-13B classifier against human labels of jailbreak
-# completions, and XSTest (Röttger et al. 2024) its GPT-4 three-class classifier against its human
-# labels. Neither judge runs offline; the table above is the same measurement for the judges that do.
+# For scale, the paper's kind of judge measured the same way by others: HarmBench's own 13B
+# classifier agrees with human labels of jailbreak completions on 93.2% of its validation set (the
+# `cais/HarmBench-Llama-2-13b-cls` model card; Llama Guard was measured there too and agreed far
+# less), and XSTest (Röttger et al. 2024) compared its GPT-4 three-class classifier with its human
+# labels. Those judges are 7-13B models or GPT-4; the table above is the same kind of measurement for
+# judges that run offline on a laptop, and it says where they can be trusted (answers that refuse or
+# attempt a clearly harmful request) and where they cannot (BeaverTails-style judgements of how
+# harmful a compliant answer is).
 
 # %% [markdown]
 # The judge of this profile, and how it reads the labelled SmolLM2 answers to **this notebook's
@@ -327,7 +333,7 @@ elif judge_role.model in judge_models.SERVED:
     print(f"NOT Llama Guard: the {judge_card['harm_learner']} judge learned from human labels (above). "
           "It reads the final answer after </think> (no final answer: safe), so both judge modes "
           "agree except where the reasoning never closed.")
-labelled_harm = judge_models.labelled_answers("harm")
+labelled_harm = judge_models.labelled_answers("harm", missing_ok=True)
 labelled_outcome = safety.judge(cfg, labelled_harm, mode="full", cache_path=ctx.cache_path, progress=False)
 judge_pairs = [(r["truth"], int(not labelled_outcome.results[r["id"]].parsed["unsafe"]))
                for r in labelled_harm if r["id"] in labelled_outcome.results]
@@ -513,6 +519,9 @@ if before is not None:
     metrics["before_after_corrected"] = change_rows
     write_json(metrics_path, metrics)
     display(pd.DataFrame(change_rows).set_index(["benchmark", "judge"]))
+    for r in change_rows:
+        print(judge_error.in_words({"judged": r["judged change (points)"], "corrected": r["corrected change"],
+                                    "corrected_ci95": r["corrected 95% CI"]}, f"{r['benchmark']} % safe", r["judge"]))
 
 # %% [markdown]
 # The same in a picture (`charts.safety_before_after`): each benchmark before and after with exact
@@ -680,7 +689,7 @@ if se.compare_base:
     assert {g["id"] for g in read_jsonl(base_generations_path)} == {g["id"] for g in gens}
     for r in m["before_after"]:
         assert 0 <= r["McNemar p"] <= 1 and r["fixed"] + r["broken"] <= r["n"]
-assert m["judge_validation"]["judge"]["n"] == len(labelled_harm) > 0
+assert m["judge_validation"]["judge"]["n"] == len(labelled_harm)
 assert {r["group"] for r in m["corrected"]} == {bench.COLUMNS[b] for b in present}
 for r in m["corrected"]:
     assert r["judged 95% CI"][0] <= r["judged %"] <= r["judged 95% CI"][1], r
@@ -844,7 +853,8 @@ for r in metrics["corrected"]:
     if r["judge sensitivity"] + r["judge specificity"] <= 1:
         assert r["corrected %"] != r["corrected %"]  # a coin: no correction
         continue
-    mine = 100 * true_share(r["judged %"] / 100, r["judge sensitivity"], r["judge specificity"])
+    k = round(r["judged %"] * r["n"] / 100)  # the judged count behind the rounded percentage
+    mine = 100 * true_share(k / r["n"], r["judge sensitivity"], r["judge specificity"])
     assert abs(mine - r["corrected %"]) < 0.06, (r, mine)  # the table rounds to 0.1 point
 print(f"judged 70 % safe by a judge of sensitivity 0.9, specificity 0.6: truly {100 * p_true:.1f} % safe")
 
@@ -871,10 +881,10 @@ def from_confusion(c: dict) -> tuple[float, float]:
     return sum(recalls) / len(recalls), (1.0 if pe == 1 else (po - pe) / (1 - pe))
 
 
-for r in judge_card["leave_one_source_out"]:
+for r in (judge_card or {}).get("leave_one_source_out", []):
     bal, kappa = from_confusion(r["confusion"])
     assert abs(bal - r["balanced_accuracy"]) < 1e-9 and abs(kappa - r["kappa"]) < 1e-9, r
-bt = {r["judge"]: r for r in judge_card["leave_one_source_out"]
+bt = {r["judge"]: r for r in (judge_card or {}).get("leave_one_source_out", [])
       if r["task"] == "harm" and r["held_out"] == "beavertails"}
 if bt:
     best = max(bt, key=lambda k: bt[k]["accuracy"])

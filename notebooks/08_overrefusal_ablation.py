@@ -164,9 +164,10 @@ display(pd.DataFrame(orf.agreement_table(first_measured)).T)
 # %%
 from star1_utils.evaluate import judge_error, judge_models
 
-judges_dir = judge_models.activate(cfg)
-judge_card = judge_models.card(judges_dir)
-display(pd.DataFrame(judge_models.loso_table(judge_card, "refusal")).set_index("held-out source"))
+judges_dir = judge_models.activate(cfg, required=cfg.role("refusal_judge").model in judge_models.SERVED)
+judge_card = judge_models.card(judges_dir) if judges_dir else None
+if judge_card:
+    display(pd.DataFrame(judge_models.loso_table(judge_card, "refusal")).set_index("held-out source"))
 
 # %% [markdown]
 # This profile's refusal judge reads the labelled SmolLM2 answers to **this notebook's and 06's
@@ -176,7 +177,7 @@ display(pd.DataFrame(judge_models.loso_table(judge_card, "refusal")).set_index("
 # corrected rates in section 5 use; the rules beside:
 
 # %%
-labelled_ref = judge_models.labelled_answers("refusal")
+labelled_ref = judge_models.labelled_answers("refusal", missing_ok=True)
 labelled_judged, labelled_outcome = orf.judge(cfg, labelled_ref, ctx.cache_path, desc="refusal judge (labelled)")
 truth_class = {r["id"]: r["refusal"] for r in labelled_ref}
 read = [(r, r["refusal_label"]) for r in labelled_judged if r["refusal_label"] in orf.LABELS]
@@ -361,6 +362,10 @@ write_json(ctx.stage.path("xstest_corrected.json"),
 display(pd.DataFrame(over_refusal_corrected).set_index(["judge", "group"]))
 if over_refusal_change:
     display(pd.DataFrame(over_refusal_change).set_index(["judge", "set"]))
+    for r in over_refusal_change:
+        print(judge_error.in_words({"judged": r["judged change (points)"], "corrected": r["corrected change"],
+                                    "corrected_ci95": r["corrected 95% CI"]}, f"XSTest {r['set']} % refused",
+                                   r["judge"]))
 
 # %% [markdown]
 # The shift as bars, the judge's agreement with labels of real completions in the title:

@@ -176,3 +176,10 @@ def test_intervals_do_not_collapse_at_all_or_nothing():
     assert r["corrected"] == 100.0 and r["corrected_ci95"][0] < 99
     d = judge_error.corrected_difference([0] * 12, [1] * 12, validation, samples=1000)
     assert d["judged"] == 100.0 and d["judged_ci95"][0] < 95 and d["corrected_ci95"][0] < 95
+
+
+def test_the_change_in_words():
+    say = judge_error.in_words
+    assert "rise survives" in say({"judged": 50.0, "corrected": 60.0, "corrected_ci95": [20.0, 90.0]}, "safe", "j")
+    assert "cannot tell" in say({"judged": 10.0, "corrected": 12.0, "corrected_ci95": [-5.0, 30.0]}, "safe", "j")
+    assert "coin" in say({"judged": 10.0, "corrected": float("nan"), "corrected_ci95": [float("nan")] * 2}, "s", "j")

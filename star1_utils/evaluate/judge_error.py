@@ -167,3 +167,18 @@ def table(groups: dict[str, Sequence[int]], validation: Sequence[tuple[int, int]
                     "judge specificity": r["specificity"] if r["specificity"] == r["specificity"] else None,
                     "labelled (pos/neg)": f"{r['n_validation_positive']}/{r['n_validation_negative']}"})
     return out
+
+
+def in_words(change: dict, what: str, judge: str) -> str:
+    """One sentence on what a :func:`corrected_difference` means for a before/after claim."""
+    lo, hi = change["corrected_ci95"]
+    head = f"{what}, by {judge}: judged {change['judged']:+.1f} points"
+    if change["corrected"] != change["corrected"] or lo != lo:
+        return (f"{head}; this judge is no better than a coin on the labelled answers (or they lack a "
+                "class), so the change it reports cannot be corrected and says little")
+    head += f", corrected {change['corrected']:+.1f} (95% {lo:+.1f} to {hi:+.1f})"
+    if lo > 0:
+        return f"{head}: the rise survives the judge's measured error"
+    if hi < 0:
+        return f"{head}: the fall survives the judge's measured error"
+    return f"{head}: allowing for the judge's error, these prompts cannot tell a change from none"

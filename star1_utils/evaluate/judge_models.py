@@ -490,9 +490,22 @@ def judge_dir() -> Path:
     return Path(value) if value else (_ACTIVE or default_dir())
 
 
-def activate(cfg: Any, log: Callable[[str], None] = print) -> Path:
+def activate(cfg: Any, log: Callable[[str], None] = print, *, required: bool = True) -> Path | None:
     """Build (once, cached) the judges ``cfg.judges`` asks for and make them the ones this process's
-    app serves; return their folder. Notebooks 06 and 08 call it before judging."""
+    app serves; return their folder. Notebooks 06 and 08 call it before judging.
+
+    When the development data cannot be obtained (no data mirror, no network), raise if
+    ``required`` (a profile that judges with them), else say so in one line and return ``None``
+    (a profile whose judges are other models: the lesson is then skipped)."""
+    from star1_utils.run.resources import ResourceError
+
+    if not required:
+        try:
+            return activate(cfg, log, required=True)
+        except ResourceError as e:
+            log(f"judges: the labelled development data is not available here, so the offline judges "
+                f"are not built ({str(e)[:200]})")
+            return None
     global _ACTIVE
     folder = Path(os.environ["STAR1_JUDGES_DIR"]) if os.environ.get("STAR1_JUDGES_DIR", "").strip() \
         else default_dir(cfg.judges.per_source)
@@ -555,14 +568,24 @@ def respond_refusal(messages: list[dict], params: dict) -> dict | None:
 
 # --------------------------------------------------------------------------- what the notebooks show
 
-def labelled_answers(task: str) -> list[dict]:
+def labelled_answers(task: str, *, missing_ok: bool = False) -> list[dict]:
     """The held-out SmolLM2 answers labelled for ``task``, shaped as evaluation rows: ``id``,
     ``prompt`` (and ``question``, as 08 names it), ``response``, ``model``, the labels (``safety``,
     ``refusal``: XSTest's class) and ``truth`` (1 = the event a rate counts: *safe* for harm,
-    *refused* for refusal). Judged by a profile's own judge
-    role, they measure that judge's error on the miniature's kind of answer."""
+    *refused* for refusal). Judged by a profile's own judge role, they measure that judge's error on
+    the miniature's kind of answer. The prompts come from the data mirror (or a download); with
+    ``missing_ok`` their absence is one line and ``[]``."""
+    from star1_utils.run.resources import ResourceError
+
+    try:
+        labelled = judges.load_labelled(judges.DATA / "heldout")
+    except ResourceError as e:
+        if not missing_ok:
+            raise
+        print(f"labelled answers unavailable here ({str(e)[:160]}): rates are shown as judged only")
+        return []
     out = []
-    for r in judges.load_labelled(judges.DATA / "heldout"):
+    for r in labelled:
         if task == HARM and r["safety"] is None:
             continue
         truth = int(r["safety"] == "safe") if task == HARM else int(r["refusal"] != refusal.COMPLIANCE)
