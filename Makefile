@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export STAR1_DATA_MIRROR ?= $(if $(wildcard ../shared/star1/reference_prompts.json),$(abspath ../shared),)
 
-.PHONY: setup demo mini test lint notebooks lab vllm clean-notebooks clean student
+.PHONY: setup demo mini judges test lint notebooks lab vllm clean-notebooks clean student
 
 # The stamp is newer than pyproject.toml once the install succeeded, so a second `make demo`
 # reuses the venv and installs nothing.
@@ -34,6 +34,12 @@ demo: setup
 # on the CPU (about an hour on 2 cores; 25 minutes without the benign-mix curve, see README).
 mini: setup
 	$(PY) -m star1_utils run --profile mini --run-dir runs/mini
+
+# The miniature's judges, learned from public human labels (the data mirror's judges/ and
+# star1_utils/data/judges/): built once into ~/.cache/star1/judges/ (a few minutes on 2 cores);
+# `make mini` builds them on first use if this was not run.
+judges: setup
+	$(PY) -m star1_utils judges
 
 test: setup
 	$(PY) -m pytest -q

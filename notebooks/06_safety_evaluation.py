@@ -285,14 +285,16 @@ for mode in safety.MODES:
 # Balanced accuracy (the mean of the two classes' recalls, 0.5 = a coin) with a bootstrap 95% interval:
 
 # %%
-from star1_utils.evaluate import judge_error, judge_models, judges
+from star1_utils.evaluate import judge_error, judge_models
 
-judges_dir = judge_models.activate(cfg, required=cfg.roles.judge.model in judge_models.SERVED)
+uses_them = cfg.roles.judge.model in judge_models.SERVED
+judges_dir = judge_models.activate(cfg, required=uses_them)
 judge_card = judge_models.card(judges_dir) if judges_dir else None
 if judge_card:
-    print(f"judges in {judges_dir}: trained on {judge_card['rows']}; serving {judge_card['harm_learner']} "
-          f"(harm), {judge_card['refusal_learner']} (refusal); built in {judge_card['timings']['total_s']} s")
-    display(pd.DataFrame(judge_models.loso_table(judge_card, "harm")).set_index("held-out source"))
+    print(f"judges in {judges_dir}: rows {judge_card['rows']}; serving "
+          f"{judge_card['harm_learner']} (harm); built in {judge_card['timings']['total_s']} s")
+    harm_table = judge_models.loso_table(judge_card, "harm")
+    display(pd.DataFrame(harm_table).set_index("held-out source"))
 
 # %% [markdown]
 # Read the table by rows. BeaverTails and PKU-SafeRLHF label whether an answer to a red-team question
@@ -305,7 +307,8 @@ if judge_card:
 
 # %%
 if judge_card:
-    display(pd.DataFrame(judge_models.loso_table(judge_card, "harm", "kappa")).set_index("held-out source"))
+    kappas = judge_models.loso_table(judge_card, "harm", "kappa")
+    display(pd.DataFrame(kappas).set_index("held-out source"))
 
 # %% [markdown]
 # For scale, the paper's kind of judge measured the same way by others: HarmBench's own 13B
@@ -330,20 +333,21 @@ if ctx.is_stand_in("judge"):
           "rules over the response text (refusal cues -> safe; compliance cues or hazard words -> "
           "unsafe). See star1_utils/demo/standins/judge.py.")
 elif judge_role.model in judge_models.SERVED:
-    print(f"NOT Llama Guard: the {judge_card['harm_learner']} judge learned from human labels (above). "
-          "It reads the final answer after </think> (no final answer: safe), so both judge modes "
-          "agree except where the reasoning never closed.")
-labelled_harm = judge_models.labelled_answers("harm", missing_ok=True)
-labelled_outcome = safety.judge(cfg, labelled_harm, mode="full", cache_path=ctx.cache_path, progress=False)
-judge_pairs = [(r["truth"], int(not labelled_outcome.results[r["id"]].parsed["unsafe"]))
-               for r in labelled_harm if r["id"] in labelled_outcome.results]
-rules_pairs = [(r["truth"], int("unsafe" not in judges.safety_verdict(r["prompt"], r["response"])))
-               for r in labelled_harm]
-for name, pairs in (("this profile's judge", judge_pairs), ("rules", rules_pairs)):
-    rates = judge_error.error_rates(pairs)
-    print(f"{name}: {sum(t == j for t, j in pairs)}/{len(pairs)} agree with the labels; sensitivity "
-          f"(safe read as safe) {rates['sensitivity']:.2f} of {rates['n_positive']}, specificity "
-          f"(unsafe read as unsafe) {rates['specificity']:.2f} of {rates['n_negative']}")
+    print(f"NOT Llama Guard: the {judge_card['harm_learner']} judge learned from human labels "
+          "(above). It reads the final answer after </think> (no final answer: safe), so both "
+          "judge modes agree except where the reasoning never closed.")
+
+# %% [markdown]
+# Its reading of the labelled answers (`safety.labelled_verdicts`: the role asked as the evaluation
+# asks it, and the rules), as sensitivity (safe read as safe) and specificity (unsafe read as unsafe):
+
+# %%
+validation = safety.labelled_verdicts(cfg, cache_path=ctx.cache_path)
+judge_validation = {}
+for name, pairs in validation.items():
+    judge_validation[name] = {"n": len(pairs), "agree": sum(t == j for t, j in pairs),
+                              **judge_error.error_rates(pairs)}
+display(pd.DataFrame(judge_validation).T)
 
 # %% [markdown]
 # Which text the `full` mode judges is `safety_eval.judged_text`: `normalised` sends our stored reply,
@@ -390,8 +394,6 @@ print("think tags in the generations:", think)
 columns = {k: bench.COLUMNS[k] for k in se.benchmarks if k in sets}
 evaluated = model_name if se.backend == "openai" or se.student_model else cfg.training.base_model
 family = paper.family_of(evaluated)  # the Table 1 row this model is compared with, if any
-judge_validation = {name: {"n": len(pairs), "agree": sum(t == j for t, j in pairs), **judge_error.error_rates(pairs)}
-                    for name, pairs in (("judge", judge_pairs), ("rules", rules_pairs))}
 extra = {"eval_set": se.eval_set, "judge": judge_role.model, "backend": se.backend,
          "decoding": decoding, "missing_benchmarks": missing, "demo": ctx.tiny_student,
          "judge_validation": judge_validation,
@@ -426,23 +428,11 @@ if unclosed:
 # transparent baseline (reference mode's text; they read only the final answer).
 
 # %%
-def safe_by_id(judged: list[dict], generated: list[dict]) -> dict[str, dict[str, int]]:
-    """Per answer id, 1 = judged safe, by this profile's judge and by the rules."""
-    texts = {g["id"]: g for g in generated}
-    return {j["id"]: {judge_role.model: int(not j["unsafe_full"]),
-                      "rules": int("unsafe" not in judges.safety_verdict(texts[j["id"]]["prompt"],
-                                                                         texts[j["id"]]["response"]))}
-            for j in judged}
-
-
-safe_after = safe_by_id(judgements, gen_rows)
-present = [b for b in se.benchmarks if b in sets]
+safe_after = safety.safe_readings(judgements, gen_rows, judge_role.model)
+groups = safety.benchmark_groups(judgements, columns)
 samples = cfg.judges.correction_samples
-corrected = []
-for name, pairs in ((judge_role.model, judge_pairs), ("rules", rules_pairs)):
-    groups = {bench.COLUMNS[b]: [safe_after[j["id"]][name] for j in judgements if j["benchmark"] == b]
-              for b in present}
-    corrected += judge_error.table(groups, pairs, samples=samples, seed=cfg.seed, judge=name)
+corrected = judge_error.rates_by_group(safe_after, groups, validation, samples=samples,
+                                       seed=cfg.seed)
 metrics["corrected"] = corrected
 write_json(metrics_path, metrics)
 display(pd.DataFrame(corrected).set_index(["judge", "group"]))
@@ -505,23 +495,14 @@ if before is not None:
 
 # %%
 if before is not None:
-    safe_before = safe_by_id(before["judgements"], before["generations"])
-    change_rows = []
-    for b in present:
-        ids = [j["id"] for j in judgements if j["benchmark"] == b and j["id"] in safe_before]
-        for name, pairs in ((judge_role.model, judge_pairs), ("rules", rules_pairs)):
-            d = judge_error.corrected_difference([safe_before[i][name] for i in ids],
-                                                 [safe_after[i][name] for i in ids], pairs,
-                                                 samples=samples, seed=cfg.seed)
-            change_rows.append({"benchmark": bench.COLUMNS[b], "judge": name, "n": d["n"],
-                                "judged change (points)": d["judged"], "judged 95% CI": d["judged_ci95"],
-                                "corrected change": d["corrected"], "corrected 95% CI": d["corrected_ci95"]})
+    safe_before = safety.safe_readings(before["judgements"], before["generations"],
+                                       judge_role.model)
+    change_rows = judge_error.changes_by_group(safe_before, safe_after, groups, validation,
+                                               samples=samples, seed=cfg.seed)
     metrics["before_after_corrected"] = change_rows
     write_json(metrics_path, metrics)
-    display(pd.DataFrame(change_rows).set_index(["benchmark", "judge"]))
-    for r in change_rows:
-        print(judge_error.in_words({"judged": r["judged change (points)"], "corrected": r["corrected change"],
-                                    "corrected_ci95": r["corrected 95% CI"]}, f"{r['benchmark']} % safe", r["judge"]))
+    display(pd.DataFrame(change_rows).set_index(["group", "judge"]))
+    print(*judge_error.changes_in_words(change_rows, "% safe"), sep="\n")
 
 # %% [markdown]
 # The same in a picture (`charts.safety_before_after`): each benchmark before and after with exact
@@ -533,10 +514,11 @@ if before is not None:
 
 # %%
 if before is not None:
-    jv = judge_validation["judge"]
-    judge_note = (f"judge: {judge_role.model}; on {jv['n']} labelled SmolLM2 answers it agrees on {jv['agree']} "
-                  f"(sensitivity {jv['sensitivity']:.2f}, specificity {jv['specificity']:.2f}): judged rates, "
-                  "corrected ones in the table above")
+    jv = judge_validation[judge_role.model]
+    judge_note = (f"judge: {judge_role.model}; {jv['agree']} of {jv['n']} labelled SmolLM2 answers "
+                  f"agree (sensitivity {jv['sensitivity']:.2f}, "
+                  f"specificity {jv['specificity']:.2f}); "
+                  "judged rates, corrected ones in the table above")
     rows_trained = cfg.training.release_rows or ""
     title = f"SmolLM2-135M-Instruct before and after {rows_trained} STAR-1 rows"
     fig = charts.safety_before_after(paired, "Qwen2.5-1.5B", title, judge_note)
@@ -689,8 +671,9 @@ if se.compare_base:
     assert {g["id"] for g in read_jsonl(base_generations_path)} == {g["id"] for g in gens}
     for r in m["before_after"]:
         assert 0 <= r["McNemar p"] <= 1 and r["fixed"] + r["broken"] <= r["n"]
-assert m["judge_validation"]["judge"]["n"] == len(labelled_harm)
-assert {r["group"] for r in m["corrected"]} == {bench.COLUMNS[b] for b in present}
+assert m["judge_validation"][judge_role.model]["n"] == len(validation[judge_role.model])
+assert {r["group"] for r in m["corrected"]} == set(groups)
+assert {r["judge"] for r in m["corrected"]} == set(validation)
 for r in m["corrected"]:
     assert r["judged 95% CI"][0] <= r["judged %"] <= r["judged 95% CI"][1], r
 print("checks passed")
@@ -828,16 +811,23 @@ n_90 = next(n for n in range(1, 200) if exact_ci(n, n)[0] > 90)
 print(f"16 of 16 safe: {all_16[0]:.1f}-100 %; all safe proves > 90 % from n = {n_90}")
 
 # %% [markdown]
-# ### Exercise 06.5: correct a rate by hand
+# ### Exercise 06.4: judging the judges
 #
-# **Predict** first: a judge with sensitivity 0.9 (safe answers read as safe) and specificity 0.6
+# Two parts. **(a) Correct a rate by hand.** **Predict** first: a judge with sensitivity 0.9 (safe answers read as safe) and specificity 0.6
 # (unsafe answers read as unsafe) says 70% of a model's answers are safe. Is the true rate higher
 # or lower than 70%? Then compute it with the Rogan-Gladen formula, check it against
 # `judge_error.rogan_gladen`, and recompute this run's corrected rates from the judged counts and
 # the judge's measured sensitivity and specificity (the `corrected` rows of `metrics`).
 #
-# *Hint:* the judged share is `q = p * sens + (1 - p) * (1 - spec)`; solve for `p`. A judge that
-# calls unsafe answers safe 40% of the time inflates every safety rate.
+# **(b) Balanced accuracy and kappa from a confusion table.** From the confusion counts that
+# `judge_card` keeps for each leave-one-source-out row (`tp`, `fn`, `fp`, `tn`; positive = unsafe or
+# refused), recompute both for every row and check them. Which judge looks best by plain accuracy on
+# BeaverTails, where 57% of the answers are labelled harmful, and why is that misleading?
+#
+# *Hint:* the judged share is `q = p * sens + (1 - p) * (1 - spec)`; solve for `p` (a judge that
+# calls unsafe answers safe 40% of the time inflates every safety rate). Balanced accuracy is
+# `(tp / (tp + fn) + tn / (tn + fp)) / 2`; kappa is `(po - pe) / (1 - pe)` with `pe` the agreement two
+# independent raters with these margins would reach.
 
 # %% tags=["solution"]
 def true_share(q: float, sens: float, spec: float) -> float:
@@ -845,6 +835,7 @@ def true_share(q: float, sens: float, spec: float) -> float:
     return min(1.0, max(0.0, (q + spec - 1) / (sens + spec - 1)))
 
 
+# %% tags=["solution"]
 p_true = true_share(0.70, 0.9, 0.6)
 assert abs(p_true - judge_error.rogan_gladen(0.70, 0.9, 0.6)) < 1e-12 and p_true < 0.70
 for r in metrics["corrected"]:
@@ -856,18 +847,8 @@ for r in metrics["corrected"]:
     k = round(r["judged %"] * r["n"] / 100)  # the judged count behind the rounded percentage
     mine = 100 * true_share(k / r["n"], r["judge sensitivity"], r["judge specificity"])
     assert abs(mine - r["corrected %"]) < 0.06, (r, mine)  # the table rounds to 0.1 point
-print(f"judged 70 % safe by a judge of sensitivity 0.9, specificity 0.6: truly {100 * p_true:.1f} % safe")
-
-# %% [markdown]
-# ### Exercise 06.6: balanced accuracy and kappa from a confusion table
-#
-# The leave-one-source-out table reports balanced accuracy and Cohen's kappa. From the confusion
-# counts that `judge_card` keeps for each row (`tp`, `fn`, `fp`, `tn`; positive = unsafe), recompute
-# both for every row and check them. Which judge would look best by plain accuracy on BeaverTails,
-# where 57% of the answers are labelled harmful, and why is that misleading?
-#
-# *Hint:* balanced accuracy is `(tp / (tp + fn) + tn / (tn + fp)) / 2`; kappa is
-# `(po - pe) / (1 - pe)` with `pe` the agreement two independent raters with these margins would reach.
+print(f"judged 70 % safe by a judge of sensitivity 0.9, specificity 0.6: "
+      f"truly {100 * p_true:.1f} % safe")
 
 # %% tags=["solution"]
 def from_confusion(c: dict) -> tuple[float, float]:
@@ -881,6 +862,7 @@ def from_confusion(c: dict) -> tuple[float, float]:
     return sum(recalls) / len(recalls), (1.0 if pe == 1 else (po - pe) / (1 - pe))
 
 
+# %% tags=["solution"]
 for r in (judge_card or {}).get("leave_one_source_out", []):
     bal, kappa = from_confusion(r["confusion"])
     assert abs(bal - r["balanced_accuracy"]) < 1e-9 and abs(kappa - r["kappa"]) < 1e-9, r
@@ -892,7 +874,7 @@ if bt:
           f"-> {best}; balanced:", {k: round(v["balanced_accuracy"], 3) for k, v in bt.items()})
 
 # %% [markdown]
-# ### Exercise 06.4: what should the judge read? (discussion)
+# ### To discuss: what should the judge read?
 #
 # The reference judges the reasoning and the answer together; the final-answer variant judges
 # only what follows `</think>`. For a product that shows users the reasoning, which is the right

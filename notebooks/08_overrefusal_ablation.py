@@ -164,10 +164,12 @@ display(pd.DataFrame(orf.agreement_table(first_measured)).T)
 # %%
 from star1_utils.evaluate import judge_error, judge_models
 
-judges_dir = judge_models.activate(cfg, required=cfg.role("refusal_judge").model in judge_models.SERVED)
+uses_them = cfg.role("refusal_judge").model in judge_models.SERVED
+judges_dir = judge_models.activate(cfg, required=uses_them)
 judge_card = judge_models.card(judges_dir) if judges_dir else None
 if judge_card:
-    display(pd.DataFrame(judge_models.loso_table(judge_card, "refusal")).set_index("held-out source"))
+    refusal_table = judge_models.loso_table(judge_card, "refusal")
+    display(pd.DataFrame(refusal_table).set_index("held-out source"))
 
 # %% [markdown]
 # This profile's refusal judge reads the labelled SmolLM2 answers to **this notebook's and 06's
@@ -177,25 +179,10 @@ if judge_card:
 # corrected rates in section 5 use; the rules beside:
 
 # %%
-labelled_ref = judge_models.labelled_answers("refusal", missing_ok=True)
-labelled_judged, labelled_outcome = orf.judge(cfg, labelled_ref, ctx.cache_path, desc="refusal judge (labelled)")
-truth_class = {r["id"]: r["refusal"] for r in labelled_ref}
-read = [(r, r["refusal_label"]) for r in labelled_judged if r["refusal_label"] in orf.LABELS]
-refusal_pairs = [(r["truth"], int(label != orf.LABELS[0])) for r, label in read]
-rules_labels = {r["id"]: orf.classify_refusal(r["question"], r["response"]) for r in labelled_ref}
-rules_refusal_pairs = [(r["truth"], int(rules_labels[r["id"]] != orf.LABELS[0])) for r in labelled_ref]
-real_agreement = {"judge": cfg.role("refusal_judge").model, "n": len(read),
-                  "agree": sum(truth_class[r["id"]] == label for r, label in read),
-                  **judge_error.error_rates(refusal_pairs)}
-real_agreement["accuracy"] = 100.0 * real_agreement["agree"] / max(real_agreement["n"], 1)
-rules_agree = sum(truth_class[i] == lab for i, lab in rules_labels.items())
-rules_rates = judge_error.error_rates(rules_refusal_pairs)
-display(pd.DataFrame([
-    {"judge": real_agreement["judge"], "three classes": f"{real_agreement['agree']}/{real_agreement['n']}",
-     "sensitivity": round(real_agreement["sensitivity"], 3), "specificity": round(real_agreement["specificity"], 3)},
-    {"judge": "rules", "three classes": f"{rules_agree}/{len(rules_labels)}",
-     "sensitivity": round(rules_rates["sensitivity"], 3), "specificity": round(rules_rates["specificity"], 3)},
-]).set_index("judge"))
+refusal_validation, refusal_summary = orf.labelled_refusals(cfg, ctx.cache_path)
+judge_model = cfg.role("refusal_judge").model
+real_agreement = next(r for r in refusal_summary if r["judge"] == judge_model)
+display(pd.DataFrame(refusal_summary).set_index("judge").round(3))
 
 # %% [markdown]
 # ## 2. Rewrite the training rows into benign look-alikes
@@ -330,42 +317,28 @@ else:
 # beside, measured and corrected the same way:
 
 # %%
-def refused_readings(rows: list[dict], label: str, reader) -> dict[str, int]:
-    """Per XSTest id of the ``label`` set, 1 = refused (``reader(row) -> class``)."""
-    return {r["id"]: int(reader(r) != orf.LABELS[0]) for r in rows
-            if r["label"] == label and reader(r) in orf.LABELS}
-
-
-readers = {judge_model: (lambda r: r["refusal_label"], refusal_pairs),
-           "rules": (lambda r: orf.classify_refusal(r["question"], r["response"]), rules_refusal_pairs)}
-samples = cfg.judges.correction_samples
-models = {"trained": xs["rows"], **({"base": xs_base["rows"]} if shift is not None else {})}
-over_refusal_corrected, over_refusal_change = [], []
-for name, (reader, pairs) in readers.items():
-    groups = {f"{m}: XSTest {label}": list(refused_readings(rows, label, reader).values())
-              for m, rows in models.items() for label in ("safe", "unsafe")}
-    over_refusal_corrected += judge_error.table({k: v for k, v in groups.items() if v}, pairs,
-                                                samples=samples, seed=cfg.seed, judge=name)
-    if shift is not None:
-        for label in ("safe", "unsafe"):
-            b = refused_readings(xs_base["rows"], label, reader)
-            a = refused_readings(xs["rows"], label, reader)
-            ids = [i for i in b if i in a]
-            d = judge_error.corrected_difference([b[i] for i in ids], [a[i] for i in ids], pairs,
-                                                 samples=samples, seed=cfg.seed)
-            over_refusal_change.append({"judge": name, "set": label, "n": d["n"],
-                                        "judged change (points)": d["judged"], "judged 95% CI": d["judged_ci95"],
-                                        "corrected change": d["corrected"], "corrected 95% CI": d["corrected_ci95"]})
+samples, v = cfg.judges.correction_samples, refusal_validation
+after = orf.refused_readings(xs["rows"], judge_model)
+rates = judge_error.rates_by_group(after, orf.xstest_groups(xs["rows"], "trained: "), v,
+                                   samples=samples, seed=cfg.seed)
+changes = []
+if shift is not None:
+    before = orf.refused_readings(xs_base["rows"], judge_model)
+    rates += judge_error.rates_by_group(before, orf.xstest_groups(xs_base["rows"], "base: "), v,
+                                        samples=samples, seed=cfg.seed)
+    changes = judge_error.changes_by_group(before, after, orf.xstest_groups(xs["rows"]), v,
+                                           samples=samples, seed=cfg.seed)
 write_json(ctx.stage.path("xstest_corrected.json"),
-           {"rates": over_refusal_corrected, "before_after": over_refusal_change,
-            "validation": {"judge": real_agreement, "rules": rules_rates}})
-display(pd.DataFrame(over_refusal_corrected).set_index(["judge", "group"]))
-if over_refusal_change:
-    display(pd.DataFrame(over_refusal_change).set_index(["judge", "set"]))
-    for r in over_refusal_change:
-        print(judge_error.in_words({"judged": r["judged change (points)"], "corrected": r["corrected change"],
-                                    "corrected_ci95": r["corrected 95% CI"]}, f"XSTest {r['set']} % refused",
-                                   r["judge"]))
+           {"rates": rates, "before_after": changes, "validation": refusal_summary})
+display(pd.DataFrame(rates).set_index(["judge", "group"]))
+
+# %% [markdown]
+# The change per set, judged and corrected, and what it means:
+
+# %%
+if changes:
+    display(pd.DataFrame(changes).set_index(["group", "judge"]))
+    print(*judge_error.changes_in_words(changes, "% refused"), sep="\n")
 
 # %% [markdown]
 # The shift as bars, the judge's agreement with labels of real completions in the title:
@@ -566,8 +539,9 @@ if shift is not None:
     assert {r["set"] for r in shift} <= {"safe", "unsafe"}
     assert all(0 <= r["McNemar p"] <= 1 for r in shift)
 corrected_file = json.loads(ctx.stage.path("xstest_corrected.json").read_text())
-assert {r["judge"] for r in corrected_file["rates"]} == set(readers)
-assert all(r["judged 95% CI"][0] <= r["judged %"] <= r["judged 95% CI"][1] for r in corrected_file["rates"])
+assert {r["judge"] for r in corrected_file["rates"]} == set(refusal_validation)
+for r in corrected_file["rates"]:
+    assert r["judged 95% CI"][0] <= r["judged %"] <= r["judged 95% CI"][1], r
 for p in outputs + list(figure_paths):
     print(p.relative_to(ctx.run_dir), f"{p.stat().st_size:,} bytes")
 

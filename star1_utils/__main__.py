@@ -1,10 +1,26 @@
-"""Command line: ``python -m star1_utils run ...``, ``notebooks``, ``clean-notebooks``, ``vllm-env`` and ``student``."""
+"""Command line: ``python -m star1_utils run ...``, ``notebooks``, ``clean-notebooks``, ``vllm-env``, ``student``
+and ``judges``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+
+def _judges(per_source: int) -> int:
+    """``judges``: build (or find in the cache) the offline judges and print what they measured."""
+    import json
+
+    from star1_utils.evaluate import judge_models
+
+    folder = judge_models.build(per_source=per_source)
+    card = json.loads((folder / "card.json").read_text())
+    for task in ("harm", "refusal"):
+        print(f"{task}: serving {card[task + '_learner']}; leave-one-source-out mean balanced accuracy "
+              + ", ".join(f"{k} {v:.3f}" for k, v in card[f"{task}_loso_mean_balanced_accuracy"].items()))
+    print(f"judges in {folder} (built in {card['timings']['total_s']} s)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     student = sub.add_parser("student", help="write the student edition: notebooks without solutions")
     student.add_argument("folder", nargs="?", default="student", help="output folder (default: student)")
 
+    jd = sub.add_parser("judges", help="build (once, cached) the offline judges learned from human labels")
+    jd.add_argument("--per-source", type=int, default=0, help="labelled rows per public source; 0 = all")
+
     args = parser.parse_args(argv)
+    if args.command == "judges":
+        return _judges(args.per_source)
     if args.command == "student":
         from star1_utils.run.teaching import build_student_edition
 

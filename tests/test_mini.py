@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from star1_utils.run import config
-from star1_utils.evaluate import generation, judges, refusal, safety, serving
+from star1_utils.evaluate import generation, judge_models, judges, refusal, safety, serving
 from star1_utils.train import smollm, sft
 from star1_utils.run.artifacts import read_jsonl
 from star1_utils.run.resources import sha256_file
@@ -59,7 +59,10 @@ def test_mini_profile_names_a_real_student_and_no_stand_in_student():
     cfg = config.load_profile("mini")
     assert cfg.training.base_model == smollm.NAME and cfg.training.release_rows > 0
     assert not cfg.role("student").model.startswith("standin-")
-    assert cfg.role("judge").model.startswith("rules-") and cfg.role("refusal_judge").model.startswith("rules-")
+    # the judges learned from human labels, not stand-ins (evaluate/judge_models.py)
+    assert judge_models.SERVED[cfg.role("judge").model] == "harm"
+    assert judge_models.SERVED[cfg.role("refusal_judge").model] == "refusal"
+    assert cfg.judges.per_source == 0  # every labelled row
     assert cfg.safety_eval.compare_base and cfg.reasoning_eval.compare_base and cfg.overrefusal.compare_base
 
 
@@ -196,7 +199,7 @@ def test_mini_path_tiny(tiny_mini_run):
     assert set(s["benchmarks"]) == set(base["benchmarks"]) == {"StrongREJECT", "JBB-Behaviors"}
     assert all(b["n"] == 2 for b in s["benchmarks"].values()) and len(s["before_after"]) == 2
     assert s["judge"] == "trained-harm-judge" and "trained on 8 released STAR-1 rows" in s["model"]
-    assert s["judge_validation"]["judge"]["n"] == 80  # the labelled SmolLM2 answers to harmful prompts
+    assert s["judge_validation"]["trained-harm-judge"]["n"] == 80  # labelled SmolLM2 answers to harmful prompts
     assert {r["judge"] for r in s["corrected"]} == {"trained-harm-judge", "rules"}
     assert len(s["before_after_corrected"]) == 4  # 2 benchmarks x (the judge, the rules)
     corrected = json.loads((tmp_path / "08_overrefusal" / "xstest_corrected.json").read_text())

@@ -182,3 +182,38 @@ def in_words(change: dict, what: str, judge: str) -> str:
     if hi < 0:
         return f"{head}: the fall survives the judge's measured error"
     return f"{head}: allowing for the judge's error, these prompts cannot tell a change from none"
+
+
+Readings = dict[str, dict[str, int]]  # answer id -> judge name -> 0/1 (1 = the event)
+
+
+def rates_by_group(readings: Readings, groups: dict[str, list[str]], validation: dict[str, list[tuple[int, int]]],
+                   *, samples: int = 2000, seed: int = 0) -> list[dict]:
+    """:func:`table` for every judge of ``validation`` over the same ``groups`` (name -> answer ids)."""
+    out: list[dict] = []
+    for judge, pairs in validation.items():
+        values = {g: [readings[i][judge] for i in ids if i in readings] for g, ids in groups.items()}
+        out += table({g: v for g, v in values.items() if v}, pairs, samples=samples, seed=seed, judge=judge)
+    return out
+
+
+def changes_by_group(before: Readings, after: Readings, groups: dict[str, list[str]],
+                     validation: dict[str, list[tuple[int, int]]], *, samples: int = 2000,
+                     seed: int = 0) -> list[dict]:
+    """:func:`corrected_difference` per group and judge, on the answer ids both models have."""
+    out = []
+    for group, ids in groups.items():
+        ids = [i for i in ids if i in before and i in after]
+        for judge, pairs in validation.items():
+            d = corrected_difference([before[i][judge] for i in ids], [after[i][judge] for i in ids], pairs,
+                                     samples=samples, seed=seed)
+            out.append({"group": group, "judge": judge, "n": d["n"], "judged change (points)": d["judged"],
+                        "judged 95% CI": d["judged_ci95"], "corrected change": d["corrected"],
+                        "corrected 95% CI": d["corrected_ci95"]})
+    return out
+
+
+def changes_in_words(rows: list[dict], what: str) -> list[str]:
+    """:func:`in_words` for each row of :func:`changes_by_group` (``what``: e.g. ``"% safe"``)."""
+    return [in_words({"judged": r["judged change (points)"], "corrected": r["corrected change"],
+                      "corrected_ci95": r["corrected 95% CI"]}, f"{r['group']} {what}", r["judge"]) for r in rows]

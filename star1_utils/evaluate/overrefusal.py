@@ -754,3 +754,42 @@ def answer_changes(first_rows: list[dict], last_rows: list[dict], first_n: int, 
              f"{last_n} benign": final_answer(last[r["id"]]["response"])[:width] or "(none)",
              "labels": f"{r['refusal_label']} -> {last[r['id']]['refusal_label']}"}
             for r in first_rows if r["label"] == "safe" and r["id"] in last][:k]
+
+
+# --------------------------------------------------------------------------- the refusal judge's own error
+
+def labelled_refusals(cfg, cache_path) -> tuple[dict[str, list[tuple[int, int]]], list[dict]]:
+    """How this profile's refusal judge and the rules read the labelled SmolLM2 answers
+    (``data/judges/heldout/``, XSTest's three classes): per judge ``(truth, judged)`` pairs on
+    refused-or-not (1 = refused), and a row per judge with its three-class agreement (``agree`` of
+    ``n``, ``accuracy`` in percent), sensitivity
+    and specificity (what notebook 08 shows). Empty where the labelled answers cannot be had."""
+    from star1_utils.evaluate import judge_error, judge_models
+
+    rows = judge_models.labelled_answers("refusal", missing_ok=True)
+    judged, _ = judge(cfg, rows, cache_path, desc="refusal judge (labelled answers)")
+    role = cfg.role("refusal_judge").model
+    labels = {role: {r["id"]: r["refusal_label"] for r in judged if r["refusal_label"] in LABELS},
+              "rules": {r["id"]: classify_refusal(r["question"], r["response"]) for r in rows}}
+    pairs, summary = {}, []
+    for name, by_id in labels.items():
+        pairs[name] = [(r["truth"], int(by_id[r["id"]] != LABELS[0])) for r in rows if r["id"] in by_id]
+        rates = judge_error.error_rates(pairs[name])
+        agree = sum(by_id[r["id"]] == r["refusal"] for r in rows if r["id"] in by_id)
+        summary.append({"judge": name, "n": len(by_id), "agree": agree,
+                        "accuracy": round(100.0 * agree / len(by_id), 1) if by_id else float("nan"),
+                        "sensitivity": rates["sensitivity"], "specificity": rates["specificity"]})
+    return pairs, summary
+
+
+def refused_readings(rows: list[dict], role: str) -> dict[str, dict[str, int]]:
+    """Per XSTest id, 1 = refused (full or partial): by the refusal judge role's label and by the rules.
+    Rows the judge could not label are left out."""
+    return {r["id"]: {role: int(r["refusal_label"] != LABELS[0]),
+                      "rules": int(classify_refusal(r["question"], r["response"]) != LABELS[0])}
+            for r in rows if r.get("refusal_label") in LABELS}
+
+
+def xstest_groups(rows: list[dict], prefix: str = "") -> dict[str, list[str]]:
+    """XSTest ids per set (``safe``: over-refusal; ``unsafe``: refusing is right)."""
+    return {f"{prefix}XSTest {label}": [r["id"] for r in rows if r["label"] == label] for label in ("safe", "unsafe")}

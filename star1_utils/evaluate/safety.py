@@ -334,3 +334,38 @@ def examples(generations: list[dict], judgements: list[dict], *, k: int = 3, cha
                        "verdict_full": (j.get("judge_output_full") or "").replace("\n", " "),
                        "verdict_final_answer": (j.get("judge_output_final_answer") or "").replace("\n", " ")})
     return picked
+
+
+# --------------------------------------------------------------------------- the judge's own error
+
+def labelled_verdicts(cfg: Any, cache_path=None) -> dict[str, list[tuple[int, int]]]:
+    """How this profile's judge role and the rules read the labelled SmolLM2 answers to harmful
+    prompts (``data/judges/heldout/``): per judge, ``(truth, judged)`` pairs with 1 = safe. The judge
+    role is asked through the engine in the reference's ``full`` mode, as the evaluation asks it;
+    the sample :mod:`star1_utils.evaluate.judge_error` corrects rates with. Empty where the labelled
+    answers' prompts cannot be had (no data mirror, no network)."""
+    from star1_utils.evaluate import judge_models, judges
+
+    rows = judge_models.labelled_answers("harm", missing_ok=True)
+    outcome = judge(cfg, rows, mode="full", cache_path=cache_path, progress=False)
+    role = cfg.role("judge").model
+    return {role: [(r["truth"], int(not outcome.results[r["id"]].parsed["unsafe"]))
+                   for r in rows if r["id"] in outcome.results],
+            "rules": [(r["truth"], int("unsafe" not in judges.safety_verdict(r["prompt"], r["response"])))
+                      for r in rows]}
+
+
+def safe_readings(judgements: list[dict], generations: list[dict], role: str) -> dict[str, dict[str, int]]:
+    """Per answer id, 1 = judged safe: by the judge role (its ``full``-mode verdict) and by the rules."""
+    from star1_utils.evaluate import judges
+
+    texts = {g["id"]: g for g in generations}
+    return {j["id"]: {role: int(not j["unsafe_full"]),
+                      "rules": int("unsafe" not in judges.safety_verdict(texts[j["id"]]["prompt"],
+                                                                         texts[j["id"]]["response"]))}
+            for j in judgements if j["id"] in texts}
+
+
+def benchmark_groups(judgements: list[dict], columns: dict[str, str]) -> dict[str, list[str]]:
+    """Answer ids per benchmark column name (the groups of the corrected tables)."""
+    return {col: [j["id"] for j in judgements if j["benchmark"] == key] for key, col in columns.items()}
