@@ -16,14 +16,16 @@
 #   it sees the reasoning: the reference judges reasoning + answer; we also report a clearly labelled
 #   variant that judges only the final answer after `</think>`;
 # - safety rates with bootstrap and exact 95% intervals, per-category breakdowns, and our numbers beside the
-#   paper's Table 1 row for the same base model.
+#   paper's Table 1 row for the same base model;
+# - how far a judge can be trusted: judges measured on human labels from sources they never saw
+#   (leave one source out), and every rate corrected for the judge's measured error.
 #
 # **Expected runtime and hardware**
 #
 # | profile | student | judge | hardware | time |
 # |---|---|---|---|---|
 # | demo | the tiny model from notebook 05 (transformers, CPU) | stand-in (rules, in-process) | any CPU | under 90 s |
-# | mini | SmolLM2-135M-Instruct before and after STAR-1 training (transformers, batches of 16) | rules for real text, with their measured agreement with hand labels | 2 CPU cores | about 8 minutes (80 answers of up to 384 tokens) |
+# | mini | SmolLM2-135M-Instruct before and after STAR-1 training (transformers, batches of 16) | a judge learned from public human labels (built once, cached), measured on sources it never saw, every rate also corrected for its error; the rules beside | 2 CPU cores | about 6 minutes (64 answers of up to 448 tokens), plus about 4 the first time, to build the judges (measured: 614 s in all) |
 # | full | the trained 1.5B model served by `vllm serve` (or `backend: vllm` in-process) | Llama-Guard-3-8B served by vLLM | one 80 GB GPU holds both the 1.5B student and the 8B judge (or one GPU each) | 1,033 generations of up to 8,000 tokens plus 2,066 judge calls: tens of minutes on one H100 |
 #
 # **Content note:** the benchmarks are requests for harmful content (violence, crime, hate, sexual
@@ -486,7 +488,8 @@ if before is not None:
     display(pd.DataFrame(paired))
 
 # %% [markdown]
-# The claim is the change, so the change is what must survive the judge's error. Judged and corrected
+# The claim is the change, so the change is what must survive the judge's error (the base model's own
+# rates, judged and corrected, are in `metrics.json` as `corrected_base`). Judged and corrected
 # per benchmark, for this profile's judge and the rules: the same judge read both models, so one draw of
 # its error corrects both rates, and the prompts are resampled in pairs
 # (`judge_error.corrected_difference`). A corrected interval that excludes 0 says the model changed
@@ -500,6 +503,8 @@ if before is not None:
     change_rows = judge_error.changes_by_group(safe_before, safe_after, groups, validation,
                                                samples=samples, seed=cfg.seed)
     metrics["before_after_corrected"] = change_rows
+    metrics["corrected_base"] = judge_error.rates_by_group(safe_before, groups, validation,
+                                                           samples=samples, seed=cfg.seed)
     write_json(metrics_path, metrics)
     display(pd.DataFrame(change_rows).set_index(["group", "judge"]))
     print(*judge_error.changes_in_words(change_rows, "% safe"), sep="\n")
@@ -686,8 +691,11 @@ print("checks passed")
 # answer; variant: final answer only) and `06_safety/metrics.json` the safety rates per benchmark, their
 # mean, bootstrap intervals and per-category breakdowns, in the shape notebook 09 reads. Generation and
 # judging are cached, so a rerun only does what is missing. With the full profile the rates sit beside
-# the paper's Table 1 row for the same base model. Next: notebook 07 measures what the safety training
-# cost in reasoning.
+# the paper's Table 1 row for the same base model. A rate is only as good as its judge: `metrics.json`
+# also holds the judge's measured error on labelled answers (`judge_validation`) and every rate and
+# before/after change judged and corrected for it (`corrected`, `before_after_corrected`), for this
+# profile's judge and for the rules. Next: notebook 07 measures what the safety training cost in
+# reasoning.
 
 # %% [markdown]
 # ## Exercises

@@ -60,6 +60,23 @@ STANDINS: dict[str, list[str]] = {
 }
 
 
+#: In-process models whose answers depend on files built on this machine: model -> "module:function"
+#: returning their revision, which keys the answer cache (:func:`model_revision`).
+REVISIONS: dict[str, str] = {
+    "trained-harm-judge": "star1_utils.evaluate.judge_models:revision",
+    "trained-refusal-judge": "star1_utils.evaluate.judge_models:revision",
+}
+
+
+def model_revision(model: str) -> str:
+    """The revision of an in-process model (``""`` for the stand-ins, which are fixed programs)."""
+    target = REVISIONS.get(model)
+    if not target:
+        return ""
+    module, func = target.split(":")
+    return str(getattr(importlib.import_module(module), func)())
+
+
 def echo(messages: list[dict], params: dict) -> dict:
     """A trivial model for benchmarks and tests: answers with the last user message."""
     last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")

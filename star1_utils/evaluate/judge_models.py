@@ -494,6 +494,15 @@ def judge_dir() -> Path:
     return Path(value) if value else (_ACTIVE or default_dir())
 
 
+def revision() -> str:
+    """The served judges' identity: their folder's name (:func:`cache_key`, which hashes their data
+    and code) and their fitted models' SHA-256, so answers cached from other judges are not reused."""
+    folder = judge_dir()
+    model = folder / "judges.joblib"
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()[:12] if model.is_file() else "unbuilt"
+    return f"{folder.name}:{digest}"
+
+
 def activate(cfg: Any, log: Callable[[str], None] = print, *, required: bool = True) -> Path | None:
     """Build (once, cached) the judges ``cfg.judges`` asks for and make them the ones this process's
     app serves; return their folder. Notebooks 06 and 08 call it before judging.

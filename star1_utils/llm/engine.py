@@ -307,6 +307,14 @@ def _request_params(rc, decoding: dict) -> tuple[dict, dict]:
     if rc.extra_body:
         request_params["extra_body"] = dict(rc.extra_body)
     key_params = {**decoding, **({"extra_body": rc.extra_body} if rc.extra_body else {})}
+    if rc.base_url == INPROCESS:
+        # an in-process model built from files (the learned judges) answers differently once rebuilt:
+        # its revision keys the cache, so a rebuilt judge is asked again, never read from the old one
+        from star1_utils.demo.app import model_revision
+
+        revision = model_revision(rc.model)
+        if revision:
+            key_params["revision"] = revision
     return request_params, key_params
 
 
