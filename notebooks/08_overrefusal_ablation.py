@@ -507,7 +507,8 @@ for d in details:
 # The figure has the paper's three views side by side: over-refusal on XSTest's safe prompts, average
 # safety, and average reasoning, against the benign amount, with the base model as a dotted line.
 # With stand-ins and a tiny student the demo's numbers illustrate the mechanics only; the
-# miniature's are a real 135M model, judged by rules whose agreement with hand labels is shown above.
+# miniature's are a real 135M model, judged by the learned refusal judge whose measured error is shown
+# above (section 5 corrects the single-point rates for it; the curve shows rates as judged).
 
 # %%
 point_name = orf.generation_settings(cfg, ctx.run_dir)["name"]
