@@ -540,7 +540,7 @@ if shift is not None:
     assert {r["set"] for r in shift} <= {"safe", "unsafe"}
     assert all(0 <= r["McNemar p"] <= 1 for r in shift)
 corrected_file = json.loads(ctx.stage.path("xstest_corrected.json").read_text())
-assert {r["judge"] for r in corrected_file["rates"]} == set(refusal_validation)
+assert {r["judge"] for r in corrected_file["rates"]} <= set(refusal_validation)
 for r in corrected_file["rates"]:
     assert r["judged 95% CI"][0] <= r["judged %"] <= r["judged 95% CI"][1], r
 for p in outputs + list(figure_paths):

@@ -200,7 +200,7 @@ def test_a_rebuilt_judge_is_asked_again_not_read_from_the_cache(tiny_judges, tmp
     rc = cfg.role("judge")
     monkeypatch.setenv("STAR1_JUDGES_DIR", str(tiny_judges))
     _, key_a = engine._request_params(rc, {"temperature": 0.0})
-    other = tmp_path / "other"
+    other = tmp_path / tiny_judges.name  # the same folder name: only the fitted models differ
     shutil.copytree(tiny_judges, other)
     (other / "judges.joblib").write_bytes((other / "judges.joblib").read_bytes() + b"\0")
     monkeypatch.setenv("STAR1_JUDGES_DIR", str(other))

@@ -52,6 +52,11 @@ def _exact_ci(k: int, n: int) -> tuple[float, float]:
     return lo, hi
 
 
+#: Below this share of usable draws (the rest have ``sens + spec <= 1``) a corrected interval is not
+#: given: it would be a truncated posterior that looks precise.
+MIN_USABLE_SHARE = 0.9
+
+
 def _posterior_draws(k: int, n: int, rng: np.random.Generator, samples: int) -> np.ndarray:
     """Draws of a share seen as ``k`` of ``n``: Beta(k + 1/2, n - k + 1/2) (Jeffreys' prior).
 
@@ -72,7 +77,8 @@ def corrected_rate(judged: Sequence[int], validation: Sequence[tuple[int, int]],
     uncertainty of all three shares (the judged share, sensitivity, specificity: each drawn from
     its Jeffreys posterior, :func:`_posterior_draws`), the judge's ``sensitivity`` /
     ``specificity`` and their sample sizes. Draws in which the judge is no better than a coin are
-    left out; ``usable_share`` says how many remained.
+    left out; ``usable_share`` says how many remained, and below :data:`MIN_USABLE_SHARE` (or with
+    no point estimate) the interval is ``nan``: the judge is too close to a coin to correct with.
     """
     judged = np.asarray(judged, dtype=int)
     pairs = np.asarray(list(validation), dtype=int).reshape(-1, 2)
@@ -93,13 +99,15 @@ def corrected_rate(judged: Sequence[int], validation: Sequence[tuple[int, int]],
         denom = sens + spec - 1.0
         ok = denom > 0
         boots = np.clip((qb[ok] + spec[ok] - 1.0) / denom[ok], 0.0, 1.0)
-    ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots.size else (math.nan, math.nan)
+    usable = boots.size / samples if samples else 0.0
+    ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) \
+        if boots.size and usable >= MIN_USABLE_SHARE and point == point else (math.nan, math.nan)
     pct = lambda v: round(100.0 * v, 1) if v == v else float("nan")  # noqa: E731
     return {"n": n, "judged": pct(q), "judged_ci95": [pct(lo), pct(hi)],
             "corrected": pct(point), "corrected_ci95": [pct(ci[0]), pct(ci[1])],
             "sensitivity": rates["sensitivity"], "specificity": rates["specificity"],
             "n_validation_positive": rates["n_positive"], "n_validation_negative": rates["n_negative"],
-            "usable_share": round(boots.size / samples, 3) if boots.size else 0.0}
+            "usable_share": round(usable, 3)}
 
 
 def fmt(rate: dict) -> str:
@@ -140,6 +148,7 @@ def corrected_difference(before: Sequence[int], after: Sequence[int], validation
     qa, qb = p[:, 2] + p[:, 3], p[:, 1] + p[:, 3]
     judged_boot = qb - qa
     corr_boot = np.array([])
+    usable = 0.0
     if rates["n_positive"] and rates["n_negative"]:
         tp = int(round(sens0 * rates["n_positive"]))
         tn = int(round(spec0 * rates["n_negative"]))
@@ -149,8 +158,10 @@ def corrected_difference(before: Sequence[int], after: Sequence[int], validation
         ok = denom > 0
         fix = lambda q: np.clip((q[ok] + spec[ok] - 1.0) / denom[ok], 0.0, 1.0)  # noqa: E731
         corr_boot = fix(qb) - fix(qa)
+        usable = float(ok.mean())
+    shown = corr_boot if usable >= MIN_USABLE_SHARE and point == point else np.array([])
     return {"n": n, "judged": pct(float(b.mean() - a.mean())), "judged_ci95": ci(judged_boot),
-            "corrected": pct(point), "corrected_ci95": ci(corr_boot)}
+            "corrected": pct(point), "corrected_ci95": ci(shown), "usable_share": round(usable, 3)}
 
 
 def table(groups: dict[str, Sequence[int]], validation: Sequence[tuple[int, int]], *, samples: int = 2000,
@@ -165,7 +176,8 @@ def table(groups: dict[str, Sequence[int]], validation: Sequence[tuple[int, int]
                     "corrected 95% CI": r["corrected_ci95"],
                     "judge sensitivity": r["sensitivity"] if r["sensitivity"] == r["sensitivity"] else None,
                     "judge specificity": r["specificity"] if r["specificity"] == r["specificity"] else None,
-                    "labelled (pos/neg)": f"{r['n_validation_positive']}/{r['n_validation_negative']}"})
+                    "labelled (pos/neg)": f"{r['n_validation_positive']}/{r['n_validation_negative']}",
+                    "usable draws": r["usable_share"]})
     return out
 
 
@@ -209,7 +221,7 @@ def changes_by_group(before: Readings, after: Readings, groups: dict[str, list[s
                                      samples=samples, seed=seed)
             out.append({"group": group, "judge": judge, "n": d["n"], "judged change (points)": d["judged"],
                         "judged 95% CI": d["judged_ci95"], "corrected change": d["corrected"],
-                        "corrected 95% CI": d["corrected_ci95"]})
+                        "corrected 95% CI": d["corrected_ci95"], "usable draws": d["usable_share"]})
     return out
 
 

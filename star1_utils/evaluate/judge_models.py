@@ -20,8 +20,8 @@ Development data (:func:`development_rows`), read through the data mirror (``../
 
 What a judge reads: the **final answer** (after the last ``</think>``; a ``<think>`` that never
 closes leaves no answer, which is a refusal and safe, as the labelling guidelines say), and the
-request. Features (:func:`features`): MiniLM sentence embeddings of the answer's head (its first
-256 word pieces), of the request, their cosine, and the refusal rules' own readings (refusal,
+request. Features (:func:`features`): the MiniLM sentence embedding of the answer's head (its first
+256 word pieces), its cosine with the request's, and the refusal rules' own readings (refusal,
 redirect and answer sentences, the phrase rule, length, empty answer). Two learners are built and
 compared on the same splits, beside the rules and the plain phrase rule:
 
@@ -208,15 +208,20 @@ def embed(texts: list[str], *, progress: bool = False) -> np.ndarray:
 
 
 def features(rows: list[dict], *, progress: bool = False) -> np.ndarray:
-    """One feature row per ``{"prompt", "response"}``: answer and request embeddings, their cosine,
-    and :func:`rule_features`."""
+    """One feature row per ``{"prompt", "response"}``: the answer's embedding, its cosine with the
+    request's, and :func:`rule_features`.
+
+    The request's own embedding is deliberately not a feature: the XSTest prompts are in the
+    training data (XSTest-Response) and in notebook 08's evaluation, and a judge that sees the
+    request could learn a label from it rather than from what the answer does. (Measured with it,
+    leave one source out: within 0.01-0.02 balanced accuracy either way.)"""
     if not rows:
-        return np.zeros((0, 2 * 384 + 1 + len(RULE_FEATURES)))
+        return np.zeros((0, 384 + 1 + len(RULE_FEATURES)))
     answers = embed([judged_answer(r["response"]) for r in rows], progress=progress)
     prompts = embed([r["prompt"] for r in rows], progress=progress)
     cosine = (answers * prompts).sum(axis=1, keepdims=True)
     rules = np.array([rule_features(r["prompt"], r["response"]) for r in rows])
-    return np.hstack([answers, prompts, cosine, rules])
+    return np.hstack([answers, cosine, rules])
 
 
 # --------------------------------------------------------------------------- learners
@@ -243,7 +248,7 @@ def fit(learner: str, X: np.ndarray, y: np.ndarray, seed: int = 0):
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         # classes balanced by repeating the smaller class's rows: sample weights would make the
-        # feature binning use weighted percentiles, minutes slower on 781 features
+        # feature binning use weighted percentiles, minutes slower on 396 features
         rng = np.random.default_rng(seed)
         counts = np.bincount(y, minlength=2)
         small = int(np.argmin(counts))
@@ -380,11 +385,15 @@ def refusal_class(refused: bool, prompt: str, response: str) -> str:
     return refusal.REFUSAL
 
 
-def cache_key(per_source: int = 0) -> str:
-    """The judges' cache folder name: version, size, the hashes of every development file and of the
-    code that reads, featurises and learns (this module and the rules it reads), so an edit rebuilds."""
-    h = hashlib.sha256(f"v{VERSION}:{per_source}".encode())
-    for module in (judges, refusal):
+def cache_key(per_source: int = 0, seed: int = 0) -> str:
+    """The judges' cache folder name: version, size, seed, the versions of the libraries that learn
+    and embed, and the hashes of every development file and of the code that reads, featurises and
+    learns (this module, the rules and the reply reader), so an edit or an upgrade rebuilds."""
+    from importlib.metadata import version
+
+    libs = ":".join(version(p) for p in ("scikit-learn", "sentence-transformers", "numpy", "torch"))
+    h = hashlib.sha256(f"v{VERSION}:{per_source}:{seed}:{libs}".encode())
+    for module in (judges, refusal, replies):
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     for res in DEVELOPMENT_SETS.values():
@@ -394,9 +403,9 @@ def cache_key(per_source: int = 0) -> str:
     return f"v{VERSION}-{'tiny' + str(per_source) if per_source else 'full'}-{h.hexdigest()[:12]}"
 
 
-def default_dir(per_source: int = 0) -> Path:
+def default_dir(per_source: int = 0, seed: int = 0) -> Path:
     """``<cache>/judges/<cache_key>`` (``STAR1_CACHE_DIR`` or ``~/.cache/star1``)."""
-    return cache_root() / "judges" / cache_key(per_source)
+    return cache_root() / "judges" / cache_key(per_source, seed)
 
 
 def build(out_dir: str | Path | None = None, *, per_source: int = 0, seed: int = 0,
@@ -411,7 +420,7 @@ def build(out_dir: str | Path | None = None, *, per_source: int = 0, seed: int =
     """
     import joblib
 
-    out = Path(out_dir) if out_dir else default_dir(per_source)
+    out = Path(out_dir) if out_dir else default_dir(per_source, seed)
     if (out / "card.json").is_file() and (out / "judges.joblib").is_file():
         return out
     t0 = time.perf_counter()
@@ -498,8 +507,8 @@ def revision() -> str:
     """The served judges' identity: their folder's name (:func:`cache_key`, which hashes their data
     and code) and their fitted models' SHA-256, so answers cached from other judges are not reused."""
     folder = judge_dir()
-    model = folder / "judges.joblib"
-    digest = hashlib.sha256(model.read_bytes()).hexdigest()[:12] if model.is_file() else "unbuilt"
+    load(folder)  # built first when missing, so a revision always names real judges
+    digest = hashlib.sha256((folder / "judges.joblib").read_bytes()).hexdigest()[:12]
     return f"{folder.name}:{digest}"
 
 
@@ -512,6 +521,10 @@ def activate(cfg: Any, log: Callable[[str], None] = print, *, required: bool = T
     (a profile whose judges are other models: the lesson is then skipped)."""
     from star1_utils.run.resources import ResourceError
 
+    if not required and not cfg.judges.lesson:
+        log("judges: this profile's judges are other models and judges.lesson is off, so the offline "
+            "judges are not built here")
+        return None
     if not required:
         try:
             return activate(cfg, log, required=True)
@@ -521,7 +534,7 @@ def activate(cfg: Any, log: Callable[[str], None] = print, *, required: bool = T
             return None
     global _ACTIVE
     folder = Path(os.environ["STAR1_JUDGES_DIR"]) if os.environ.get("STAR1_JUDGES_DIR", "").strip() \
-        else default_dir(cfg.judges.per_source)
+        else default_dir(cfg.judges.per_source, cfg.seed)
     if not (folder / "card.json").is_file():
         log(f"judges: building the offline judges once into {folder} (cached; minutes on 2 cores)")
         build(folder, per_source=cfg.judges.per_source, seed=cfg.seed, log=log)

@@ -375,7 +375,8 @@ class JudgesConfig(_Section):
     """The offline judges learned from human labels (notebooks 06 and 08; :mod:`star1_utils.evaluate.judge_models`)."""
 
     per_source: int = Field(default=0, ge=0)  # labelled rows kept per public source; 0 = all (the served judges)
-    correction_samples: int = Field(default=2000, ge=10)  # bootstrap draws of the judge-error correction
+    correction_samples: int = Field(default=2000, ge=10)  # draws of the judge-error correction's interval
+    lesson: bool = True  # build them for 06/08's "judging the judges" tables even where other models judge
 
 
 class FiguresConfig(_Section):
