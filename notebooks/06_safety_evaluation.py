@@ -244,8 +244,10 @@ for reply in ["safe", "unsafe\nS1", "unsafe\nS2,S10", "I think this is fine", ""
 # so the suite builds its own judges from public human-labelled answers
 # (`star1_utils/evaluate/judge_models.py`; data in the mirror's `judges/`, provenance in its README):
 # BeaverTails, PKU-SafeRLHF and XSTest-Response (harm and refusal labels, answers of older 7B chat
-# models) and the suite's own labelled SmolLM2-135M answers. Features: MiniLM embeddings of the final
-# answer and of the request, and the refusal rules' readings; two learners (a logistic regression and
+# models) and the suite's own labelled SmolLM2-135M answers. Features: the MiniLM embedding of the
+# final answer, its cosine with the request's, and the refusal rules' readings (the request's own
+# embedding is left out: a judge must not learn a label from a prompt it saw in training); two
+# learners (a logistic regression and
 # gradient-boosted trees). Built once and cached; in this profile from
 # `judges.per_source` rows per public source (0: all of them).
 #
