@@ -247,9 +247,8 @@ for reply in ["safe", "unsafe\nS1", "unsafe\nS2,S10", "I think this is fine", ""
 # models) and the suite's own labelled SmolLM2-135M answers. Features: the MiniLM embedding of the
 # final answer, its cosine with the request's, and the refusal rules' readings (the request's own
 # embedding is left out: a judge must not learn a label from a prompt it saw in training); two
-# learners (a logistic regression and
-# gradient-boosted trees). Built once and cached; in this profile from
-# `judges.per_source` rows per public source (0: all of them).
+# learners (a logistic regression and gradient-boosted trees). Built once and cached; in this profile
+# from `judges.per_source` rows per public source (0: all of them).
 #
 # The test that counts is **leave one source out**: each learned judge is trained on every source but
 # one and scored on the one left out, beside the refusal rules (`rules`) and a plain refusal-phrase
