@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from star1_utils.evaluate.safety import exact_ci
+
 
 def rogan_gladen(observed: float, sensitivity: float, specificity: float) -> float:
     """The true share behind an ``observed`` share (all in [0, 1]); ``nan`` when ``sens + spec <= 1``."""
@@ -40,16 +42,6 @@ def error_rates(pairs: Sequence[tuple[int, int]]) -> dict:
     return {"sensitivity": sum(pos) / len(pos) if pos else float("nan"),
             "specificity": (len(neg) - sum(neg)) / len(neg) if neg else float("nan"),
             "n_positive": len(pos), "n_negative": len(neg)}
-
-
-def _exact_ci(k: int, n: int) -> tuple[float, float]:
-    from scipy.stats import beta
-
-    if not n:
-        return float("nan"), float("nan")
-    lo = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
-    return lo, hi
 
 
 #: Below this share of usable draws (the rest have ``sens + spec <= 1``) a corrected interval is not
@@ -87,7 +79,8 @@ def corrected_rate(judged: Sequence[int], validation: Sequence[tuple[int, int]],
     k = int(judged.sum())
     q = k / n if n else float("nan")
     point = rogan_gladen(q, rates["sensitivity"], rates["specificity"])
-    lo, hi = _exact_ci(k, n)
+    # the exact (Clopper-Pearson) interval, from its one home (it reads 0/1 as unsafe flags)
+    lo, hi = (v / 100.0 for v in exact_ci([not x for x in judged.tolist()])) if n else (math.nan, math.nan)
     boots = np.array([])
     if n and rates["n_positive"] and rates["n_negative"]:
         rng = np.random.default_rng(seed)

@@ -473,7 +473,8 @@ def build(out_dir: str | Path | None = None, *, per_source: int = 0, seed: int =
 
 def validation_readings(rows: list[dict], fitted: dict[str, Judge]) -> list[dict]:
     """Per labelled answer: its labels and each judge's reading (the trained judges, the rules, the
-    phrase rule): the sample :mod:`star1_utils.evaluate.judge_error` measures sensitivity on."""
+    phrase rule), kept in the card as built. (Notebooks 06 and 08 measure the error they correct
+    with by asking their own judge role, whatever model it is: ``safety.labelled_verdicts``.)"""
     harm_pred = fitted[HARM].positive(rows) if HARM in fitted else None
     ref_pred = fitted[REFUSAL_TASK].positive(rows) if REFUSAL_TASK in fitted else None
     base_h = baseline_predictions(HARM, rows)
