@@ -785,7 +785,7 @@ def labelled_refusals(cfg, cache_path) -> tuple[dict[str, list[tuple[int, int]]]
 def refused_readings(rows: list[dict], role: str) -> dict[str, dict[str, int]]:
     """Per XSTest id, 1 = refused (full or partial): by the refusal judge role's label and by the rules.
     Rows the judge could not label are left out."""
-    return {r["id"]: {role: int(r["refusal_label"] != LABELS[0]),
+    return {r["id"]: {role: int(is_refused(r)),
                       "rules": int(classify_refusal(r["question"], r["response"]) != LABELS[0])}
             for r in rows if r.get("refusal_label") in LABELS}
 
