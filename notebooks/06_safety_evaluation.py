@@ -194,7 +194,7 @@ else:
 gen_outcome = generation.generate(
     cfg, items, backend=se.backend, model=model_ref if se.backend != "openai" else "",
     decoding=decoding, cache_path=ctx.cache_path, desc="student", batch_size=se.batch_size,
-    vllm_kwargs={"tensor_parallel_size": se.vllm_tensor_parallel_size},
+    threads=se.threads, vllm_kwargs={"tensor_parallel_size": se.vllm_tensor_parallel_size},
     **generation.prompt_options(cfg, se))
 print(gen_outcome)
 gen_rows = generation.generations_rows(items, gen_outcome, model=model_name)

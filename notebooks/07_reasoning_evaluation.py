@@ -260,7 +260,7 @@ gen_rows, gen_failures, gen_usage = reasoning.generate(
     cfg, sets, backend=re_cfg.backend, model=model_ref if re_cfg.backend != "openai" else "",
     cache_path=ctx.cache_path, **decode_kw, model_name=model_name,
     vllm_kwargs={"tensor_parallel_size": re_cfg.vllm_tensor_parallel_size},
-    batch_size=re_cfg.batch_size, **generation.prompt_options(cfg, re_cfg))
+    batch_size=re_cfg.batch_size, threads=re_cfg.threads, **generation.prompt_options(cfg, re_cfg))
 generations_path = ctx.stage.path("generations.jsonl")
 # what the model saw and said; the tests and gold answers stay with the graders
 said = [{k: v for k, v in r.items() if k not in ("test", "gold")} for r in gen_rows]
@@ -379,7 +379,7 @@ if re_cfg.compare_base:
     base = students[1]  # same items, decoding and graders as the trained model
     b_rows, b_failures, b_usage = reasoning.generate(
         cfg, sets, backend=re_cfg.backend, model=base["ref"], cache_path=ctx.cache_path,
-        **decode_kw, model_name=base["name"], batch_size=re_cfg.batch_size,
+        **decode_kw, model_name=base["name"], batch_size=re_cfg.batch_size, threads=re_cfg.threads,
         **generation.prompt_options(cfg, re_cfg))
     b_grades, b_grader_failures, _ = reasoning.grade(cfg, b_rows, cache_path=ctx.cache_path,
                                                      **grade_kw)

@@ -186,6 +186,7 @@ def generate(
     vllm_kwargs: dict | None = None,
     prompt_mode: str = "chat",
     tokenizer: str | Path = "",
+    threads: int = 0,
 ) -> engine.BatchOutcome:
     """Generate one answer per item with the student; cached and resumable.
 
@@ -200,7 +201,8 @@ def generate(
     batch (default: 256 for vLLM, 1 for transformers, whose batches are padded on the left).
     prompt_mode: ``chat`` or ``text`` (the module docstring). tokenizer: whose chat template renders
     the text prompt for the ``openai`` backend (a model folder or Hub id; ``vllm_serve`` and the
-    local backends use ``model``'s own).
+    local backends use ``model``'s own). threads: CPU threads of the transformers backend while it
+    generates (0: torch's setting, one thread under ``OMP_NUM_THREADS=1``).
     """
     items = list(items)
     for n, it in enumerate(items):
@@ -228,7 +230,7 @@ def generate(
     if backend == "vllm":
         runner = _VLLMRunner(str(model), decoding, prompt_mode=prompt_mode, **(vllm_kwargs or {}))
     else:
-        runner = _TransformersRunner(str(model), decoding, prompt_mode=prompt_mode)
+        runner = _TransformersRunner(str(model), decoding, prompt_mode=prompt_mode, threads=threads)
     return _generate_local(runner, items, decoding, cache_path, desc, progress, batch_size)
 
 
@@ -413,13 +415,15 @@ def reopen_think(prompt: str, text: str) -> str:
 
 
 class _TransformersRunner:
-    """Greedy (or sampled) generation with ``transformers``, one prompt at a time."""
+    """Generation with ``transformers`` in this process: greedy through :func:`greedy_decode`,
+    sampled through ``model.generate``; ``batch_size`` prompts at a time (one by default)."""
 
     name = "transformers"
     _loaded: dict[str, tuple] = {}  # per process: model path -> (tokenizer, model)
 
-    def __init__(self, model: str, decoding: dict, prompt_mode: str = "chat"):
+    def __init__(self, model: str, decoding: dict, prompt_mode: str = "chat", threads: int = 0):
         self.model = f"transformers:{model}"
+        self.threads = threads  # CPU threads while generating; 0 = torch's setting
         self.path = model
         self.fingerprint = model_fingerprint(model)
         self.decoding = decoding
@@ -441,45 +445,120 @@ class _TransformersRunner:
 
     def generate(self, batch: list[list[dict]]) -> list[tuple[str, str, dict, str]]:
         """``(raw answer, finish reason, usage, rendered prompt)`` for a batch of chats, generated
-        together: prompts left-padded, each answer cut at its first end-of-sequence token. One chat
-        is generated alone, exactly as before. The rendered prompt is tokenised with the
-        tokenizer's special tokens in text mode (as vLLM does, :func:`text_prompt_ids`), without
-        them in chat mode (the template's own BOS only)."""
+        together. Greedy decoding goes through :func:`greedy_decode` (each answer leaves the batch at
+        its end-of-sequence token; equal to ``model.generate`` one prompt at a time), sampling through
+        ``model.generate`` with left padding. The rendered prompt is tokenised with the tokenizer's
+        special tokens in text mode (as vLLM does, :func:`text_prompt_ids`), without them in chat
+        mode (the template's own BOS only)."""
         import torch
 
         tok, model = self._load()
         d = self.decoding
         prompts = [render_prompt(tok, m) for m in batch]
-        greedy = not d.get("temperature")
-        kwargs = {"max_new_tokens": int(d.get("max_tokens", 8000)), "do_sample": not greedy}
-        if d.get("repetition_penalty"):
-            kwargs["repetition_penalty"] = float(d["repetition_penalty"])
-        if not greedy:
-            kwargs.update(temperature=float(d["temperature"]), top_p=float(d.get("top_p", 1.0)))
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        eos = tok.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos])
-        side = tok.padding_side
-        tok.padding_side = "left"  # generation continues every prompt from its last real token
+        max_new = int(d.get("max_tokens", 8000))
+        eos_ids = end_token_ids(tok, model)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else min(eos_ids)
+        ids = [tok(p, add_special_tokens=self.prompt_mode == "text")["input_ids"] for p in prompts]
+        threads = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
         try:
-            enc = tok(prompts, return_tensors="pt", add_special_tokens=self.prompt_mode == "text",
-                      padding=len(prompts) > 1)
+            if not d.get("temperature"):
+                new_ids = greedy_decode(model, ids, max_new, eos_ids, d.get("repetition_penalty"), pad_id=pad)
+            else:
+                new_ids = _sampled(model, ids, max_new, d, pad)
         finally:
-            tok.padding_side = side
-        width = enc["input_ids"].shape[1]
-        with torch.no_grad():
-            gen = model.generate(**enc, pad_token_id=pad, **kwargs)
+            torch.set_num_threads(threads)
         out = []
-        for row, prompt in enumerate(prompts):
-            n_in = int(enc["attention_mask"][row].sum())
-            new = gen[row, width:].tolist()
+        for p, prompt_ids, new in zip(prompts, ids, new_ids):
             stop = next((i for i, t in enumerate(new) if t in eos_ids), None)
             if stop is not None:
                 new = new[: stop + 1]
-            finish = "stop" if stop is not None or len(new) < kwargs["max_new_tokens"] else "length"
+            finish = "stop" if stop is not None or len(new) < max_new else "length"
             text = tok.decode(new, skip_special_tokens=True)
-            out.append((text, finish, {"prompt_tokens": n_in, "completion_tokens": len(new)}, prompt))
+            out.append((text, finish, {"prompt_tokens": len(prompt_ids), "completion_tokens": len(new)}, p))
         return out
+
+
+def end_token_ids(tokenizer: Any, model: Any) -> set[int]:
+    """The tokens that end an answer: the tokenizer's EOS and the generation config's."""
+    ids = set()
+    for e in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
+        ids |= set(e if isinstance(e, list) else [] if e is None else [e])
+    return ids
+
+
+def _sampled(model: Any, ids: list[list[int]], max_new: int, d: dict, pad: int) -> list[list[int]]:
+    """Sampled answers from ``model.generate`` on left-padded prompts (new tokens only)."""
+    import torch
+
+    width = max(map(len, ids))
+    input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in ids])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in ids])
+    kwargs = {"max_new_tokens": max_new, "do_sample": True, "temperature": float(d["temperature"]),
+              "top_p": float(d.get("top_p", 1.0))}
+    if d.get("repetition_penalty"):
+        kwargs["repetition_penalty"] = float(d["repetition_penalty"])
+    with torch.no_grad():
+        gen = model.generate(input_ids=input_ids, attention_mask=mask, pad_token_id=pad, **kwargs)
+    return gen[:, width:].tolist()
+
+
+def greedy_decode(model: Any, prompt_ids: list[list[int]], max_new_tokens: int, eos_ids: set[int],
+                  repetition_penalty: float | None = None, *, pad_id: int = 0) -> list[list[int]]:
+    """Greedy answers (new token ids, each ending at its first end token) for a batch of prompts.
+
+    What ``model.generate(do_sample=False, repetition_penalty=p)`` does for one prompt, for many at
+    once without its two costs on a CPU: an answer that has ended leaves the batch (its rows of the
+    key/value cache are dropped), so no token is computed past the end of an answer; and the
+    repetition penalty reads each row's own prompt and answer only. ``model.generate`` on a padded
+    batch also penalises the padding token, which for SmolLM2 is the end token: padded rows then
+    end later than they would alone. A test proves this loop equal to ``model.generate`` one prompt
+    at a time.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    n, width = len(prompt_ids), max(map(len, prompt_ids))
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((n, width), dtype=torch.long)
+    for i, p in enumerate(prompt_ids):
+        ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+        mask[i, width - len(p):] = 1
+    penalty = float(repetition_penalty or 1.0)
+    seen = None  # which tokens each row has read or written: the repetition penalty's domain
+    if penalty != 1.0:
+        vocab = model.get_output_embeddings().out_features
+        seen = torch.zeros((n, vocab + 1), dtype=torch.bool)
+        seen.scatter_(1, ids.masked_fill(mask == 0, vocab), True)
+        seen = seen[:, :vocab].contiguous()
+    ends = torch.tensor(sorted(eos_ids), dtype=torch.long)
+    out: list[list[int]] = [[] for _ in range(n)]
+    alive = torch.arange(n)  # which prompts the batch's rows are
+    cache = DynamicCache(config=model.config)
+    step_ids, step_pos = ids, (mask.cumsum(1) - 1).clamp(min=0)
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            logits = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=cache,
+                           use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
+            if seen is not None:  # as RepetitionPenaltyLogitsProcessor: shrink the score towards 0
+                logits = torch.where(seen, torch.where(logits < 0, logits * penalty, logits / penalty), logits)
+            nxt = logits.argmax(-1)
+            for row, token in zip(alive.tolist(), nxt.tolist()):
+                out[row].append(token)
+            if seen is not None:
+                seen[torch.arange(len(nxt)), nxt] = True
+            keep = (~torch.isin(nxt, ends)).nonzero().flatten()
+            if len(keep) == 0:
+                break
+            last = step_pos[:, -1]
+            if len(keep) < len(alive):  # answers that ended leave the batch
+                alive, nxt, last, mask = alive[keep], nxt[keep], last[keep], mask[keep]
+                seen = seen[keep] if seen is not None else None
+                cache.batch_select_indices(keep)
+            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], 1)
+            step_ids, step_pos = nxt[:, None], (last + 1)[:, None]
+    return out
 
 
 class _VLLMRunner:

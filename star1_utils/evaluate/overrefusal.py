@@ -371,7 +371,7 @@ def generation_settings(cfg, run_dir, student: str = "trained") -> dict:
     model = "" if backend == "openai" else picked[student]["ref"]
     decoding = generation.decoding_for(se.max_tokens, se.repetition_penalty)
     return {"backend": backend, "model": model, "decoding": decoding, "name": picked[student]["name"],
-            "batch_size": se.batch_size}
+            "batch_size": se.batch_size, "threads": se.threads}
 
 
 def evaluate_xstest(cfg, run_dir, items: list[dict], cache_path, desc: str = "XSTest", student: str = "trained") -> dict:
@@ -388,6 +388,7 @@ def evaluate_xstest(cfg, run_dir, items: list[dict], cache_path, desc: str = "XS
     prompts = [{**it, "prompt": it["question"]} for it in items]
     gen = generation.generate(cfg, prompts, backend=gs["backend"], model=gs["model"], decoding=gs["decoding"],
                               cache_path=cache_path, desc=f"{desc} generation", batch_size=gs["batch_size"],
+                              threads=gs["threads"],
                               **generation.prompt_options(cfg, cfg.safety_eval))
     rows = [{k: v for k, v in r.items() if k not in ("prompt", "cached")}
             for r in generation.generations_rows(prompts, gen)]

@@ -64,7 +64,7 @@ def load_sets(keys: list[str], *, n: int = 0, skip_unavailable: bool = True, gpq
 def generate(cfg: Any, sets: dict[str, list[dict]], *, backend: str, model: str = "", cache_path=None,
              max_tokens: int = 0, repetition_penalty: float | None = 1.2, model_name: str = "",
              vllm_kwargs: dict | None = None, progress: bool = True, batch_size: int | None = None,
-             prompt_mode: str = "chat", tokenizer: str = "") -> tuple[list[dict], list[dict], dict]:
+             prompt_mode: str = "chat", tokenizer: str = "", threads: int = 0) -> tuple[list[dict], list[dict], dict]:
     """Generate for every benchmark with its reference decoding (``max_tokens`` > 0 caps it);
     ``prompt_mode`` / ``tokenizer`` as :func:`star1_utils.evaluate.generation.generate`.
 
@@ -84,7 +84,7 @@ def generate(cfg: Any, sets: dict[str, list[dict]], *, backend: str, model: str 
         items = [it for k in keys for it in sets[k]]
         out = generation.generate(cfg, items, backend=backend, model=model, decoding=dec, cache_path=cache_path,
                                   desc="+".join(keys), progress=progress, vllm_kwargs=vllm_kwargs, batch_size=batch_size,
-                                  prompt_mode=prompt_mode, tokenizer=tokenizer)
+                                  prompt_mode=prompt_mode, tokenizer=tokenizer, threads=threads)
         for r in generation.generations_rows(items, out, model=model_name, decoding=dec):
             by_id[r["id"]] = r
         failures += [dict(f, benchmark=next(it["benchmark"] for it in items if it["id"] == f["id"])) for f in out.failures]

@@ -246,7 +246,7 @@ def evaluate_model(cfg: Any, items: list[dict], student: dict, *, columns: dict[
     se = cfg.safety_eval
     outcome = generation.generate(cfg, items, backend=se.backend,
                                   model=student["ref"] if se.backend != "openai" else "", decoding=decoding,
-                                  cache_path=cache_path, desc=student["key"], batch_size=se.batch_size,
+                                  cache_path=cache_path, desc=student["key"], batch_size=se.batch_size, threads=se.threads,
                                   vllm_kwargs={"tensor_parallel_size": se.vllm_tensor_parallel_size},
                                   **generation.prompt_options(cfg, se))
     rows = generation.generations_rows(items, outcome, model=student["name"])

@@ -324,6 +324,7 @@ class SafetyEvalConfig(_Section):
     n_examples: int = Field(default=3, ge=0)
     max_examples: int = Field(default=0, ge=0)  # prompts per benchmark, evenly spread and fixed by id; 0 = all
     batch_size: int = Field(default=1, ge=1)  # transformers backend: prompts generated together (left padding)
+    threads: int = Field(default=0, ge=0)  # transformers backend: CPU threads while generating; 0 = torch's setting
     compare_base: bool = False  # also evaluate the untrained base model (training.base_model) on the same prompts
     judged_text: JudgedText = "normalised"  # "full" judge mode: our stored reply, or the reference's stripped text
     prompt_mode: PromptMode = "chat"  # "text": the rendered template as a completion prompt (the reference's BOS count)
@@ -349,6 +350,7 @@ class ReasoningEvalConfig(_Section):
     vllm_tensor_parallel_size: int = Field(default=1, ge=1)
     n_examples: int = Field(default=1, ge=0)  # excerpts shown per benchmark
     batch_size: int = Field(default=1, ge=1)  # transformers backend: prompts generated together (left padding)
+    threads: int = Field(default=0, ge=0)  # transformers backend: CPU threads while generating; 0 = torch's setting
     compare_base: bool = False  # also evaluate the untrained base model (training.base_model) on the same prompts
 
 

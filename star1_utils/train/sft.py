@@ -616,6 +616,11 @@ def _precision(t: Any, use_cpu: bool, under_accelerate: bool) -> tuple[Any, bool
     return (torch.bfloat16 if low else torch.float32), bf16
 
 
+def _deepspeed_launched() -> bool:
+    """Whether this process was started by ``accelerate launch`` with DeepSpeed."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+
+
 def _sft_config(job: dict, t: Any, layout: dict, sched: dict, *, bf16: bool, use_cpu: bool,
                 under_accelerate: bool):
     """The Trainer's arguments: the reference's recipe, read in order as one epoch of ``T`` updates."""
@@ -630,7 +635,9 @@ def _sft_config(job: dict, t: Any, layout: dict, sched: dict, *, bf16: bool, use
         max_grad_norm=t.max_grad_norm, bf16=bf16, seed=t.seed, data_seed=t.seed,
         train_sampling_strategy="sequential", logging_steps=t.logging_steps, logging_first_step=True,
         save_strategy="steps" if t.save_steps else "no", save_steps=t.save_steps or T, save_total_limit=1,
-        report_to="none", use_cpu=use_cpu and not under_accelerate,
+        # under torchrun on a CPU (training.processes > 1) the Trainer must know it is on the CPU to
+        # take accelerate's MULTI_CPU path (gloo); under accelerate + DeepSpeed the launcher decides
+        report_to="none", use_cpu=use_cpu and not _deepspeed_launched(),
         activation_checkpointing=t.gradient_checkpointing, max_length=None,  # truncated (left) above
         packing=False, dataloader_drop_last=True, remove_unused_columns=True, disable_tqdm=True,
         optim="adamw_torch",
