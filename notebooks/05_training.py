@@ -304,13 +304,17 @@ if trained_before:
     print("already trained with this configuration:", model_dir)
 
 # %% [markdown]
-# Otherwise the `inprocess` backend trains here, in this process, printing every fifth update:
+# Otherwise the `inprocess` backend trains on this machine's CPU, printing every fifth update: in
+# this process, or with `training.processes: 2` in two processes that split every update's
+# sequences and average their gradients before the step (data parallel, as the GPUs of the full
+# run do). One process with two threads gains next to nothing here; two processes nearly double the
+# tokens per second (`benchmarks/bench_mini.py` measures both).
 
 # %%
 if not trained_before and tcfg.backend == "inprocess":
     if job_path is None:
         job_path = sft.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
-    summary = sft.train(job_path, print_every=5)
+    summary = sft.train_on_cpu(job_path, tcfg.processes, print_every=5)
 
 # %% [markdown]
 # The `accelerate` backend writes the launch files and prints the command; with `launch:

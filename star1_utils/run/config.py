@@ -276,6 +276,8 @@ class TrainingConfig(_Section):
     gradient_checkpointing: bool = True
     backend: TrainingBackend = "accelerate"  # "accelerate" (DeepSpeed ZeRO-3 launch) or "inprocess" (CPU demo)
     launch: Launch = "subprocess"  # accelerate backend: "subprocess" (run and stream) or "print" (command only)
+    # inprocess backend: CPU processes training together, data parallel (torchrun, gloo), one thread each
+    processes: int = Field(default=1, ge=1)
     num_gpus: int = Field(default=8, ge=0)
     deepspeed_config: str = "star1_utils/configs/deepspeed_zero3.json"  # relative to the project root
     accelerate_config: str = "star1_utils/configs/accelerate_zero3.yaml"

@@ -21,10 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m star1_utils.train.run_sft", description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True, help="job.json written by star1_utils.train.sft.prepare_job")
     ap.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    ap.add_argument("--print-every", type=int, default=0, help="one short progress line every N updates")
     a = ap.parse_args(argv)
     from star1_utils.train import sft
 
-    summary = sft.train(a.config, use_cpu=True if a.cpu else None)
+    summary = sft.train(a.config, use_cpu=True if a.cpu else None, print_every=a.print_every)
     if summary:
         print("STAR1_TRAIN_SUMMARY " + json.dumps(summary), flush=True)
     return 0

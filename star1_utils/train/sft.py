@@ -481,6 +481,43 @@ def launch_command(job_path: str | Path, *, use_cpu: bool = False, main_process_
     return cmd + ["-m", "star1_utils.train.run_sft", "--config", str(job_path.resolve())]
 
 
+def cpu_launch_command(job_path: str | Path, processes: int, *, print_every: int = 0) -> list[str]:
+    """``torchrun --standalone --nproc_per_node N -m star1_utils.train.run_sft --config job.json --cpu``.
+
+    Data parallel on the CPU: each process reads its share of every update's sequences and the
+    gradients are averaged (gloo) before the step, so the update is the one a single process with
+    the whole accumulation takes. On a CPU a second training thread adds next to nothing (the
+    matmuls of a 135M model at batch 1 do not split well) while a second process nearly doubles the
+    tokens per second (``benchmarks/bench_mini.py``).
+    """
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+           "-m", "star1_utils.train.run_sft", "--config", str(Path(job_path).resolve()), "--cpu"]
+    return cmd + (["--print-every", str(print_every)] if print_every else [])
+
+
+def train_on_cpu(job_path: str | Path, processes: int = 1, *, print_every: int = 0,
+                 echo: Callable[[str], None] = print) -> dict:
+    """The ``inprocess`` backend: train in this process, or in ``processes`` CPU processes
+    (:func:`cpu_launch_command`, one thread each); returns the training summary either way."""
+    if processes <= 1:
+        return train(job_path, print_every=print_every)
+    cmd = cpu_launch_command(job_path, processes, print_every=print_every)
+    echo(f"training in {processes} processes: {shell_command(cmd)}")
+    env = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    rc = run_streaming(cmd, echo=lambda line: echo(line) if _worth_showing(line) else None, env=env)
+    if rc != 0:
+        raise RuntimeError(f"training failed (exit status {rc}); the log above says why")
+    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+    return json.loads((Path(job["output_dir"]) / "summary.json").read_text(encoding="utf-8"))
+
+
+def _worth_showing(line: str) -> bool:
+    """The training processes' progress lines, without the launcher's and libraries' chatter."""
+    quiet = ("STAR1_TRAIN_SUMMARY", "Warning", "warn(", "W1207", "torch.distributed", "OMP_NUM_THREADS",
+             "*****", "Setting OMP")
+    return bool(line.strip()) and not any(q in line for q in quiet)
+
+
 def run_streaming(cmd: list[str], *, echo: Callable[[str], None] = print, env: dict | None = None,
                   cwd: str | Path | None = None) -> int:
     """Run a command, echoing its output line by line; returns the exit status."""
