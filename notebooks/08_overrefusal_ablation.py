@@ -212,18 +212,29 @@ if cfg.role("rewriter").model.startswith("standin-"):
 display(pd.DataFrame(orf.rewrite_examples(rewrites, k=6, width=60)))
 
 # %% [markdown]
-# ## 3. Reasoning for the benign questions
+# ## 3. Answers for the benign questions
 #
 # The reference sends the **bare** rewritten question to R1 (no policies, no template), with the
-# decoding of notebook 03. The stored form is the same `<think>...</think>` text.
+# decoding of notebook 03. The stored form is the same `<think>...</think>` text
+# (`overrefusal.benign_answers: teacher`).
+#
+# Without R1 a stand-in teacher would answer every look-alike with one template, and a real student
+# trained on it learns the template as a way to answer *anything*, harmful requests included. The
+# miniature therefore **self-distils** (`benign_answers: base_model`): the untrained SmolLM2 answers
+# each look-alike itself (greedy, the safety evaluation's decoding, at most
+# `overrefusal.benign_max_tokens` tokens; an answer cut there is left out). Its reasoning block
+# stays empty: the base model does not reason, and a stand-in's reasoning would bring the template
+# back. The benign rows then teach one thing: answer this kind of request as you did before.
 
 # %%
-traces, out_tr = orf.generate_reasoning(cfg, rewrites, ctx.cache_path)
-failures += [{**f, "stage": "reasoning"} for f in out_tr.failures]
-print(f"{len(traces)} traces; {len(out_tr.failures)} failed")
-if cfg.role("teacher").model.startswith("standin-"):
-    print("The trace below comes from the STAND-IN teacher (a template program), not DeepSeek-R1.")
-print(traces[0]["response"][:700])
+traces, out_tr, cut = orf.benign_traces(cfg, ctx.run_dir, rewrites, ctx.cache_path)
+failures += [{**f, "stage": "benign answers"} for f in out_tr.failures]
+print(f"{len(traces)} benign rows; {len(out_tr.failures)} failed; {len(cut)} answers cut at "
+      f"{oc.benign_max_tokens} tokens left out" if cut else f"{len(traces)} benign rows")
+print("answers from:", orf.benign_source(cfg)["answers"],
+      "(STAND-IN: a template program, not DeepSeek-R1)" if oc.benign_answers == "teacher"
+      and cfg.role("teacher").model.startswith("standin-") else "")
+print(traces[0]["question"], "->\n", traces[0]["response"][:500])
 
 # %% [markdown]
 # ## 4. Score (1-5) and keep the all-5 rows
@@ -232,19 +243,20 @@ print(traces[0]["response"][:700])
 # `Quality_of_Thinking_Process`, `Compliance_Degree`: 5 = fully engages, 3 = mixed, 1 = refuses).
 # The reference keeps the rows whose three scores are all 5 and tags them `source = "4o_rewrite"`:
 # that is all STAR-benign-915 is. A trace that hedges ("I can't help with anything dangerous. That
-# said, ...") is exactly the over-cautious behaviour the filter must remove.
+# said, ...") is exactly the over-cautious behaviour the filter must remove. Self-distilled rows have
+# no reasoning to rate: they must score 5 on the two criteria that read the answer.
 
 # %%
 scored, out_sc = orf.score(cfg, traces, ctx.cache_path)
 failures += [{**f, "stage": "scoring"} for f in out_sc.failures]
-kept = orf.all_five(scored)
+kept = orf.all_five(scored, orf.filter_criteria(cfg))
 write_jsonl(ctx.stage.path("benign_scored.jsonl"), scored)
 write_jsonl(ctx.stage.path("star1_benign_filtered.jsonl"), kept)
 score_table = pd.DataFrame([r["score"] for r in scored])  # one column per criterion
 counts = score_table.apply(lambda s: s.value_counts()).fillna(0).astype(int)
 display(counts.sort_index(ascending=False))  # rows: the scores 5 .. 1
-print(f"kept {len(kept)} of {len(scored)} scored rewrites (all three scores 5); "
-      "the paper kept 915 of 1,000")
+criteria = ", ".join(orf.filter_criteria(cfg))
+print(f"kept {len(kept)} of {len(scored)} scored rows (5 on {criteria}); the paper kept 915 of 1,000")
 kept_ids = {r["id"] for r in kept}
 dropped = [r for r in scored if r["id"] not in kept_ids][:2]
 for r in dropped:
@@ -372,16 +384,14 @@ if shift is not None:
 # so its numbers come from notebooks 05-07 and section 5. Every point starts from the same base
 # model and sees the same harmful rows: only the benign rows differ.
 #
-# Where the benign rows come from matters. With a stand-in rewriter and teacher (the demo and the
-# miniature) the look-alike questions come from a table of benign uses of trigger words, and each
-# trace is a template: a short reasoning that the request is harmless, then three generic steps. A
-# real student trained on them can learn *that* a look-alike deserves an answer, not *how* to
-# answer it well; the paper's traces are DeepSeek-R1's.
+# Where the benign rows come from matters. With a stand-in rewriter (the demo and the miniature) the
+# look-alike questions come from a table of benign uses of trigger words. In the demo each answer is
+# a stand-in template; in the miniature it is the base model's own (section 3). The paper's
+# questions are GPT-4o's and its traces DeepSeek-R1's.
 
 # %%
-rewriter, teacher = cfg.role("rewriter").model, cfg.role("teacher").model
-print("benign rows from:", rewriter, "(rewrites) and", teacher, "(traces)",
-      "- STAND-INS, not GPT-4o and DeepSeek-R1" if teacher.startswith("standin-") else "")
+print("benign rows from:", orf.benign_source(cfg),
+      "- the rewriter is a STAND-IN" if cfg.role("rewriter").model.startswith("standin-") else "")
 points = orf.curve_counts(oc.benign_counts, len(kept))
 reuse = orf.can_reuse_main_run(cfg, ctx.run_dir)
 print(f"curve points {points}; sub runs run notebooks 05,{orf.curve_evaluations(cfg)}; "

@@ -190,6 +190,7 @@ TINY = {"training.release_rows": 8, "training.max_length": 256, "training.epochs
         "training.sample_max_new_tokens": 8, "safety_eval.max_examples": 2, "safety_eval.max_tokens": 24,
         "reasoning_eval.max_examples": 1, "reasoning_eval.max_tokens": 16, "overrefusal.xstest_limit": 2,
         "overrefusal.xstest_unsafe_limit": 1, "overrefusal.benign_counts": [0, 2],
+        "overrefusal.benign_max_tokens": 96,
         "selection.target_size": 20, "judges.per_source": 40, "judges.correction_samples": 200}
 
 

@@ -36,6 +36,7 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from star1_utils.llm import replies
 from star1_utils.llm.replies import final_answer
@@ -162,6 +163,65 @@ def generate_reasoning(cfg, rows: list[dict], cache_path, desc: str = "benign re
     return out, outcome
 
 
+#: What a self-distilled row's assistant turn holds before its answer: an empty reasoning block.
+EMPTY_REASONING = "<think>\n\n</think>\n\n"
+#: The criteria a self-distilled row must score 5 on: those that read the answer. It carries no
+#: reasoning, so ``Quality_of_Thinking_Process`` is scored (and shown) but not asked of it.
+ANSWER_CRITERIA = ("Content_Safety_Compliance", "Compliance_Degree")
+
+
+def self_distilled(cfg, run_dir, rows: list[dict], cache_path, desc: str = "benign answers (base model)"):
+    """Self-distillation: the untrained student's own answer to each benign look-alike.
+
+    The paper's benign rows are DeepSeek-R1 traces; without R1 (the miniature, offline) a stand-in
+    teacher would answer every look-alike with one template, and a small student trained on it
+    learns the template as a way to answer anything. The base model's answers are real text in its
+    own voice, so the benign rows teach "answer this kind of request as you did before training"
+    and nothing else. The reasoning block stays empty (:data:`EMPTY_REASONING`): the base model
+    does not reason, and a stand-in's reasoning would bring the template back. Greedy, with the
+    safety evaluation's backend, repetition penalty and batch; at most
+    ``overrefusal.benign_max_tokens`` new tokens, and an answer that has not ended by then is left
+    out (a cut answer would teach the student to stop mid-sentence).
+
+    Returns ``(rows with response, outcome, ids left out as cut)``.
+    """
+    from star1_utils.evaluate import generation
+
+    gs = generation_settings(cfg, run_dir, "base")
+    decoding = {**gs["decoding"], "max_tokens": cfg.overrefusal.benign_max_tokens}
+    items = [{"id": r["id"], "prompt": r["question"]} for r in rows]
+    outcome = generation.generate(cfg, items, backend=gs["backend"], model=gs["model"], decoding=decoding,
+                                  cache_path=cache_path, desc=desc, batch_size=gs["batch_size"],
+                                  threads=gs["threads"], **generation.prompt_options(cfg, cfg.safety_eval))
+    out, cut = [], []
+    for r in rows:
+        res = outcome.results.get(r["id"])
+        if res is None:
+            continue
+        answer = replies.final_answer(res.text).strip()
+        if res.finish_reason == "length" or not answer:
+            cut.append(r["id"])
+            continue
+        out.append({**r, "response": EMPTY_REASONING + answer})
+    return out, outcome, cut
+
+
+def benign_traces(cfg, run_dir, rows: list[dict], cache_path) -> tuple[list[dict], Any, list[str]]:
+    """The benign rows' assistant turns as ``overrefusal.benign_answers`` says: the teacher's
+    reasoning and answer (the paper), or :func:`self_distilled` answers of the base model.
+    Returns ``(rows with response, outcome, ids left out as cut)``."""
+    if cfg.overrefusal.benign_answers == "base_model":
+        return self_distilled(cfg, run_dir, rows, cache_path)
+    traces, outcome = generate_reasoning(cfg, rows, cache_path)
+    return traces, outcome, []
+
+
+def filter_criteria(cfg) -> tuple[str, ...]:
+    """The scores a benign row must have at 5 to be kept: all three (the reference), or for
+    self-distilled rows :data:`ANSWER_CRITERIA`."""
+    return ANSWER_CRITERIA if cfg.overrefusal.benign_answers == "base_model" else SCORE_KEYS
+
+
 # --------------------------------------------------------------------------- 3. scoring
 
 
@@ -222,13 +282,14 @@ def score(cfg, rows: list[dict], cache_path, desc: str = "over-refusal scoring")
 
 # --------------------------------------------------------------------------- 4. filter
 
-def all_five(rows: list[dict]) -> list[dict]:
+def all_five(rows: list[dict], criteria: tuple[str, ...] = SCORE_KEYS) -> list[dict]:
     """The reference's filter (``scorer.py`` L177-L189): keep rows whose three scores are all 5,
-    in order, with ``source = "4o_rewrite"``. Rows without a valid score are dropped."""
+    in order, with ``source = "4o_rewrite"``. Rows without a valid score are dropped.
+    ``criteria``: the scores asked to be 5 (:func:`filter_criteria`)."""
     kept = []
     for r in rows:
         s = r.get("score")
-        if isinstance(s, dict) and set(s) == set(SCORE_KEYS) and all(s[k] == 5 for k in SCORE_KEYS):
+        if isinstance(s, dict) and set(s) == set(SCORE_KEYS) and all(s[k] == 5 for k in criteria):
             kept.append({**r, "source": SOURCE_TAG})
     return kept
 
@@ -725,7 +786,14 @@ def points_record(cfg, details: list[dict]) -> dict:
     """``benign_mix_points.json``: the refusal judge, the models the benign rows came from
     (rewriter and teacher: stand-ins or the paper's), and one :func:`point_detail` per point."""
     return {"judge": cfg.role("refusal_judge").model,
-            "benign_source": {r: cfg.role(r).model for r in ("rewriter", "teacher")}, "points": details}
+            "benign_source": benign_source(cfg), "points": details}
+
+
+def benign_source(cfg) -> dict[str, str]:
+    """Who wrote the benign rows: the rewriter's model, and the teacher's or the base model's."""
+    answers = (f"{cfg.training.base_model} (base, untrained; self-distilled)"
+               if cfg.overrefusal.benign_answers == "base_model" else cfg.role("teacher").model)
+    return {"rewriter": cfg.role("rewriter").model, "answers": answers}
 
 
 def versus_first(details: list[dict], first_n: int) -> list[dict]:

@@ -55,6 +55,8 @@ PromptMode = Literal["chat", "text"]  # chat endpoint, or the rendered chat temp
 JudgedText = Literal["normalised", "reference"]  # safety.py: the stored reply, or vLLM's text.strip() (gen.py:105)
 Grading = Literal["math_verify", "reference"]  # reasoning.py: our graders, or the reference's GPT-4o equality checker
 OptionCleaning = Literal["reference", "raw"]  # mmlu_pro.py: options cleaned as mmlu_pro_eval.py:80-102, or as stored
+# overrefusal.py: benign_traces: the teacher's reasoning (the paper), or the untrained student's own answers
+BenignAnswers = Literal["teacher", "base_model"]
 RewriteParse = Literal["clean", "reference"]  # overrefusal.py: parse_rewrite strips labels/quotes, or rewriter.py:70-71
 
 
@@ -365,6 +367,8 @@ class OverrefusalConfig(_Section):
     scorer_max_completion_tokens: int = Field(default=1024, ge=1)  # over-refusal scorer
     judge_input: JudgeInput = "answer"  # what the refusal judge sees: "answer" (final answer) or "full" (eval.py:275)
     rewrite_parse: RewriteParse = "clean"  # "reference": keep labels and quotes as rewriter.py:70-71
+    benign_answers: BenignAnswers = "teacher"  # "base_model": self-distilled, see overrefusal.self_distilled
+    benign_max_tokens: int = Field(default=320, ge=1)  # base_model: an answer not ended by then is left out
     xstest_limit: int = Field(default=0, ge=0)  # safe XSTest prompts evaluated; 0 = all 250
     xstest_unsafe_limit: int = Field(default=0, ge=0)  # unsafe contrast prompts; 0 = all 200
     include_unsafe: bool = True  # also evaluate the 200 unsafe contrast prompts, for context

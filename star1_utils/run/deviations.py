@@ -92,6 +92,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "the refusal judge reads the stored reply, vLLM's text.strip() with the reasoning and no "
               "opening tag (safe_benchmark/eval.py:151, :174-175; gen.py:105)",
               "answer: the final answer only", True),
+    Deviation("overrefusal.benign_answers", "teacher", "08",
+              "the benign look-alikes are answered by DeepSeek-R1, reasoning and answer (the paper's "
+              "Sec. 4.3; the repository ships the rewriter only, benign_gene/rewriter.py)",
+              "base_model: the untrained student's own answers, empty reasoning (self-distillation)", True),
     Deviation("overrefusal.rewrite_parse", "reference", "08",
               "the rewrite is used as returned, labels and quotes kept "
               "(overrefusal_ablation/benign_gene/rewriter.py:70-71)",
