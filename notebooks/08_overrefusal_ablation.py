@@ -256,7 +256,8 @@ score_table = pd.DataFrame([r["score"] for r in scored])  # one column per crite
 counts = score_table.apply(lambda s: s.value_counts()).fillna(0).astype(int)
 display(counts.sort_index(ascending=False))  # rows: the scores 5 .. 1
 criteria = ", ".join(orf.filter_criteria(cfg))
-print(f"kept {len(kept)} of {len(scored)} scored rows (5 on {criteria}); the paper kept 915 of 1,000")
+print(f"kept {len(kept)} of {len(scored)} scored rows (5 on {criteria}); "
+      "the paper kept 915 of 1,000")
 kept_ids = {r["id"] for r in kept}
 dropped = [r for r in scored if r["id"] not in kept_ids][:2]
 for r in dropped:
