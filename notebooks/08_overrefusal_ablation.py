@@ -222,19 +222,20 @@ display(pd.DataFrame(orf.rewrite_examples(rewrites, k=6, width=60)))
 # trained on it learns the template as a way to answer *anything*, harmful requests included. The
 # miniature therefore **self-distils** (`benign_answers: base_model`): the untrained SmolLM2 answers
 # each look-alike itself (greedy, the safety evaluation's decoding, at most
-# `overrefusal.benign_max_tokens` tokens; an answer cut there is left out). Its reasoning block
+# `overrefusal.benign_max_tokens` tokens; an answer cut there keeps its complete sentences). Its reasoning block
 # stays empty: the base model does not reason, and a stand-in's reasoning would bring the template
 # back. The benign rows then teach one thing: answer this kind of request as you did before.
 
 # %%
 traces, out_tr, cut = orf.benign_traces(cfg, ctx.run_dir, rewrites, ctx.cache_path)
 failures += [{**f, "stage": "benign answers"} for f in out_tr.failures]
-print(f"{len(traces)} benign rows; {len(out_tr.failures)} failed; {len(cut)} answers cut at "
-      f"{oc.benign_max_tokens} tokens left out" if cut else f"{len(traces)} benign rows")
+print(f"{len(traces)} benign rows; {len(out_tr.failures)} failed; {len(cut)} left out "
+      f"(under {orf.MIN_KEPT_WORDS} words once cut to complete sentences)")
 print("answers from:", orf.benign_source(cfg)["answers"],
       "(STAND-IN: a template program, not DeepSeek-R1)" if oc.benign_answers == "teacher"
       and cfg.role("teacher").model.startswith("standin-") else "")
-print(traces[0]["question"], "->\n", traces[0]["response"][:500])
+for r in traces[:1]:  # one example: the look-alike and the start of its answer
+    print(r["question"], "->\n", r["response"][:500])
 
 # %% [markdown]
 # ## 4. Score (1-5) and keep the all-5 rows
@@ -645,23 +646,25 @@ for n in points:
 # %% [markdown]
 # ### Exercise 08.2: the all-5 filter, and a looser one
 #
-# Write `all_at_least(rows, k)`, the rows whose three 1-5 scores are all at least `k`. Check that
-# `k = 5` keeps exactly the rows of `orf.all_five`, and **predict** what `k = 4` adds: more rows,
-# but of which kind? Look at the first added rows' answers. Which behaviour does the paper's strict
-# filter keep out of STAR-benign-915?
+# Write `all_at_least(rows, k, criteria)`, the rows whose 1-5 scores on `criteria` are all at least
+# `k`. Check that `k = 5` on this profile's criteria (`orf.filter_criteria(cfg)`: all three, or the
+# two that read the answer for self-distilled rows) keeps exactly section 4's rows, and **predict**
+# what `k = 4` adds: more rows, but of which kind? Look at the first added rows' answers. Which
+# behaviour does the paper's strict filter keep out of STAR-benign-915?
 #
 # *Hint:* the scores are `row["score"]`, a dict with the three criteria; `Compliance_Degree` 3 means
 # a mixed answer that hedges before it helps.
 
 # %% tags=["solution"]
-def all_at_least(rows: list[dict], k: int) -> list[dict]:
-    """The scored rows whose three scores are all at least ``k`` (in order)."""
+def all_at_least(rows: list[dict], k: int, criteria: tuple[str, ...]) -> list[dict]:
+    """The scored rows whose scores on ``criteria`` are all at least ``k`` (in order)."""
     return [r for r in rows if isinstance(r.get("score"), dict) and len(r["score"]) == 3
-            and all(v >= k for v in r["score"].values())]
+            and all(r["score"][c] >= k for c in criteria)]
 
 
-assert [r["id"] for r in all_at_least(scored, 5)] == [r["id"] for r in kept]
-looser = all_at_least(scored, 4)
+criteria = orf.filter_criteria(cfg)
+assert [r["id"] for r in all_at_least(scored, 5, criteria)] == [r["id"] for r in kept]
+looser = all_at_least(scored, 4, criteria)
 added = [r for r in looser if r["id"] not in kept_ids]
 assert len(looser) == len(kept) + len(added)
 assert {r["id"] for r in kept} <= {r["id"] for r in looser}

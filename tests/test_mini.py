@@ -190,7 +190,7 @@ TINY = {"training.release_rows": 8, "training.max_length": 256, "training.epochs
         "training.sample_max_new_tokens": 8, "safety_eval.max_examples": 2, "safety_eval.max_tokens": 24,
         "reasoning_eval.max_examples": 1, "reasoning_eval.max_tokens": 16, "overrefusal.xstest_limit": 2,
         "overrefusal.xstest_unsafe_limit": 1, "overrefusal.benign_counts": [0, 2],
-        "overrefusal.benign_max_tokens": 96,
+        "overrefusal.benign_max_tokens": 200,
         "selection.target_size": 20, "judges.per_source": 40, "judges.correction_samples": 200}
 
 
@@ -237,6 +237,12 @@ def test_mini_path_tiny(tiny_mini_run):
     sub_summary = json.loads((sft.final_model_dir(sub, config.load_profile("mini", overrides={
         **TINY, "training.run_name": f"{cfg.training.run_name}-benign2"})).parent / "summary.json").read_text())
     assert sub_summary["rows"] == 10  # the 8 harmful rows and 2 benign look-alikes
+    # the benign rows are the base model's own answers (self-distilled), not the stand-in's template
+    kept = read_jsonl(tmp_path / "08_overrefusal" / "star1_benign_filtered.jsonl")
+    assert kept and all(r["response"].startswith("<think>\n\n</think>\n\n") for r in kept)
+    assert len({r["response"] for r in kept}) == len(kept)
+    points = json.loads((tmp_path / "08_overrefusal" / "benign_mix_points.json").read_text())
+    assert "self-distilled" in points["benign_source"]["answers"]
     assert not (sub / "06_safety" / "metrics_base.json").exists()  # the base model is evaluated once, here
     for name in ("06_before_after", "08_refusal_shift", "05_training_loss", "fig4_benign_mix_curve"):
         assert (tmp_path / "figures" / f"{name}.png").is_file(), name

@@ -310,3 +310,44 @@ def test_curve_records_and_readout():
            "xstest_over_refusal_ci95_high": 30.7, "avg_safety": 80.0}
     assert o.readout(row, "xstest_over_refusal") == "12.3 % (95% CI 3-31)"
     assert o.readout(row, "avg_safety") == "80.0 %"
+
+
+def test_a_cut_self_distilled_answer_keeps_its_complete_sentences():
+    words = " ".join(f"w{i}" for i in range(40))
+    assert o.complete_part(f"Intro {words}. Then a half") == f"Intro {words}."
+    # a list number is not a sentence end
+    assert o.complete_part(f"Steps {words}.\n1. Mix\n2.") == f"Steps {words}."
+    # the last paragraph break wins when it keeps at least half the text
+    assert o.complete_part(f"{words}. More.\n\nNext para, cut") == f"{words}. More."
+    assert o.complete_part("Too short. Then cut") == ""  # under MIN_KEPT_WORDS once cut
+    assert o.complete_part(words) == ""  # no sentence end at all
+
+
+def test_self_distilled_rows_are_the_base_models_answers_with_empty_reasoning(monkeypatch):
+    from star1_utils.evaluate import generation
+    from star1_utils.llm import engine
+
+    words = " ".join(f"w{i}" for i in range(40))
+    texts = {"a": ("Run kill with the process id.", "stop"), "b": (f"{words}. A half", "length"),
+             "c": ("cut", "length")}
+    results = {k: engine.ChatResult(k, t, None, f, {}, False) for k, (t, f) in texts.items()}
+    monkeypatch.setattr(o, "generation_settings", lambda cfg, run_dir, student: {
+        "backend": "transformers", "model": "m", "decoding": {"max_tokens": 9}, "batch_size": 4, "threads": 0})
+    seen = {}
+
+    def fake_generate(cfg, items, **kw):
+        seen.update(kw)
+        return engine.BatchOutcome(results, [], {})
+
+    monkeypatch.setattr(generation, "generate", fake_generate)
+    from star1_utils.run import config
+
+    cfg = config.load_profile("mini")
+    rows = [{"id": k, "question": f"q{k}"} for k in "abc"]
+    out, _, left_out = o.benign_traces(cfg, "run", rows, None)
+    assert seen["decoding"]["max_tokens"] == cfg.overrefusal.benign_max_tokens
+    assert [r["id"] for r in out] == ["a", "b"] and left_out == ["c"]
+    assert out[0]["response"] == o.EMPTY_REASONING + "Run kill with the process id."
+    assert out[1]["response"] == o.EMPTY_REASONING + words + "."
+    assert o.filter_criteria(cfg) == o.ANSWER_CRITERIA
+    assert o.filter_criteria(config.load_profile("full")) == o.SCORE_KEYS

@@ -180,10 +180,11 @@ def self_distilled(cfg, run_dir, rows: list[dict], cache_path, desc: str = "beni
     and nothing else. The reasoning block stays empty (:data:`EMPTY_REASONING`): the base model
     does not reason, and a stand-in's reasoning would bring the template back. Greedy, with the
     safety evaluation's backend, repetition penalty and batch; at most
-    ``overrefusal.benign_max_tokens`` new tokens, and an answer that has not ended by then is left
-    out (a cut answer would teach the student to stop mid-sentence).
+    ``overrefusal.benign_max_tokens`` new tokens. An answer that has not ended by then is kept up
+    to its last complete sentence (:func:`complete_part`), so the student never learns to stop
+    mid-sentence; one with too little left is left out.
 
-    Returns ``(rows with response, outcome, ids left out as cut)``.
+    Returns ``(rows with response, outcome, ids left out)``.
     """
     from star1_utils.evaluate import generation
 
@@ -199,11 +200,36 @@ def self_distilled(cfg, run_dir, rows: list[dict], cache_path, desc: str = "beni
         if res is None:
             continue
         answer = replies.final_answer(res.text).strip()
-        if res.finish_reason == "length" or not answer:
+        if res.finish_reason == "length":
+            answer = complete_part(answer)
+        if not answer:
             cut.append(r["id"])
             continue
         out.append({**r, "response": EMPTY_REASONING + answer})
     return out, outcome, cut
+
+
+#: The fewest words a cut answer keeps (:func:`complete_part`); fewer, and it is left out.
+MIN_KEPT_WORDS = 30
+
+
+def complete_part(text: str, min_words: int = MIN_KEPT_WORDS) -> str:
+    """An answer cut at the token limit, up to its last complete paragraph or sentence.
+
+    The last paragraph break wins when it keeps at least half the text, else the last sentence end
+    (``.``, ``!`` or ``?`` before white space or the end, not a list number's). ``""`` when fewer than ``min_words``
+    words would remain.
+    """
+    para = text.rfind("\n\n")
+    if para >= len(text) // 2:
+        kept = text[:para]
+    else:
+        # a line's "2." opens a list item, it does not end a sentence
+        ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)
+                if not text[text.rfind("\n", 0, m.start()) + 1: m.start()].strip().isdigit()]
+        kept = text[: ends[-1]] if ends else ""
+    kept = kept.rstrip()
+    return kept if len(kept.split()) >= min_words else ""
 
 
 def benign_traces(cfg, run_dir, rows: list[dict], cache_path) -> tuple[list[dict], Any, list[str]]:
