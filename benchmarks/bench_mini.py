@@ -1,30 +1,44 @@
-"""The miniature's speed on this machine: training tokens/s beside the machine's matmul peak, and
-generation tokens/s one by one beside batched, all in one run.
+"""The miniature's speed on this machine, in one run: training tokens/s per core beside the
+machine's measured matmul peak, generation tokens/s for each backend at the sizes the miniature
+uses, and the whole miniature's seconds per notebook.
 
-    .venv/bin/python benchmarks/bench_mini.py [--threads 1] [--train-steps 6] [--prompts 16] [--new-tokens 96]
+    .venv/bin/python benchmarks/bench_mini.py [--train-rows 24] [--prompts 48] [--new-tokens 192]
+                                              [--run-dir runs/mini] [--skip-old]
 
-1. **Peak**: float32 matmul GFLOP/s of this CPU at the given thread count (1024 x 1024, best of 5).
-2. **Training**: full fine-tune steps of SmolLM2-135M-Instruct (AdamW, batch 1, the miniature's
-   formatting) on released STAR-1 rows; tokens/s, and the achieved GFLOP/s as 6 x parameters x
-   tokens / s (forward + backward, the usual estimate), as a share of the peak.
-3. **Generation**: the same prompts, greedy with repetition penalty 1.2, through the evaluation's
-   transformers backend, one at a time and in one left-padded batch; completion tokens / wall time.
+1. **Peak**: float32 matmul GFLOP/s of this CPU (1024 x 1024, best of 5) on 1 thread and on all
+   cores' threads: the ceiling every other figure is compared with.
+2. **Training**: the miniature's recipe (full fine-tune, fp32, AdamW, batch 1, effective batch 8)
+   on ``--train-rows`` released STAR-1 rows through notebook 05's own path
+   (``sft.train_on_cpu``), in 1 process and in 2 processes (data parallel, one thread each). Tokens
+   per second, per core, and the achieved GFLOP/s per core as 6 x parameters x tokens / s (forward
+   and backward, the usual estimate) as a share of the 1-thread peak.
+3. **Generation**: ``--prompts`` StrongREJECT prompts, greedy, repetition penalty 1.05, at most
+   ``--new-tokens`` new tokens, through each backend: ``model.generate`` on left-padded batches of
+   16 (the miniature's earlier backend; ``--skip-old`` leaves it out), the greedy batch loop
+   (``generation.greedy_decode``: an answer leaves the batch at its end) in batches of
+   ``--prompts`` on 1 and on 2 threads, and ``vllm serve`` when ``make vllm`` installed it.
+   Completion tokens / wall time, and whether the answers equal the loop's.
+4. **The miniature**: each notebook's seconds from the manifests of ``--run-dir`` (a finished
+   ``make mini``), the benign-mix curve's sub runs inside 08.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
+def matmul_gflops(threads: int, n: int = 1024, repeats: int = 5) -> float:
     import torch
 
+    torch.set_num_threads(threads)
     a, b = torch.randn(n, n), torch.randn(n, n)
     best = float("inf")
     for _ in range(repeats):
@@ -32,85 +46,155 @@ def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
         for _ in range(4):
             a @ b
         best = min(best, (time.perf_counter() - t) / 4)
+    torch.set_num_threads(1)
     return 2 * n ** 3 / best / 1e9
 
 
-def train_speed(model_dir: Path, steps: int) -> dict:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def train_speed(rows: int, processes: int, workdir: Path) -> dict:
+    """One short training through notebook 05's path; tokens/s from the Trainer's own runtime."""
     from star1_utils.run import config
     from star1_utils.train import sft
-    from star1_utils.dataset.release import load_star1_release
 
-    cfg = config.load_profile("mini")
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    model.train()
-    rows = sft.release_subset(tok, cfg.training, steps + 1, load_star1_release())
-    fmt = sft.formatter_for(tok, cfg.training)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.95), weight_decay=1e-4)
-    n_params = sum(p.numel() for p in model.parameters())
-    tokens, seconds = 0, 0.0
-    for i, r in enumerate(rows):
-        ex = fmt.example(r["question"], r["response"])
-        ids = torch.tensor([ex["input_ids"]])
-        labels = torch.tensor([ex["labels"]])
-        t = time.perf_counter()
-        loss = model(input_ids=ids, labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        if i:  # the first step warms up allocator and optimizer state
-            seconds += time.perf_counter() - t
-            tokens += ids.shape[1]
-    tps = tokens / seconds
-    return {"tokens_per_s": tps, "gflops": 6 * n_params * tps / 1e9, "tokens": tokens, "steps": steps,
-            "parameters": n_params}
+    cfg = config.load_profile("mini", overrides={"training.release_rows": rows,
+                                                 "training.run_name": f"bench-{processes}p"})
+    data, path = sft.training_rows(cfg, workdir)
+    job = sft.prepare_job(cfg, workdir, data_path=path, rows=data)
+    summary = sft.train_on_cpu(job, processes, echo=lambda line: None)
+    tps = summary["tokens_trained"] / summary["train_runtime_s"]
+    return {"processes": processes, "tokens": summary["tokens_trained"], "seconds": summary["train_runtime_s"],
+            "tokens_per_s": tps, "loss_last": summary["loss_last"], "updates": summary["updates"]}
 
 
-def generation_speed(model_dir: Path, n_prompts: int, new_tokens: int) -> dict:
+def prompts_of(model_dir: Path, n: int) -> list[list[int]]:
+    from transformers import AutoTokenizer
+
     from star1_utils.evaluate import generation
     from star1_utils.evaluate import safety_benchmarks as bench
 
-    items = [{"id": it["id"], "prompt": it["prompt"]}
-             for it in bench.evenly_spread(bench.load("strongreject"), n_prompts)]
-    dec = generation.decoding_for(max_tokens=new_tokens, repetition_penalty=1.2)
-    out = {}
-    for label, bs in (("one by one", 1), (f"batched ({n_prompts})", n_prompts)):
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    items = bench.evenly_spread(bench.load("strongreject"), n)
+    return [tok(generation.render_prompt(tok, [{"role": "user", "content": it["prompt"]}]),
+                add_special_tokens=False)["input_ids"] for it in items], items
+
+
+def generation_speeds(model_dir: Path, n: int, new_tokens: int, skip_old: bool) -> list[dict]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from star1_utils.evaluate import generation
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    ids, items = prompts_of(model_dir, n)
+    ends = generation.end_token_ids(tok, model)
+    pad = tok.pad_token_id
+    out = []
+
+    def timed(label, fn):
         t = time.perf_counter()
-        res = generation.generate(None, items, backend="transformers", model=str(model_dir), decoding=dec,
-                                  batch_size=bs, progress=False)
+        answers = fn()
         s = time.perf_counter() - t
-        toks = sum(r.usage["completion_tokens"] for r in res.results.values())
-        out[label] = {"seconds": s, "tokens": toks, "tokens_per_s": toks / s}
+        toks = sum(len(a) for a in answers)
+        out.append({"backend": label, "tokens": toks, "seconds": s, "tokens_per_s": toks / s, "answers": answers})
+
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        timed(f"greedy loop, batch {n}, {threads} thread(s)",
+              lambda: generation.greedy_decode(model, ids, new_tokens, ends, 1.05, pad_id=pad))
+    torch.set_num_threads(1)
+    if not skip_old:
+        def old():
+            answers = []
+            for s in range(0, len(ids), 16):
+                chunk = ids[s:s + 16]
+                width = max(map(len, chunk))
+                enc = torch.tensor([[pad] * (width - len(p)) + p for p in chunk])
+                mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
+                with torch.no_grad():
+                    g = model.generate(input_ids=enc, attention_mask=mask, max_new_tokens=new_tokens,
+                                       do_sample=False, repetition_penalty=1.05, pad_token_id=pad)
+                for row in g[:, width:].tolist():
+                    stop = next((i for i, t in enumerate(row) if t in ends), None)
+                    answers.append(row if stop is None else row[: stop + 1])
+            return answers
+        timed("model.generate, left-padded batches of 16, 1 thread", old)
+    vllm_python = ROOT / ".venv-vllm" / "bin" / "python"
+    if vllm_python.exists():
+        out.append(served_speed(model_dir, items, new_tokens))
+    else:
+        out.append({"backend": "vllm serve (not installed: make vllm)", "tokens": 0, "seconds": 0.0,
+                    "tokens_per_s": float("nan"), "answers": None})
+    return out
+
+
+def served_speed(model_dir: Path, items: list[dict], new_tokens: int) -> dict:
+    """``vllm serve`` on this CPU through the suite's own backend (16 requests at a time)."""
+    from star1_utils.evaluate import generation
+    from star1_utils.run import config
+
+    cfg = config.load_profile("mini", overrides={"roles.student.concurrency": 16})
+    dec = generation.decoding_for(max_tokens=new_tokens, repetition_penalty=1.05, temperature=0.0)
+    t = time.perf_counter()
+    res = generation.generate(cfg, [{"id": it["id"], "prompt": it["prompt"]} for it in items], backend="vllm_serve",
+                              model=str(model_dir), decoding=dec, progress=False)
+    s = time.perf_counter() - t - float((res.server or {}).get("startup_s") or 0)
+    toks = res.usage["completion_tokens"]
+    return {"backend": "vllm serve, 16 at once (start-up excluded)", "tokens": toks, "seconds": s,
+            "tokens_per_s": toks / s, "answers": None}
+
+
+def notebook_seconds(run_dir: Path) -> list[tuple[str, float]]:
+    out = []
+    for m in sorted(run_dir.glob("*/manifest.json")):
+        data = json.loads(m.read_text())
+        out.append((data.get("notebook") or m.parent.name, float(data.get("duration_s") or 0)))
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
-    ap.add_argument("--train-steps", type=int, default=6)
-    ap.add_argument("--prompts", type=int, default=16)
-    ap.add_argument("--new-tokens", type=int, default=96)
+    ap.add_argument("--train-rows", type=int, default=24, help="released rows per training measurement")
+    ap.add_argument("--prompts", type=int, default=48, help="prompts generated (the miniature's batch)")
+    ap.add_argument("--new-tokens", type=int, default=192)
+    ap.add_argument("--run-dir", default=str(ROOT / "runs" / "mini"), help="a finished make mini")
+    ap.add_argument("--skip-old", action="store_true", help="leave out model.generate (the slowest)")
     args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import tempfile
+
     import torch
 
     from star1_utils.train import smollm
 
-    torch.set_num_threads(args.threads)
     model_dir = smollm.prepare()
-    peak = matmul_gflops()
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} thread(s)")
-    print(f"peak    : float32 matmul 1024^3: {peak:.1f} GFLOP/s")
-    tr = train_speed(model_dir, args.train_steps)
-    print(f"training: SmolLM2-135M full fine-tune, batch 1: {tr['tokens_per_s']:.1f} tokens/s over {tr['tokens']} tokens; "
-          f"about {tr['gflops']:.1f} GFLOP/s = {100 * tr['gflops'] / peak:.0f} % of the matmul peak")
-    gen = generation_speed(model_dir, args.prompts, args.new_tokens)
-    for label, g in gen.items():
-        print(f"generate: {label:14} {g['tokens']:5d} tokens in {g['seconds']:6.1f} s = {g['tokens_per_s']:6.1f} tokens/s")
-    one, many = gen["one by one"], list(gen.values())[1]
-    print(f"batched / one by one: {many['tokens_per_s'] / one['tokens_per_s']:.1f}x")
+    cores = os.cpu_count() or 1
+    peak1, peak_all = matmul_gflops(1), matmul_gflops(cores)
+    params = 134_515_008
+    print(f"machine : {cores} CPUs, torch {torch.__version__}")
+    print(f"peak    : float32 matmul 1024^3: {peak1:.1f} GFLOP/s on 1 thread, {peak_all:.1f} on {cores}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for p in (1, 2):
+            tr = train_speed(args.train_rows, p, Path(tmp))
+            per_core = 6 * params * tr["tokens_per_s"] / p / 1e9
+            print(f"training: {p} process(es): {tr['tokens']} tokens in {tr['seconds']:.1f} s = "
+                  f"{tr['tokens_per_s']:.1f} tokens/s ({tr['tokens_per_s'] / p:.1f} per core); "
+                  f"{per_core:.1f} GFLOP/s per core = {100 * per_core / peak1:.0f} % of the 1-thread peak; "
+                  f"last loss {tr['loss_last']:.4f}")
+    gens = generation_speeds(model_dir, args.prompts, args.new_tokens, args.skip_old)
+    ref = gens[0]["answers"]
+    for g in gens:
+        same = "" if g["answers"] is None else f"; same answers as the loop: {sum(a == b for a, b in zip(g['answers'], ref))}/{len(ref)}"
+        print(f"generate: {g['backend']:<55} {g['tokens']:6d} tokens in {g['seconds']:6.1f} s = "
+              f"{g['tokens_per_s']:6.1f} tokens/s{same}")
+    run_dir = Path(args.run_dir)
+    rows = notebook_seconds(run_dir)
+    if rows:
+        print(f"miniature ({run_dir}, manifests' duration_s):")
+        for name, s in rows:
+            print(f"  {name:<32} {s:7.0f} s")
+        print(f"  {'total':<32} {sum(s for _, s in rows):7.0f} s")
+    else:
+        print(f"miniature: no finished run in {run_dir} (make mini)")
 
 
 if __name__ == "__main__":

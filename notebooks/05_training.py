@@ -286,7 +286,8 @@ before = []
 if tcfg.backend == "inprocess" and tcfg.sample_prompts:
     before = sft.sample_generations(student_path, questions,
                                     max_new_tokens=tcfg.sample_max_new_tokens,
-                                    repetition_penalty=cfg.safety_eval.repetition_penalty)
+                                    repetition_penalty=cfg.safety_eval.repetition_penalty,
+                                    threads=cfg.safety_eval.threads)
     for q, a in zip(questions, before):
         print(f"Q: {q[:80]}\nA ({who}): {a[:160]!r}\n")
 
@@ -392,7 +393,8 @@ after = []
 who = "trained stand-in" if tiny else f"{tcfg.base_model}, after training"
 if tcfg.backend == "inprocess" and tcfg.sample_prompts and (model_dir / "config.json").is_file():
     after = sft.sample_generations(model_dir, questions, max_new_tokens=tcfg.sample_max_new_tokens,
-                                   repetition_penalty=cfg.safety_eval.repetition_penalty)
+                                   repetition_penalty=cfg.safety_eval.repetition_penalty,
+                                   threads=cfg.safety_eval.threads)
     for q, a in zip(questions, after):
         head, _, answer = a.rpartition("</think>")
         print(f"Q: {q[:80]}\nA ({who}): {head[:200]!r} [...]\n"

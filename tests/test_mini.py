@@ -96,7 +96,8 @@ def test_batched_generation_is_greedy_and_cut_at_eos(smol):
 
 def test_fast_greedy_loop_equals_model_generate_one_prompt_at_a_time(smol):
     """The readable reference is ``model.generate`` on one prompt; the batch loop must give the same
-    tokens, including answers that end early and leave the batch (the second prompt ends first)."""
+    tokens, including answers that end early and leave the batch (the second prompt ends first),
+    and with a batch smaller than the prompts, where waiting prompts take the freed places."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -112,6 +113,7 @@ def test_fast_greedy_loop_equals_model_generate_one_prompt_at_a_time(smol):
         ref = [model.generate(torch.tensor([p]), max_new_tokens=40, do_sample=False, repetition_penalty=1.2,
                               pad_token_id=tok.pad_token_id)[0, len(p):].tolist() for p in ids]
     assert fast == ref
+    assert generation.greedy_decode(model, ids, 40, ends, 1.2, pad_id=tok.pad_token_id, batch_size=2) == ref
     assert min(map(len, fast)) < 40 and max(map(len, fast)) == 40  # one left early, one ran to the cap
 
 

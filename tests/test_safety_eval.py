@@ -340,6 +340,29 @@ def test_transformers_backend_generates_and_resumes(cfg, tiny_model, tmp_path):
     assert [r["id"] for r in rows] == ["x", "y"] and rows[0]["cached"] is True
 
 
+def test_an_interrupted_batch_keeps_the_answers_that_ended(cfg, tiny_model, tmp_path, monkeypatch):
+    """Answers are cached as each one ends; an error loses only the unfinished ones, recorded as
+    failures with their ids, and the next run generates just those."""
+    items = [{"id": str(i), "prompt": f"Say {w}"} for i, w in enumerate(["hi", "yes", "no", "maybe"])]
+    cache, dec = tmp_path / "c.sqlite", generation.decoding_for(max_tokens=5)
+    real = generation.greedy_decode
+
+    def broken(*a, on_done=None, **kw):
+        on_done(1, [5, 6])  # one answer ends, then the machine fails
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(generation, "greedy_decode", broken)
+    out = generation.generate(cfg, items, backend="transformers", model=str(tiny_model), decoding=dec,
+                              cache_path=cache, progress=False, batch_size=2)
+    assert len(out.results) == 1 and sorted(f["id"] for f in out.failures) == sorted(
+        set("0123") - set(out.results))
+    assert all("out of memory" in f["reason"] for f in out.failures)
+    monkeypatch.setattr(generation, "greedy_decode", real)
+    again = generation.generate(cfg, items, backend="transformers", model=str(tiny_model), decoding=dec,
+                                cache_path=cache, progress=False, batch_size=2)
+    assert not again.failures and again.usage["cached"] == 1 and again.usage["requests"] == 3
+
+
 # --------------------------------------------------------------------------- the demo run
 
 def test_demo_run_safety_artifacts(request):

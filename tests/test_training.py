@@ -337,6 +337,25 @@ def test_zero3_smoke_run_through_accelerate_launch(star1, tmp_path):
     print(f"ZeRO-3 smoke run: {wall:.1f} s wall")
 
 
+@pytest.mark.slow
+def test_two_cpu_processes_take_the_updates_one_process_takes(star1, tmp_path):
+    """training.processes 2 (torchrun, gloo): each process reads half of every update's sequences
+    and the gradients are averaged before the step, so the model is the one a single process with
+    the whole accumulation trains (float sums in another order: equal to 1e-5)."""
+    from safetensors.torch import load_file
+
+    out = {}
+    for p in (1, 2):
+        cfg = _cfg(run_name=f"p{p}", epochs=1, per_device_batch_size=1)
+        job = sft.prepare_job(cfg, tmp_path, rows=star1[:8])
+        summary = sft.train_on_cpu(job, p, echo=lambda line: None)
+        out[p] = summary, load_file(sft.final_model_dir(tmp_path, cfg) / "model.safetensors")
+    (one, w1), (two, w2) = out[1], out[2]
+    assert one["layout"]["grad_accum"] == 4 and two["layout"] == {**one["layout"], "grad_accum": 2, "world": 2}
+    assert one["updates"] == two["updates"] == 2 and abs(one["loss_last"] - two["loss_last"]) < 1e-4
+    assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-5
+
+
 # --------------------------------------------------------------------------- notebook artifacts
 
 @pytest.mark.slow

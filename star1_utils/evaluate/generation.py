@@ -51,7 +51,7 @@ import importlib.util
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +230,8 @@ def generate(
     if backend == "vllm":
         runner = _VLLMRunner(str(model), decoding, prompt_mode=prompt_mode, **(vllm_kwargs or {}))
     else:
-        runner = _TransformersRunner(str(model), decoding, prompt_mode=prompt_mode, threads=threads)
+        runner = _TransformersRunner(str(model), decoding, prompt_mode=prompt_mode, threads=threads,
+                                     batch_size=batch_size)
     return _generate_local(runner, items, decoding, cache_path, desc, progress, batch_size)
 
 
@@ -345,27 +346,43 @@ class _LocalBatch:
         return pending
 
     def generate_chunk(self, chunk: list[str]) -> None:
-        """Generate one batch of groups and cache each answer; an error fails the batch's items only."""
+        """Generate a chunk of groups and cache each answer as it comes; an error fails the items
+        still unanswered only (they are retried on the next run)."""
         self.usage["requests"] += len(chunk)
+        kept: set[int] = set()
+
+        def keep(j: int, out: tuple) -> None:
+            self.store(chunk[j], *out)
+            kept.add(j)
+
         try:
-            outs = self.runner.generate([self.msgs_by_key[k] for k in chunk])
+            if getattr(self.runner, "continuous", lambda: False)():
+                outs = self.runner.generate([self.msgs_by_key[k] for k in chunk], on_answer=keep)
+            else:
+                outs = self.runner.generate([self.msgs_by_key[k] for k in chunk])
         except Exception as e:  # noqa: BLE001 - recorded per item, the run goes on
             if isinstance(e, (KeyboardInterrupt, MemoryError)):
                 raise
             reason = f"{type(e).__name__}: {engine._short(e)}"
-            for k in chunk:
+            lost = [k for j, k in enumerate(chunk) if j not in kept]
+            for k in lost:
                 for i in self.groups[k]:
                     self.failures[i] = {"id": i, "reason": reason, "attempts": 1}
-            self.bar.update(sum(len(self.groups[k]) for k in chunk))
+            self.bar.update(sum(len(self.groups[k]) for k in lost))
             return
-        for k, (raw, finish, u, prompt) in zip(chunk, outs):
-            text = replies.normalise(reopen_think(prompt, raw).strip())
-            if self.text_mode:  # the reference's stored form, kept beside ours (gen.py:105)
-                u = {**u, "reference_text": raw.strip()}
-            self.cache.put(k, self.runner.model, text, finish, u)
-            self.usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
-            self.usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
-            self.accept(k, text, finish, u, False)
+        for j, out in enumerate(outs):
+            if j not in kept:
+                keep(j, out)
+
+    def store(self, k: str, raw: str, finish: str, u: dict, prompt: str) -> None:
+        """Normalise, cache and accept one generated answer."""
+        text = replies.normalise(reopen_think(prompt, raw).strip())
+        if self.text_mode:  # the reference's stored form, kept beside ours (gen.py:105)
+            u = {**u, "reference_text": raw.strip()}
+        self.cache.put(k, self.runner.model, text, finish, u)
+        self.usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
+        self.usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
+        self.accept(k, text, finish, u, False)
 
     def close(self) -> None:
         """Close the progress bar and the cache."""
@@ -385,9 +402,11 @@ def _generate_local(runner, items, decoding, cache_path, desc, progress, batch_s
     t0 = time.monotonic()
     batch = _LocalBatch(runner, items, decoding, cache_path, desc, progress)
     pending = batch.serve_from_cache(batch_size)
+    # a continuous runner keeps its batch full itself: it takes every pending chat at once
+    step = max(1, len(pending)) if getattr(runner, "continuous", lambda: False)() else batch_size
     try:
-        for start in range(0, len(pending), batch_size):
-            batch.generate_chunk(pending[start:start + batch_size])
+        for start in range(0, len(pending), step):
+            batch.generate_chunk(pending[start:start + step])
     finally:
         batch.close()
     return batch.outcome(t0)
@@ -421,9 +440,11 @@ class _TransformersRunner:
     name = "transformers"
     _loaded: dict[str, tuple] = {}  # per process: model path -> (tokenizer, model)
 
-    def __init__(self, model: str, decoding: dict, prompt_mode: str = "chat", threads: int = 0):
+    def __init__(self, model: str, decoding: dict, prompt_mode: str = "chat", threads: int = 0,
+                 batch_size: int = 1):
         self.model = f"transformers:{model}"
         self.threads = threads  # CPU threads while generating; 0 = torch's setting
+        self.batch_size = batch_size  # answers written together
         self.path = model
         self.fingerprint = model_fingerprint(model)
         self.decoding = decoding
@@ -443,13 +464,20 @@ class _TransformersRunner:
             self._loaded[self.fingerprint] = (tok, model)
         return self._loaded[self.fingerprint]
 
-    def generate(self, batch: list[list[dict]]) -> list[tuple[str, str, dict, str]]:
-        """``(raw answer, finish reason, usage, rendered prompt)`` for a batch of chats, generated
-        together. Greedy decoding goes through :func:`greedy_decode` (each answer leaves the batch at
-        its end-of-sequence token; equal to ``model.generate`` one prompt at a time), sampling through
-        ``model.generate`` with left padding. The rendered prompt is tokenised with the tokenizer's
-        special tokens in text mode (as vLLM does, :func:`text_prompt_ids`), without them in chat
-        mode (the template's own BOS only)."""
+    def continuous(self) -> bool:
+        """Whether :meth:`generate` takes any number of chats, ``batch_size`` written at a time,
+        and reports each answer as it ends (greedy decoding: :func:`greedy_decode`)."""
+        return not self.decoding.get("temperature")
+
+    def generate(self, batch: list[list[dict]], on_answer: Callable[[int, tuple], None] | None = None
+                 ) -> list[tuple[str, str, dict, str]]:
+        """``(raw answer, finish reason, usage, rendered prompt)`` for chats. Greedy decoding goes
+        through :func:`greedy_decode` (``batch_size`` answers written together, each leaving at its
+        end token for the next chat; equal to ``model.generate`` one prompt at a time) and hands
+        each answer to ``on_answer(index, answer)`` as it ends; sampling goes through
+        ``model.generate`` on the chats left-padded together. The rendered prompt is tokenised with
+        the tokenizer's special tokens in text mode (as vLLM does, :func:`text_prompt_ids`),
+        without them in chat mode (the template's own BOS only)."""
         import torch
 
         tok, model = self._load()
@@ -459,25 +487,27 @@ class _TransformersRunner:
         eos_ids = end_token_ids(tok, model)
         pad = tok.pad_token_id if tok.pad_token_id is not None else min(eos_ids)
         ids = [tok(p, add_special_tokens=self.prompt_mode == "text")["input_ids"] for p in prompts]
+
+        def answer(i: int, new: list[int]) -> tuple[str, str, dict, str]:
+            stop = next((j for j, t in enumerate(new) if t in eos_ids), None)
+            new = new[: stop + 1] if stop is not None else new
+            finish = "stop" if stop is not None or len(new) < max_new else "length"
+            return (tok.decode(new, skip_special_tokens=True), finish,
+                    {"prompt_tokens": len(ids[i]), "completion_tokens": len(new)}, prompts[i])
+
+        done = (lambda i, new: on_answer(i, answer(i, new))) if on_answer else None
         threads = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
         try:
-            if not d.get("temperature"):
-                new_ids = greedy_decode(model, ids, max_new, eos_ids, d.get("repetition_penalty"), pad_id=pad)
+            if self.continuous():
+                new_ids = greedy_decode(model, ids, max_new, eos_ids, d.get("repetition_penalty"), pad_id=pad,
+                                        batch_size=self.batch_size, on_done=done)
             else:
                 new_ids = _sampled(model, ids, max_new, d, pad)
         finally:
             torch.set_num_threads(threads)
-        out = []
-        for p, prompt_ids, new in zip(prompts, ids, new_ids):
-            stop = next((i for i, t in enumerate(new) if t in eos_ids), None)
-            if stop is not None:
-                new = new[: stop + 1]
-            finish = "stop" if stop is not None or len(new) < max_new else "length"
-            text = tok.decode(new, skip_special_tokens=True)
-            out.append((text, finish, {"prompt_tokens": len(prompt_ids), "completion_tokens": len(new)}, p))
-        return out
+        return [answer(i, new) for i, new in enumerate(new_ids)]
 
 
 def end_token_ids(tokenizer: Any, model: Any) -> set[int]:
@@ -505,60 +535,150 @@ def _sampled(model: Any, ids: list[list[int]], max_new: int, d: dict, pad: int) 
 
 
 def greedy_decode(model: Any, prompt_ids: list[list[int]], max_new_tokens: int, eos_ids: set[int],
-                  repetition_penalty: float | None = None, *, pad_id: int = 0) -> list[list[int]]:
-    """Greedy answers (new token ids, each ending at its first end token) for a batch of prompts.
+                  repetition_penalty: float | None = None, *, pad_id: int = 0, batch_size: int | None = None,
+                  on_done: Callable[[int, list[int]], None] | None = None) -> list[list[int]]:
+    """Greedy answers (new token ids, each ending at its first end token), for many prompts at once.
 
-    What ``model.generate(do_sample=False, repetition_penalty=p)`` does for one prompt, for many at
-    once without its two costs on a CPU: an answer that has ended leaves the batch (its rows of the
-    key/value cache are dropped), so no token is computed past the end of an answer; and the
-    repetition penalty reads each row's own prompt and answer only. ``model.generate`` on a padded
-    batch also penalises the padding token, which for SmolLM2 is the end token: padded rows then
-    end later than they would alone. A test proves this loop equal to ``model.generate`` one prompt
-    at a time.
+    What ``model.generate(do_sample=False, repetition_penalty=p)`` does for one prompt, without its
+    costs on a batch: at most ``batch_size`` answers are written together (default: all); an answer
+    that has ended leaves the batch at once (its rows of the key/value cache are dropped) and the
+    next prompt takes its place (continuous batching), so no token is computed past the end of an
+    answer and the batch stays full. The repetition penalty reads each row's own prompt and answer
+    only: ``model.generate`` on a padded batch also penalises the padding token, which for SmolLM2
+    is the end token, so padded rows end later than they would alone. A test proves this loop
+    equal to ``model.generate`` one prompt at a time. ``on_done(index, tokens)`` hears of each
+    answer as it ends, so a caller can keep it before the others are written.
     """
     import torch
-    from transformers import DynamicCache
 
-    n, width = len(prompt_ids), max(map(len, prompt_ids))
-    ids = torch.full((n, width), pad_id, dtype=torch.long)
-    mask = torch.zeros((n, width), dtype=torch.long)
-    for i, p in enumerate(prompt_ids):
-        ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
-        mask[i, width - len(p):] = 1
+    n = len(prompt_ids)
+    size = batch_size or n
     penalty = float(repetition_penalty or 1.0)
-    seen = None  # which tokens each row has read or written: the repetition penalty's domain
-    if penalty != 1.0:
-        vocab = model.get_output_embeddings().out_features
-        seen = torch.zeros((n, vocab + 1), dtype=torch.bool)
-        seen.scatter_(1, ids.masked_fill(mask == 0, vocab), True)
-        seen = seen[:, :vocab].contiguous()
+    vocab = model.get_output_embeddings().out_features
     ends = torch.tensor(sorted(eos_ids), dtype=torch.long)
     out: list[list[int]] = [[] for _ in range(n)]
-    alive = torch.arange(n)  # which prompts the batch's rows are
-    cache = DynamicCache(config=model.config)
-    step_ids, step_pos = ids, (mask.cumsum(1) - 1).clamp(min=0)
+    waiting = list(range(n))
+    batch: _Batch | None = None
     with torch.no_grad():
-        for _ in range(max_new_tokens):
-            logits = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=cache,
-                           use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
-            if seen is not None:  # as RepetitionPenaltyLogitsProcessor: shrink the score towards 0
-                logits = torch.where(seen, torch.where(logits < 0, logits * penalty, logits / penalty), logits)
-            nxt = logits.argmax(-1)
-            for row, token in zip(alive.tolist(), nxt.tolist()):
+        while waiting or batch is not None:
+            if batch is not None:  # the rows already writing read their last token
+                batch.step(model)
+            free = size - (0 if batch is None else len(batch.rows))
+            # new prompts join a few at a time: one prefill and one copy of the cache for several
+            if waiting and (batch is None or free >= max(1, size // 8)):
+                take, waiting = waiting[:free], waiting[free:]
+                new = _Batch.prefill(model, [prompt_ids[i] for i in take], take, pad_id, vocab, penalty)
+                batch = new if batch is None else batch.join(new)
+            nxt = batch.pick(penalty)
+            for row, token in zip(batch.rows.tolist(), nxt.tolist()):
                 out[row].append(token)
-            if seen is not None:
-                seen[torch.arange(len(nxt)), nxt] = True
-            keep = (~torch.isin(nxt, ends)).nonzero().flatten()
-            if len(keep) == 0:
-                break
-            last = step_pos[:, -1]
-            if len(keep) < len(alive):  # answers that ended leave the batch
-                alive, nxt, last, mask = alive[keep], nxt[keep], last[keep], mask[keep]
-                seen = seen[keep] if seen is not None else None
-                cache.batch_select_indices(keep)
-            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], 1)
-            step_ids, step_pos = nxt[:, None], (last + 1)[:, None]
+            done = torch.isin(nxt, ends) | torch.tensor([len(out[r]) >= max_new_tokens for r in batch.rows.tolist()])
+            for r in batch.rows[done].tolist() if on_done else ():
+                on_done(r, out[r])
+            batch = batch.keep((~done).nonzero().flatten(), nxt)
     return out
+
+
+class _Batch:
+    """The answers being written: which prompts (``rows``), their attention mask over the
+    key/value cache (left padding = 0), their last position, the tokens each has read or written
+    (the repetition penalty's domain) and the last logits."""
+
+    def __init__(self, rows, mask, pos, cache, seen, logits):
+        self.rows, self.mask, self.pos, self.cache, self.seen, self.logits = rows, mask, pos, cache, seen, logits
+        self.next_ids = None
+
+    @classmethod
+    def prefill(cls, model, prompts: list[list[int]], rows: list[int], pad_id: int, vocab: int, penalty: float):
+        """Read new prompts (left-padded together) into a fresh cache."""
+        import torch
+        from transformers import DynamicCache
+
+        width = max(map(len, prompts))
+        ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+            mask[i, width - len(p):] = 1
+        seen = None
+        if penalty != 1.0:
+            seen = torch.zeros((len(prompts), vocab + 1), dtype=torch.bool)
+            seen.scatter_(1, ids.masked_fill(mask == 0, vocab), True)
+            seen = seen[:, :vocab].contiguous()
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        cache = DynamicCache(config=model.config)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
+                       logits_to_keep=1).logits[:, -1, :].float()
+        return cls(torch.tensor(rows), mask, pos[:, -1], cache, seen, logits)
+
+    def pick(self, penalty: float):
+        """The next token of every row: greedy over the logits, penalised as
+        ``RepetitionPenaltyLogitsProcessor`` does (scores of seen tokens shrink towards 0)."""
+        import torch
+
+        logits = self.logits
+        if self.seen is not None:
+            logits = torch.where(self.seen, torch.where(logits < 0, logits * penalty, logits / penalty), logits)
+        nxt = logits.argmax(-1)
+        if self.seen is not None:
+            self.seen[torch.arange(len(nxt)), nxt] = True
+        return nxt
+
+    def keep(self, keep, nxt):
+        """The rows still writing (``None`` when none is), with their next input token."""
+        if len(keep) == 0:
+            return None
+        if len(keep) < len(self.rows):
+            self.rows, self.mask, self.pos, nxt = self.rows[keep], self.mask[keep], self.pos[keep], nxt[keep]
+            self.seen = self.seen[keep] if self.seen is not None else None
+            self.cache.batch_select_indices(keep)
+            self._trim()
+        self.next_ids = nxt
+        return self
+
+    def step(self, model) -> None:
+        """One token for every row."""
+        import torch
+
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], 1)
+        self.pos = self.pos + 1
+        self.logits = model(input_ids=self.next_ids[:, None], attention_mask=self.mask, position_ids=self.pos[:, None],
+                            past_key_values=self.cache, use_cache=True).logits[:, -1, :].float()
+
+    def join(self, new: "_Batch") -> "_Batch":
+        """This batch and freshly read prompts as one: the shorter cache is left-padded (masked)."""
+        import torch
+
+        width = max(self.mask.shape[1], new.mask.shape[1])
+        for a, b in zip(self.cache.layers, new.cache.layers):
+            a.keys = torch.cat([_left_pad(a.keys, width), _left_pad(b.keys, width)], 0)
+            a.values = torch.cat([_left_pad(a.values, width), _left_pad(b.values, width)], 0)
+        self.mask = torch.cat([_left_pad(self.mask, width), _left_pad(new.mask, width)], 0)
+        self.rows = torch.cat([self.rows, new.rows])
+        self.pos = torch.cat([self.pos, new.pos])
+        if self.seen is not None:
+            self.seen = torch.cat([self.seen, new.seen])
+        self.logits = torch.cat([self.logits, new.logits])
+        return self
+
+    def _trim(self) -> None:
+        """Drop cache positions that are padding for every row (their prompts have left)."""
+        lead = int((self.mask.cumsum(1) == 0).sum(1).min())
+        if lead:
+            self.mask = self.mask[:, lead:]
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[:, :, lead:], layer.values[:, :, lead:]
+
+
+def _left_pad(t, width: int):
+    """``t`` padded with zeros on the left of its sequence axis (the last for a mask, the third
+    for keys and values) to ``width``."""
+    import torch.nn.functional as F
+
+    extra = width - (t.shape[-1] if t.dim() == 2 else t.shape[2])
+    if extra <= 0:
+        return t
+    return F.pad(t, (extra, 0)) if t.dim() == 2 else F.pad(t, (0, 0, extra, 0))
 
 
 class _VLLMRunner:

@@ -823,15 +823,15 @@ def save_final(trainer, tokenizer, model_dir: Path, t: Any) -> None:
 # --------------------------------------------------------------------------- generations
 
 def sample_generations(model_dir: str | Path, questions: Sequence[str], *, max_new_tokens: int = 48,
-                       repetition_penalty: float = 1.2) -> list[str]:
+                       repetition_penalty: float = 1.2, threads: int = 0) -> list[str]:
     """Greedy answers (repetition penalty 1.2 by default, the reference's) with the saved chat template,
-    all questions in one left-padded batch (the evaluation's transformers backend, no cache)."""
+    all questions in one batch (the evaluation's transformers backend, ``threads`` as its, no cache)."""
     from star1_utils.evaluate import generation
 
     items = [{"id": str(n), "prompt": q} for n, q in enumerate(questions)]
     out = generation.generate(None, items, backend="transformers", model=str(model_dir),
                               decoding=generation.decoding_for(max_new_tokens, repetition_penalty),
-                              batch_size=max(1, len(items)), progress=False)
+                              batch_size=max(1, len(items)), progress=False, threads=threads)
     if out.failures:
         raise RuntimeError(f"sample generation with {model_dir} failed: {out.failures[0]['reason']}")
     return [out.results[it["id"]].text for it in items]
