@@ -141,11 +141,16 @@ for key in ("wildchat", "wildjailbreak"):
 # stand in for); their rates are **not** comparable to the paper's.
 
 # %%
+from star1_utils.evaluate.judge_models import learned_from_prompts
+
+judge_saw = learned_from_prompts(cfg)  # prompts whose answers a learned judge was trained on
 sets, missing = bench.load_sets(se.benchmarks, eval_set=se.eval_set, wildchat_repo=se.wildchat_repo,
-                                skip_unavailable=se.skip_unavailable, max_examples=se.max_examples)
+                                skip_unavailable=se.skip_unavailable, max_examples=se.max_examples,
+                                exclude=judge_saw)
 sets = {key: ctx.take(items) for key, items in sets.items()}  # `limit`: the first n of each
 if se.max_examples:
-    print(f"{se.max_examples} prompts per benchmark, evenly spread through it (fixed ids, no seed)")
+    print(f"{se.max_examples} prompts per benchmark, evenly spread through it (fixed ids, no seed)"
+          + (f", none of the {len(judge_saw)} the judges learned from" if judge_saw else ""))
 for key, why in missing.items():
     print(f"MISSING {key}: {why[:200]}")
 items = [it for key in se.benchmarks if key in sets for it in sets[key]]

@@ -518,6 +518,16 @@ def revision() -> str:
     return f"{folder.name}:{digest}"
 
 
+def learned_from_prompts(cfg: Any) -> set[str]:
+    """Ids of the benchmark prompts whose answers this profile's learned judges were trained on
+    (the suite's labelled SmolLM2 answers, ``data/judges/``); empty when no judge role of ``cfg``
+    is a learned judge. The evaluations leave these prompts out, so no answer is judged by a
+    judge that learned its label."""
+    if not {cfg.role(r).model for r in ("judge", "refusal_judge")} & set(SERVED):
+        return set()
+    return {p["id"] for p in judges.labelling_prompts()}
+
+
 def activate(cfg: Any, log: Callable[[str], None] = print, *, required: bool = True) -> Path | None:
     """Build (once, cached) the judges ``cfg.judges`` asks for and make them the ones this process's
     app serves; return their folder. Notebooks 06 and 08 call it before judging.

@@ -64,18 +64,19 @@ XSTEST = Resource(
 
 # --------------------------------------------------------------------------- XSTest data
 
-def load_xstest(label: str | None = "safe", limit: int = 0) -> list[dict]:
+def load_xstest(label: str | None = "safe", limit: int = 0, exclude=()) -> list[dict]:
     """XSTest prompts as ``{"id", "question", "type", "label", "focus", "note"}`` rows.
 
     ``label``: ``"safe"`` (the 250 STAR-1 evaluates), ``"unsafe"`` (the 200 contrast prompts) or
     ``None`` (all 450). ``limit`` > 0 keeps an evenly spread subset (every k-th row, so all
-    prompt types stay represented).
+    prompt types stay represented), after leaving out the ids in ``exclude``.
     """
     path = fetch(XSTEST)
     with open(path, newline="", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if label is None or r["label"] == label]
     out = [{"id": f"xstest-{r['id']}", "question": r["prompt"], "type": r["type"], "label": r["label"],
             "focus": r.get("focus", ""), "note": r.get("note", "")} for r in rows]
+    out = [r for r in out if r["id"] not in exclude]
     if limit and limit < len(out):
         step = len(out) / limit
         out = [out[int(i * step)] for i in range(limit)]
@@ -434,11 +435,14 @@ def labelled_completions(path: str | Path | None = None) -> list[dict]:
 
 def xstest_items(cfg) -> list[dict]:
     """The XSTest prompts this profile evaluates: safe (limited by ``xstest_limit``), then unsafe
-    contrast prompts (``xstest_unsafe_limit``) when ``include_unsafe``."""
-    oc = cfg.overrefusal
-    items = load_xstest("safe", limit=oc.xstest_limit)
+    contrast prompts (``xstest_unsafe_limit``) when ``include_unsafe``; none a learned judge of the
+    profile was trained on (:func:`star1_utils.evaluate.judge_models.learned_from_prompts`)."""
+    from star1_utils.evaluate.judge_models import learned_from_prompts
+
+    oc, exclude = cfg.overrefusal, learned_from_prompts(cfg)
+    items = load_xstest("safe", limit=oc.xstest_limit, exclude=exclude)
     if oc.include_unsafe:
-        items += load_xstest("unsafe", limit=oc.xstest_unsafe_limit)
+        items += load_xstest("unsafe", limit=oc.xstest_unsafe_limit, exclude=exclude)
     return items
 
 

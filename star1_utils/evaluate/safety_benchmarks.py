@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,13 +254,16 @@ def evenly_spread(items: list[dict], n: int) -> list[dict]:
 
 
 def load_sets(keys, *, eval_set: str = "reference", wildchat_repo: str = WILDCHAT_REFERENCE_REPO,
-              skip_unavailable: bool = False, max_examples: int = 0) -> tuple[dict[str, list[dict]], dict[str, str]]:
+              skip_unavailable: bool = False, max_examples: int = 0,
+              exclude: Collection[str] = ()) -> tuple[dict[str, list[dict]], dict[str, str]]:
     """``({key: items}, {key: why unavailable})`` for the profile's benchmarks.
 
     eval_set ``"reference"`` loads the real benchmarks, ``"demo"`` the project's small sets.
     ``max_examples`` keeps an evenly spread subset of each (:func:`evenly_spread`); a notebook's
     ``limit`` then keeps the first items of each (``ctx.take``). With ``skip_unavailable`` a gated or offline benchmark is
-    reported in the second dict instead of raising.
+    reported in the second dict instead of raising. Prompts whose id is in ``exclude`` are left out
+    before the spread (the prompts a learned judge was trained on:
+    :func:`star1_utils.evaluate.judge_models.learned_from_prompts`).
     """
     sets: dict[str, list[dict]] = {}
     missing: dict[str, str] = {}
@@ -271,5 +275,5 @@ def load_sets(keys, *, eval_set: str = "reference", wildchat_repo: str = WILDCHA
                 raise
             missing[key] = str(e)
             continue
-        sets[key] = evenly_spread(items, max_examples)
+        sets[key] = evenly_spread([it for it in items if it["id"] not in exclude], max_examples)
     return sets, missing
