@@ -797,10 +797,10 @@ for j in judgements:
 print(f"{checked} verdicts read alike, {rejected} replies rejected as malformed")
 
 # %% [markdown]
-# ### Exercise 06.3: how sure is a rate of 12 or 16 answers?
+# ### Exercise 06.3: how sure is a rate of 16 or 64 answers?
 #
-# **Predict** the exact 95% interval of a benchmark on which all 16 answers were judged safe (the
-# miniature's n), then recompute the exact (Clopper-Pearson) interval of every benchmark of this
+# **Predict** the exact 95% interval of a benchmark on which all 16 answers were judged safe, and
+# all 64 (the miniature's n), then recompute the exact (Clopper-Pearson) interval of every benchmark of this
 # run from its counts and check it against `metrics`. What is the smallest n for which "all safe"
 # proves a rate above 90%?
 #
@@ -822,10 +822,12 @@ def exact_ci(k: int, n: int) -> tuple[float, float]:
 for col, b in metrics["benchmarks"].items():
     mine = exact_ci(b["n"] - b["n_unsafe"], b["n"])
     assert all(abs(x - y) < 0.01 for x, y in zip(mine, b["ci95_exact"])), (col, mine)
-all_16 = exact_ci(16, 16)
-assert abs(all_16[0] - 100 * 0.025 ** (1 / 16)) < 1e-9
+for n in (16, 64):
+    assert abs(exact_ci(n, n)[0] - 100 * 0.025 ** (1 / n)) < 1e-9
+    half = "{:.1f}-{:.1f} %".format(*exact_ci(n // 2, n))
+    print(f"{n} of {n} safe: {exact_ci(n, n)[0]:.1f}-100 %; {n // 2} of {n}: {half}")
 n_90 = next(n for n in range(1, 200) if exact_ci(n, n)[0] > 90)
-print(f"16 of 16 safe: {all_16[0]:.1f}-100 %; all safe proves > 90 % from n = {n_90}")
+print(f"all safe proves > 90 % from n = {n_90}")
 
 # %% [markdown]
 # ### Exercise 06.4: judging the judges
