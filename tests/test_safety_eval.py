@@ -363,6 +363,28 @@ def test_an_interrupted_batch_keeps_the_answers_that_ended(cfg, tiny_model, tmp_
     assert not again.failures and again.usage["cached"] == 1 and again.usage["requests"] == 3
 
 
+def test_a_cached_base_models_answers_serve_every_run_folder(cfg, tiny_model, tmp_path, monkeypatch):
+    """A model from the suite's model cache (the miniature's base SmolLM2) is answered once for all
+    run folders; a model elsewhere (a trained student) only in its run's own cache."""
+    import shutil
+
+    monkeypatch.setenv("STAR1_CACHE_DIR", str(tmp_path / "home"))
+    base = tmp_path / "home" / "models" / "base"
+    shutil.copytree(tiny_model, base)
+    items, dec = [{"id": "x", "prompt": "Say hi"}], generation.decoding_for(max_tokens=4)
+    first = generation.generate(cfg, items, backend="transformers", model=str(base), decoding=dec,
+                                cache_path=tmp_path / "run1" / "c.sqlite", progress=False)
+    again = generation.generate(cfg, items, backend="transformers", model=str(base), decoding=dec,
+                                cache_path=tmp_path / "run2" / "c.sqlite", progress=False)
+    assert first.usage["requests"] == 1 and again.usage["cached"] == 1 and again.usage["requests"] == 0
+    assert again.results["x"].text == first.results["x"].text
+    assert generation.shared_answers_path(base) == tmp_path / "home" / "answers" / "local_models.sqlite"
+    assert generation.shared_answers_path(tiny_model) is None
+    other = generation.generate(cfg, items, backend="transformers", model=str(tiny_model), decoding=dec,
+                                cache_path=tmp_path / "run3" / "c.sqlite", progress=False)
+    assert other.usage["requests"] == 1
+
+
 # --------------------------------------------------------------------------- the demo run
 
 def test_demo_run_safety_artifacts(request):

@@ -316,6 +316,8 @@ class _LocalBatch:
             self.groups.setdefault(k, []).append(it["id"])
             self.msgs_by_key[k] = msgs
         self.cache = engine.Cache(cache_path)
+        shared = shared_answers_path(getattr(runner, "path", "")) if cache_path else None
+        self.shared = engine.Cache(shared) if shared else None
         self.usage = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
                       "seconds": 0.0, "failed": 0}
         self.results: dict = {}
@@ -334,6 +336,10 @@ class _LocalBatch:
         pending = []
         for k in self.groups:
             hit = self.cache.get(k)
+            if hit is None and self.shared is not None:
+                hit = self.shared.get(k)
+                if hit is not None:  # this run keeps its own copy
+                    self.cache.put(k, self.runner.model, *hit)
             if hit is None:
                 pending.append(k)
                 continue
@@ -379,15 +385,19 @@ class _LocalBatch:
         text = replies.normalise(reopen_think(prompt, raw).strip())
         if self.text_mode:  # the reference's stored form, kept beside ours (gen.py:105)
             u = {**u, "reference_text": raw.strip()}
-        self.cache.put(k, self.runner.model, text, finish, u)
+        for cache in (self.cache, self.shared):
+            if cache is not None:
+                cache.put(k, self.runner.model, text, finish, u)
         self.usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
         self.usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
         self.accept(k, text, finish, u, False)
 
     def close(self) -> None:
-        """Close the progress bar and the cache."""
+        """Close the progress bar and the caches."""
         self.bar.close()
         self.cache.close()
+        if self.shared is not None:
+            self.shared.close()
 
     def outcome(self, t0: float) -> engine.BatchOutcome:
         """Results and failures in input order; usage with the failure count and the time."""
@@ -395,6 +405,24 @@ class _LocalBatch:
         self.usage["seconds"] = round(time.monotonic() - t0, 3)
         return engine.BatchOutcome({i: self.results[i] for i in self.ids if i in self.results},
                                    [self.failures[i] for i in self.ids if i in self.failures], self.usage)
+
+
+def shared_answers_path(model: str | Path) -> Path | None:
+    """Where answers of a model from the suite's model cache (``~/.cache/star1/models/``, e.g. the
+    miniature's base SmolLM2) are also kept, for every run folder: ``answers/local_models.sqlite``
+    beside it. The base model's answers are the same in every run (same weights, same keys), so a
+    new run folder or a fresh clone does not write them again. ``None`` for any other model (a
+    trained student lives in its run folder and is answered in its run's cache only)."""
+    from star1_utils.run.resources import cache_root
+
+    if not model or not Path(model).is_dir():
+        return None
+    root = cache_root()
+    try:
+        Path(model).resolve().relative_to((root / "models").resolve())
+    except ValueError:
+        return None
+    return root / "answers" / "local_models.sqlite"
 
 
 def _generate_local(runner, items, decoding, cache_path, desc, progress, batch_size) -> engine.BatchOutcome:
