@@ -2,7 +2,7 @@
 machine's measured matmul peak, generation tokens/s for each backend at the sizes the miniature
 uses, and the whole miniature's seconds per notebook.
 
-    .venv/bin/python benchmarks/bench_mini.py [--train-rows 24] [--prompts 48] [--new-tokens 192]
+    .venv/bin/python benchmarks/bench_mini.py [--train-rows 24] [--prompts 128] [--new-tokens 128]
                                               [--run-dir runs/mini] [--skip-old]
 
 1. **Peak**: float32 matmul GFLOP/s of this CPU (1024 x 1024, best of 5) on 1 thread and on all
@@ -13,11 +13,12 @@ uses, and the whole miniature's seconds per notebook.
    per second, per core, and the achieved GFLOP/s per core as 6 x parameters x tokens / s (forward
    and backward, the usual estimate) as a share of the 1-thread peak.
 3. **Generation**: ``--prompts`` StrongREJECT prompts, greedy, repetition penalty 1.05, at most
-   ``--new-tokens`` new tokens, through each backend: ``model.generate`` on left-padded batches of
-   16 (the miniature's earlier backend; ``--skip-old`` leaves it out), the greedy batch loop
-   (``generation.greedy_decode``: an answer leaves the batch at its end) in batches of
-   ``--prompts`` on 1 and on 2 threads, and ``vllm serve`` when ``make vllm`` installed it.
-   Completion tokens / wall time, and whether the answers equal the loop's.
+   ``--new-tokens`` new tokens, through each backend: the greedy batch loop
+   (``generation.greedy_decode``: the mini profile's ``safety_eval.batch_size`` answers at a time,
+   each leaving at its end for the next prompt) on 1 and on 2 threads; ``model.generate`` on
+   left-padded batches of 16 (the miniature's earlier backend) on the first 32 prompts
+   (``--skip-old`` leaves it out); and ``vllm serve`` (16 requests at a time) when ``make vllm``
+   installed it. Completion tokens / wall time, and how many answers equal the loop's.
 4. **The miniature**: each notebook's seconds from the manifests of ``--run-dir`` (a finished
    ``make mini``), the benign-mix curve's sub runs inside 08.
 """
@@ -97,15 +98,18 @@ def generation_speeds(model_dir: Path, n: int, new_tokens: int, skip_old: bool) 
         toks = sum(len(a) for a in answers)
         out.append({"backend": label, "tokens": toks, "seconds": s, "tokens_per_s": toks / s, "answers": answers})
 
+    from star1_utils.run import config
+
+    size = config.load_profile("mini").safety_eval.batch_size
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        timed(f"greedy loop, batch {n}, {threads} thread(s)",
-              lambda: generation.greedy_decode(model, ids, new_tokens, ends, 1.05, pad_id=pad))
+        timed(f"greedy loop, {size} at a time, {threads} thread(s)",
+              lambda: generation.greedy_decode(model, ids, new_tokens, ends, 1.05, pad_id=pad, batch_size=size))
     torch.set_num_threads(1)
     if not skip_old:
         def old():
             answers = []
-            for s in range(0, len(ids), 16):
+            for s in range(0, min(32, len(ids)), 16):
                 chunk = ids[s:s + 16]
                 width = max(map(len, chunk))
                 enc = torch.tensor([[pad] * (width - len(p)) + p for p in chunk])
@@ -117,7 +121,7 @@ def generation_speeds(model_dir: Path, n: int, new_tokens: int, skip_old: bool) 
                     stop = next((i for i, t in enumerate(row) if t in ends), None)
                     answers.append(row if stop is None else row[: stop + 1])
             return answers
-        timed("model.generate, left-padded batches of 16, 1 thread", old)
+        timed("model.generate, left-padded batches of 16, 1 thread (32 prompts)", old)
     vllm_python = ROOT / ".venv-vllm" / "bin" / "python"
     if vllm_python.exists():
         out.append(served_speed(model_dir, items, new_tokens))
@@ -154,8 +158,8 @@ def notebook_seconds(run_dir: Path) -> list[tuple[str, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-rows", type=int, default=24, help="released rows per training measurement")
-    ap.add_argument("--prompts", type=int, default=48, help="prompts generated (the miniature's batch)")
-    ap.add_argument("--new-tokens", type=int, default=192)
+    ap.add_argument("--prompts", type=int, default=128, help="prompts generated (06's 2 x 64)")
+    ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--run-dir", default=str(ROOT / "runs" / "mini"), help="a finished make mini")
     ap.add_argument("--skip-old", action="store_true", help="leave out model.generate (the slowest)")
     args = ap.parse_args()
