@@ -287,7 +287,7 @@ if tcfg.backend == "inprocess" and tcfg.sample_prompts:
     before = sft.sample_generations(student_path, questions,
                                     max_new_tokens=tcfg.sample_max_new_tokens,
                                     repetition_penalty=cfg.safety_eval.repetition_penalty,
-                                    threads=cfg.safety_eval.threads)
+                                    threads=cfg.safety_eval.threads, cache_path=ctx.cache_path)
     for q, a in zip(questions, before):
         print(f"Q: {q[:80]}\nA ({who}): {a[:160]!r}\n")
 
@@ -394,7 +394,7 @@ who = "trained stand-in" if tiny else f"{tcfg.base_model}, after training"
 if tcfg.backend == "inprocess" and tcfg.sample_prompts and (model_dir / "config.json").is_file():
     after = sft.sample_generations(model_dir, questions, max_new_tokens=tcfg.sample_max_new_tokens,
                                    repetition_penalty=cfg.safety_eval.repetition_penalty,
-                                   threads=cfg.safety_eval.threads)
+                                   threads=cfg.safety_eval.threads, cache_path=ctx.cache_path)
     for q, a in zip(questions, after):
         head, _, answer = a.rpartition("</think>")
         print(f"Q: {q[:80]}\nA ({who}): {head[:200]!r} [...]\n"

@@ -530,9 +530,10 @@ def training_mix(star1_rows: list[dict], benign_rows: list[dict], n_benign: int)
     return mix
 
 
-#: Settings every curve sub run gets: the mix file replaces the released rows, and the base
-#: model is evaluated once, by this run (it is the same model at every point).
-POINT_FIXED = {"training.release_rows": 0, "safety_eval.compare_base": False,
+#: Settings every curve sub run gets: the mix file replaces the released rows, the base model is
+#: evaluated once, by this run (it is the same model at every point), and 05's before/after
+#: samples are left to this run's own 05.
+POINT_FIXED = {"training.release_rows": 0, "training.sample_prompts": 0, "safety_eval.compare_base": False,
                "reasoning_eval.compare_base": False, "overrefusal.compare_base": False}
 
 

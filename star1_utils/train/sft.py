@@ -823,15 +823,18 @@ def save_final(trainer, tokenizer, model_dir: Path, t: Any) -> None:
 # --------------------------------------------------------------------------- generations
 
 def sample_generations(model_dir: str | Path, questions: Sequence[str], *, max_new_tokens: int = 48,
-                       repetition_penalty: float = 1.2, threads: int = 0) -> list[str]:
+                       repetition_penalty: float = 1.2, threads: int = 0,
+                       cache_path: str | Path | None = None) -> list[str]:
     """Greedy answers (repetition penalty 1.2 by default, the reference's) with the saved chat template,
-    all questions in one batch (the evaluation's transformers backend, ``threads`` as its, no cache)."""
+    all questions in one batch (the evaluation's transformers backend, ``threads`` as its; cached in
+    ``cache_path`` when given, as every generation)."""
     from star1_utils.evaluate import generation
 
     items = [{"id": str(n), "prompt": q} for n, q in enumerate(questions)]
     out = generation.generate(None, items, backend="transformers", model=str(model_dir),
                               decoding=generation.decoding_for(max_new_tokens, repetition_penalty),
-                              batch_size=max(1, len(items)), progress=False, threads=threads)
+                              batch_size=max(1, len(items)), progress=False, threads=threads,
+                              cache_path=cache_path)
     if out.failures:
         raise RuntimeError(f"sample generation with {model_dir} failed: {out.failures[0]['reason']}")
     return [out.results[it["id"]].text for it in items]
