@@ -72,7 +72,7 @@ import pandas as pd
 from IPython.display import display
 
 from star1_utils.llm import replies
-from star1_utils.evaluate import generation, safety_benchmarks as bench, safety
+from star1_utils.evaluate import generation, judge_models, safety_benchmarks as bench, safety
 from star1_utils.report import charts, figures, paper, viz
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
 from star1_utils.run.notebook import start
@@ -141,9 +141,7 @@ for key in ("wildchat", "wildjailbreak"):
 # stand in for); their rates are **not** comparable to the paper's.
 
 # %%
-from star1_utils.evaluate.judge_models import learned_from_prompts
-
-judge_saw = learned_from_prompts(cfg)  # prompts whose answers a learned judge was trained on
+judge_saw = judge_models.learned_from_prompts(cfg)  # prompts a learned judge was trained on
 sets, missing = bench.load_sets(se.benchmarks, eval_set=se.eval_set, wildchat_repo=se.wildchat_repo,
                                 skip_unavailable=se.skip_unavailable, max_examples=se.max_examples,
                                 exclude=judge_saw)
@@ -153,6 +151,8 @@ if se.max_examples:
           + (f", none of the {len(judge_saw)} the judges learned from" if judge_saw else ""))
 for key, why in missing.items():
     print(f"MISSING {key}: {why[:200]}")
+
+# %%
 items = [it for key in se.benchmarks if key in sets for it in sets[key]]
 prefix = "demo_" if se.eval_set == "demo" else ""
 display(pd.DataFrame([{"benchmark": bench.COLUMNS[k], "set": prefix + k, "prompts": len(v),
@@ -261,7 +261,7 @@ for reply in ["safe", "unsafe\nS1", "unsafe\nS2,S10", "I think this is fine", ""
 # Balanced accuracy (the mean of the two classes' recalls, 0.5 = a coin) with a bootstrap 95% interval:
 
 # %%
-from star1_utils.evaluate import judge_error, judge_models
+from star1_utils.evaluate import judge_error
 
 uses_them = cfg.roles.judge.model in judge_models.SERVED
 judges_dir = judge_models.activate(cfg, required=uses_them)
