@@ -60,7 +60,11 @@ def train_speed(rows: int, processes: int, workdir: Path) -> dict:
                                                  "training.run_name": f"bench-{processes}p"})
     data, path = sft.training_rows(cfg, workdir)
     job = sft.prepare_job(cfg, workdir, data_path=path, rows=data)
-    summary = sft.train_on_cpu(job, processes, echo=lambda line: None)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the Trainer's log lines
+        summary = sft.train_on_cpu(job, processes, echo=lambda line: None)
     tps = summary["tokens_trained"] / summary["train_runtime_s"]
     return {"processes": processes, "tokens": summary["tokens_trained"], "seconds": summary["train_runtime_s"],
             "tokens_per_s": tps, "loss_last": summary["loss_last"], "updates": summary["updates"]}
@@ -187,7 +191,8 @@ def main() -> None:
     gens = generation_speeds(model_dir, args.prompts, args.new_tokens, args.skip_old)
     ref = gens[0]["answers"]
     for g in gens:
-        same = "" if g["answers"] is None else f"; same answers as the loop: {sum(a == b for a, b in zip(g['answers'], ref))}/{len(ref)}"
+        same = ("" if g["answers"] is None else
+                f"; same answers as the loop: {sum(a == b for a, b in zip(g['answers'], ref))}/{len(g['answers'])}")
         print(f"generate: {g['backend']:<55} {g['tokens']:6d} tokens in {g['seconds']:6.1f} s = "
               f"{g['tokens_per_s']:6.1f} tokens/s{same}")
     run_dir = Path(args.run_dir)
