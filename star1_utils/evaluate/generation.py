@@ -14,10 +14,11 @@ Used by the safety (06), reasoning (07) and over-refusal (08) evaluations. Three
     template with the generation prompt, ``SamplingParams(temperature=0, top_p=1, top_k=-1,
     repetition_penalty=1.2, max_tokens=8000, n=1)``.
 ``transformers``
-    ``AutoModelForCausalLM`` on the CPU (or whatever device torch picks), one prompt at a time or
-    ``batch_size`` prompts together (left padding). The demo's tiny student and the miniature's
-    SmolLM2-135M use it; batched, a 135M model writes 50-80 tokens/s on one CPU thread (one by
-    one: 13; benchmarks/bench_mini.py).
+    ``AutoModelForCausalLM`` on the CPU (or whatever device torch picks). Greedy decoding writes
+    ``batch_size`` answers at a time, each leaving the batch at its end token for the next prompt
+    (:func:`greedy_decode`, equal to ``model.generate`` one prompt at a time); sampling goes through
+    ``model.generate``. The demo's tiny student and the miniature's SmolLM2-135M use it: 64 at a
+    time, 98 tokens/s on one CPU thread and 153 on two (``benchmarks/bench_mini.py``).
 
 Every backend caches each answer as it is produced (the same SQLite cache as every LLM call,
 keyed by model, messages and decoding), so an interrupted run resumes without regenerating
