@@ -596,7 +596,8 @@ print(f"notebook 08 took {time.time() - t_start:.0f} s")
 # ## Summary
 #
 # - Every STAR-1 instruction was rewritten into a benign look-alike, answered with bare-question
-#   reasoning, scored on three 1-5 criteria, and kept only at 5/5/5 (`source = "4o_rewrite"`).
+#   reasoning (the paper) or by the untrained student itself (self-distillation, the miniature),
+#   scored on three 1-5 criteria, and kept only at 5 on those that apply (`source = "4o_rewrite"`).
 # - XSTest measures over-refusal on 250 safe prompts: the share of full or partial refusals (100 minus
 #   full compliance; which of these the paper's Figure 4 plots is not known). The unsafe contrast prompts
 #   show whether a model that complies more also refuses less where it should.
@@ -605,7 +606,8 @@ print(f"notebook 08 took {time.time() - t_start:.0f} s")
 #   side for each benign amount, with intervals, and the base model as the reference. Read its ends
 #   together: the benign rows are for over-refusal, and the harmful prompts show what they cost;
 #   the carry-over count shows whether the student learned the benign traces' form as a new way to
-#   answer everything (likely when the traces are stand-in templates). The paper mixes the
+#   answer everything (it did with the stand-in teacher's templates, which is why the miniature
+#   self-distils). The paper mixes the
 #   915 kept rewrites into the 1K to reduce over-refusal (its Sec. 4.3); its Figure 4 values could not be
 #   read for this project (`star1_utils/data/paper/` has the design only), so no paper numbers are drawn here.
 # - Next: notebook 09 collects all figures and compares the run with the paper's tables.
