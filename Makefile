@@ -31,7 +31,7 @@ demo: setup
 
 # The miniature: the real SmolLM2-135M-Instruct trained on 128 released STAR-1 rows and evaluated
 # before and after, then trained twice more with benign look-alikes mixed in (notebook 08), offline
-# on the CPU (about an hour on 2 cores; 25 minutes without the benign-mix curve, see README).
+# on the CPU (about 48 minutes on 2 cores and 10 GB of memory; 28 without the benign-mix curve, see README).
 mini: setup
 	$(PY) -m star1_utils run --profile mini --run-dir runs/mini
 

@@ -155,7 +155,7 @@ print(block[:400], "\n[...]\n" + around_join, "\n[...]", f"\n({len(block)} chara
 # OpenAI protocol (they are not language models), and a tiny student. `mini` (the miniature) trains
 # a **real** small instruct model, SmolLM2-135M-Instruct, on 128 rows of the released STAR-1 and
 # evaluates it before and after on real benchmark prompts, then retrains it with benign look-alikes
-# mixed in (the paper's over-refusal remedy), offline on a laptop CPU in about an hour; its judges
+# mixed in (the paper's over-refusal remedy), offline on a laptop CPU in about 48 minutes; its judges
 # are rules whose agreement with hand-labelled real answers is shown beside every number. `full` is
 # the paper's scale.
 # Notebook parameters override profile values; secrets are never parameters (a role names the

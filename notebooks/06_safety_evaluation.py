@@ -25,7 +25,7 @@
 # | profile | student | judge | hardware | time |
 # |---|---|---|---|---|
 # | demo | the tiny model from notebook 05 (transformers, CPU) | stand-in (rules, in-process) | any CPU | under 90 s |
-# | mini | SmolLM2-135M-Instruct before and after STAR-1 training (transformers, batches of 16) | a judge learned from public human labels (built once, cached), measured on sources it never saw, every rate also corrected for its error; the rules beside | 2 CPU cores | about 6 minutes (64 answers of up to 448 tokens), plus about 4 the first time, to build the judges (measured: 614 s in all) |
+# | mini | SmolLM2-135M-Instruct before and after STAR-1 training (transformers, 64 answers at a time on 2 threads), 64 prompts per benchmark | a judge learned from public human labels (built once, cached), measured on sources it never saw, every rate also corrected for its error; the rules beside | 2 CPU cores | about 9 minutes (256 answers of up to 448 tokens, 84K tokens at about 160 tokens/s; measured 563 s), plus about 4 the first time, to build the judges |
 # | full | the trained 1.5B model served by `vllm serve` (or `backend: vllm` in-process) | Llama-Guard-3-8B served by vLLM | one 80 GB GPU holds both the 1.5B student and the 8B judge (or one GPU each) | 1,033 generations of up to 8,000 tokens plus 2,066 judge calls: tens of minutes on one H100 |
 #
 # **Content note:** the benchmarks are requests for harmful content (violence, crime, hate, sexual

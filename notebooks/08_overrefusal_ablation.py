@@ -20,7 +20,7 @@
 # | profile | models | hardware | time |
 # |---|---|---|---|
 # | demo | stand-ins (rule-based programs, not language models) and a tiny student; XSTest subset; two curve points | any CPU | under 3 minutes |
-# | mini | stand-ins for the data (rewriter, teacher, scorer); the real SmolLM2-135M before and after training on XSTest; a refusal judge learned from public human labels (notebook 06), every rate also corrected for its error; three curve points, two trained here (the 128 harmful rows + 64, and + all 117 kept benign rows) | 2 CPU cores | about 40 minutes (measured 2,337 s: trainings of 593 s and 740 s, each point's 06 and XSTest about 8 minutes) |
+# | mini | stand-ins for the rewriter and scorer; benign answers written by the untrained SmolLM2 itself (self-distillation); the real SmolLM2-135M before and after training on 64 safe and 32 unsafe XSTest prompts; a refusal judge learned from public human labels (notebook 06), every rate also corrected for its error; two curve points, one trained here (the 128 harmful rows + all 121 kept benign rows) | 2 CPU cores | about 30 minutes (measured 1,775 s: benign answers 238 s, XSTest 321 s, the curve point 1,195 s of which training 618 s) |
 # | full | GPT-4o (rewriter, scorer, refusal judge), DeepSeek-R1 (teacher), your student | API keys; one full training (8 GPUs in the paper) plus safety, reasoning and XSTest evaluation **per curve point** | about 3,000 API calls for the data; hours per curve point |
 #
 # **Content note:** the STAR-1 instructions that are rewritten are harmful requests; they appear only as
