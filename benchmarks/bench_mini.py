@@ -114,10 +114,8 @@ def generation_speeds(model_dir: Path, n: int, new_tokens: int, skip_old: bool) 
         def old():
             answers = []
             for s in range(0, min(32, len(ids)), 16):
-                chunk = ids[s:s + 16]
-                width = max(map(len, chunk))
-                enc = torch.tensor([[pad] * (width - len(p)) + p for p in chunk])
-                mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
+                enc, mask = generation.left_padded(ids[s:s + 16], pad)
+                width = enc.shape[1]
                 with torch.no_grad():
                     g = model.generate(input_ids=enc, attention_mask=mask, max_new_tokens=new_tokens,
                                        do_sample=False, repetition_penalty=1.05, pad_token_id=pad)

@@ -316,6 +316,8 @@ class _LocalBatch:
             k = engine.cache_key(runner.model, msgs, key_params)
             self.groups.setdefault(k, []).append(it["id"])
             self.msgs_by_key[k] = msgs
+        # a continuous runner takes every pending chat at once and reports each answer as it ends
+        self.continuous = bool(getattr(runner, "continuous", lambda: False)())
         self.cache = engine.Cache(cache_path)
         shared = shared_answers_path(getattr(runner, "path", "")) if cache_path else None
         self.shared = engine.Cache(shared) if shared else None
@@ -363,7 +365,7 @@ class _LocalBatch:
             kept.add(j)
 
         try:
-            if getattr(self.runner, "continuous", lambda: False)():
+            if self.continuous:
                 outs = self.runner.generate([self.msgs_by_key[k] for k in chunk], on_answer=keep)
             else:
                 outs = self.runner.generate([self.msgs_by_key[k] for k in chunk])
@@ -432,7 +434,7 @@ def _generate_local(runner, items, decoding, cache_path, desc, progress, batch_s
     batch = _LocalBatch(runner, items, decoding, cache_path, desc, progress)
     pending = batch.serve_from_cache(batch_size)
     # a continuous runner keeps its batch full itself: it takes every pending chat at once
-    step = max(1, len(pending)) if getattr(runner, "continuous", lambda: False)() else batch_size
+    step = max(1, len(pending)) if batch.continuous else batch_size
     try:
         for start in range(0, len(pending), step):
             batch.generate_chunk(pending[start:start + step])
@@ -547,13 +549,23 @@ def end_token_ids(tokenizer: Any, model: Any) -> set[int]:
     return ids
 
 
+def left_padded(prompts: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """``(input_ids, attention_mask)`` of token-id prompts padded on the left to the longest, so
+    every prompt ends at the last column and generation continues each from its own last token."""
+    import torch
+
+    width = max(map(len, prompts))
+    ids = torch.tensor([[pad_id] * (width - len(p)) + list(p) for p in prompts], dtype=torch.long)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
+    return ids, mask
+
+
 def _sampled(model: Any, ids: list[list[int]], max_new: int, d: dict, pad: int) -> list[list[int]]:
     """Sampled answers from ``model.generate`` on left-padded prompts (new tokens only)."""
     import torch
 
-    width = max(map(len, ids))
-    input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in ids])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in ids])
+    input_ids, mask = left_padded(ids, pad)
+    width = input_ids.shape[1]
     kwargs = {"max_new_tokens": max_new, "do_sample": True, "temperature": float(d["temperature"]),
               "top_p": float(d.get("top_p", 1.0))}
     if d.get("repetition_penalty"):
@@ -623,12 +635,7 @@ class _Batch:
         import torch
         from transformers import DynamicCache
 
-        width = max(map(len, prompts))
-        ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
-            mask[i, width - len(p):] = 1
+        ids, mask = left_padded(prompts, pad_id)
         seen = None
         if penalty != 1.0:
             seen = torch.zeros((len(prompts), vocab + 1), dtype=torch.bool)
