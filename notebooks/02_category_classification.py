@@ -245,6 +245,10 @@ if sample:
     gold = {f"star1-{r['id']}": r["category"] for r in sample}
     out_star = classification.classify(cfg, star, ctx.cache_path, desc="STAR-1 agreement")
     pred = {i: res.parsed for i, res in out_star.results.items()}
+    if not pred:  # a real classifier can fail every item of a small sample: nothing to compare
+        print(f"none of the {len(star)} items got a label ({len(out_star.failures)} failed): "
+              "no agreement to measure")
+if sample and pred:
     agreement = classification.agreement(gold, pred)
     confusion = classification.confusion(gold, pred)
     agreement.to_csv(ctx.stage.path("agreement.csv"))

@@ -96,13 +96,16 @@ print(f"scorer: {scorer.model} @ {scorer.base_url}; target size {cfg.selection.t
 # %%
 from star1_utils.dataset.policies import policies_for
 
-example = next((r for r in rows if len(r["category"]) > 1), rows[0])
-prompt = scoring.scorer_prompt(example)
-cot, final = replies.split_scored_response(example["response"])
-block = policies_for(example["category"])
-shown = prompt.replace(cot, cot[:300] + " [... rest of the reasoning ...]") if cot else prompt
-print(shown.replace(block, block[:300] + "\n[... rest of the policies ...]"))
-print(f"({len(prompt)} characters in all; categories {example['category']})")
+example = next((r for r in rows if len(r["category"]) > 1), rows[0] if rows else None)
+if example is None:  # 03 wrote no trace (its failures are recorded): nothing to score
+    print(f"no reasoning trace in {reasoning_path}: nothing to score in this run")
+else:
+    prompt = scoring.scorer_prompt(example)
+    cot, final = replies.split_scored_response(example["response"])
+    block = policies_for(example["category"])
+    shown = prompt.replace(cot, cot[:300] + " [... rest of the reasoning ...]") if cot else prompt
+    print(shown.replace(block, block[:300] + "\n[... rest of the policies ...]"))
+    print(f"({len(prompt)} characters in all; categories {example['category']})")
 
 # %% [markdown]
 # ## 2. Reading the answer without `eval`
@@ -167,8 +170,9 @@ else:
 # were not given), answering in GPT-4o's format.
 
 # %%
-below_ten = [r for r in scored if not selection.is_all_ten(r)]
-shown_items = [example] + below_ten[:1]  # one that passes, one that does not (when there is one)
+reference_scores = not cfg.selection.lenient_scores  # the reference's test (any dict, values 10)
+below_ten = [r for r in scored if not selection.is_all_ten(r, reference_scores)]
+shown_items = ([example] if example else []) + [r for r in below_ten[:1] if r is not example]
 answers = engine.run_batch(cfg, "scorer", shown_items, build_messages=scoring.scorer_messages,
                         parse=scoring.parser(cfg), decoding=scoring.decoding(cfg),
                         cache_path=ctx.cache_path, progress=False).results
@@ -177,7 +181,8 @@ for item in shown_items:
     print("instruction:", item["question"][:200], "| categories:", item["category"])
     print("reasoning (start):", (cot or "")[:300].replace("\n", " "), "...")
     print("answer (start):", (final or "")[:200].replace("\n", " "), "...")
-    print("scorer answer:\n" + answers[item["id"]].text, "\n")
+    answer = answers.get(item["id"])  # None: the scorer gave no usable answer (recorded above)
+    print("scorer answer:\n" + (answer.text if answer else "(none accepted)"), "\n")
 
 # %% [markdown]
 # ## 4. The three scores
@@ -186,10 +191,13 @@ for item in shown_items:
 # three tens, so the bars left of 10 are what the next step removes.
 
 # %%
-scores = pd.DataFrame([{"id": r["id"], **r["score"]} for r in scored]).set_index("id")
+# the reference's mode keeps whatever dict the scorer wrote: a missing criterion is NaN here
+scores = pd.DataFrame([{"id": r["id"], **r["score"]} for r in scored],
+                      columns=["id", *selection.SCORE_KEYS]).set_index("id")
+scores = scores[list(selection.SCORE_KEYS)].apply(pd.to_numeric, errors="coerce")
 fig = charts.score_histograms(scores, selection.SCORE_KEYS)
 viz.save_figure(fig, ctx.figures_dir() / "04_score_histograms")
-scores.describe().loc[["mean", "min", "max"]].round(2)
+scores.describe().reindex(["mean", "min", "max"]).round(2)  # NaN where nothing was scored
 
 # %% [markdown]
 # ## 5. Ensuring accuracy: all three scores must be 10
@@ -199,9 +207,9 @@ scores.describe().loc[["mean", "min", "max"]].round(2)
 # step breaks ties by position.
 
 # %%
-all_10 = selection.accuracy_filter(scored, reference=not cfg.selection.lenient_scores)
+all_10 = selection.accuracy_filter(scored, reference=reference_scores)
 n_other = sum("Other" in r["category"] for r in scored)
-n_not_ten = sum(not selection.is_all_ten(r) for r in scored)
+n_not_ten = len(below_ten)
 pd.DataFrame({"items": {
     "traces (from 03)": len(rows), "scored": len(scored), "scoring failures": len(failures),
     "labelled Other": n_other, "some score below 10": n_not_ten,
@@ -223,7 +231,7 @@ def answer_start(r: dict, n: int) -> str:
 
 print(f"{len(below_ten)} items scored below 10; the first {min(8, len(below_ten))}:")
 pd.DataFrame([{"id": r["id"], "instruction": r["question"][:70], "categories": labels(r),
-               **{k.split("_")[0]: v for k, v in r["score"].items()},
+               **{k.split("_")[0]: r["score"].get(k) for k in selection.SCORE_KEYS},
                "answer (start)": answer_start(r, 60)} for r in below_ten[:8]])
 
 # %% [markdown]
@@ -320,9 +328,11 @@ if 0 < len(all_10) <= cfg.selection.verify_max_items:
     assert [r["id"] for r in ref] == [r["id"] for r in selected]
     print(f"identical to the direct port of the reference loop: {len(ref)} items, same order "
           f"({t_ref * 1000:.1f} ms against {t_fast * 1000:.1f} ms)")
-else:
+elif all_10:
     print(f"{len(all_10)} items: above verify_max_items ({cfg.selection.verify_max_items}), "
           "not re-run here")
+else:
+    print("no item scored all 10: nothing to select (the reference's loop has nothing to do)")
 
 
 # %% [markdown]
@@ -340,7 +350,10 @@ else:
 classified_path = ctx.stage_dir("02") / "classified.jsonl"
 classified = [r for r in ctx.stage.read_input(classified_path) if "Other" not in r["category"]]
 f2 = figures.figure2_selection(classified, all_10, selected)
-figure2 = viz.save_figure(f2.fig, ctx.figures_dir() / "figure2_category_distribution")
+figure2 = []  # no figure when nothing was classified or scored (f2.notes says so)
+if f2.fig is not None:
+    figure2 = viz.save_figure(f2.fig, ctx.figures_dir() / "figure2_category_distribution")
+print(*f2.notes)
 sets = {"classified (02)": classified, "all-10 pool": all_10, "selected": selected}
 multi = {name: f"{sum(len(r['category']) > 1 for r in recs)} of {len(recs)}"
          for name, recs in sets.items()}
@@ -402,8 +415,12 @@ display(pd.DataFrame([{"instruction": r["question"][:70], "categories": labels(r
 
 # %%
 out = artifacts.read_jsonl(star1_path, required=list(FIELDS))
-assert len(out) == min(target, len(all_10)) and len(out) > 0
-assert all(selection.is_all_ten(r) and "Other" not in r["category"] for r in out)
+assert len(out) == min(target, len(all_10))
+assert out or not ctx.is_stand_in("scorer"), "the stand-ins select items"
+assert all(selection.is_all_ten(r, reference_scores) and "Other" not in r["category"] for r in out)
+if not out:
+    print(f"no row selected: {len(rows)} traces, {len(scored)} scored, {len(failures)} failed "
+          f"(recorded in {ctx.stage.path('failures.jsonl')}); notebook 05 has nothing of this run to train on")
 assert len({r["id"] for r in out}) == len(out)
 assert {r["id"] for r in out} <= {r["id"] for r in scored}
 assert all(p.is_file() for p in figure2)

@@ -1,5 +1,5 @@
-"""Command line: ``python -m star1_utils run ...``, ``notebooks``, ``clean-notebooks``, ``vllm-env``, ``student``
-and ``judges``."""
+"""Command line: ``python -m star1_utils run ...``, ``notebooks``, ``clean-notebooks``, ``vllm-env``, ``student``,
+``judges`` and ``smoke``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                      help="notebook parameter passed to every notebook (repeatable)")
     run.add_argument("--resume", action="store_true", help="skip stages whose manifest is current")
+
+    smoke = sub.add_parser("smoke", help="the full profile's paths end to end, every role a local vllm serve model")
+    smoke.add_argument("--profile", default="full-smoke", help="profile whose roles share one local endpoint")
+    smoke.add_argument("--notebooks", default=None, help="comma-separated stage numbers (default: all)")
+    smoke.add_argument("--run-dir", default="", help="run folder (default: runs/<profile>)")
+    smoke.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="notebook parameter (repeatable)")
+    smoke.add_argument("--resume", action="store_true", help="skip stages whose manifest is current")
 
     clean = sub.add_parser("clean-notebooks", help="strip outputs and metadata from notebooks")
     clean.add_argument("paths", nargs="*", default=["notebooks"])
@@ -75,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         lines = sync_notebooks(args.folder, check=args.check, from_ipynb=args.from_ipynb)
         print("\n".join(lines) if lines else "notebooks and their text sources agree")
         return 1 if args.check and lines else 0
+    if args.command == "smoke":
+        from star1_utils.smoke import main as smoke_main
+
+        return smoke_main(args)
     if args.command == "run":
         from star1_utils.run.runner import main as run_main
 

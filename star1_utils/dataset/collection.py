@@ -632,11 +632,14 @@ class CollectionResult:
         return df
 
 
+#: The fields of a removal record, so a table of none (a small run that removed nothing) has its columns.
+REMOVED_COLUMNS = ("step", "source", "question", "matched", "matched_side", "similarity")
+
+
 def _removal(step: str, source: str, question: str, matched: str, matched_side: str,
              similarity: float | None) -> dict:
     """One row of :attr:`CollectionResult.removed`: what a step removed and the row that caused it."""
-    return {"step": step, "source": source, "question": question, "matched": matched,
-            "matched_side": matched_side, "similarity": similarity}
+    return dict(zip(REMOVED_COLUMNS, (step, source, question, matched, matched_side, similarity)))
 
 
 class _TestSide:

@@ -123,4 +123,4 @@ def length_stats(rows: list[dict]):
         reasoning, answer = replies.split_think(r["response"])
         out.append({"id": r["id"], "n_categories": len(r["category"]),
                     "reasoning_words": len((reasoning or "").split()), "answer_words": len(answer.split())})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=["id", "n_categories", "reasoning_words", "answer_words"])

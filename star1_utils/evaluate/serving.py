@@ -146,6 +146,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def server_command(python: Path, model: str | Path, *, served_name: str, port: int, dtype: str = "float32",
                    enforce_eager: bool = True, max_model_len: int = 0, lora: str | Path | None = None,
                    max_lora_rank: int = 16, extra_args: tuple[str, ...] = ()) -> list[str]:
@@ -193,12 +202,12 @@ def served_models(base_url: str, timeout: float = 2.0) -> list[str]:
 def serve(model: str | Path, state_dir: str | Path, *, served_name: str = "student",
           python: str | Path | None = None, lora: str | Path | None = None, dtype: str = "float32",
           enforce_eager: bool = True, max_model_len: int = 0, kv_cache_gib: int = 1,
-          startup_timeout_s: float = 600, extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
+          startup_timeout_s: float = 600, extra_args: tuple[str, ...] = (), port: int = 0) -> Iterator[Server]:
     """Serve ``model`` for the duration of the block; stop it and its children afterwards.
 
     ``state_dir`` (e.g. ``<run>/06_safety/serving``) holds the log (``vllm-<name>.log``) and the
     caches. Raises :class:`ServerError` naming the log when the server exits or does not answer
-    within ``startup_timeout_s``.
+    within ``startup_timeout_s``. ``port`` 0 picks a free one; a given port must be free.
     """
     python = Path(python) if python else env_python()
     if not python.exists():
@@ -206,7 +215,9 @@ def serve(model: str | Path, state_dir: str | Path, *, served_name: str = "stude
                           "(it builds vLLM's own environment, about 2-5 minutes)")
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    if port and served_models(f"http://127.0.0.1:{port}/v1") or port and not _port_free(port):
+        raise ServerError(f"port {port} on 127.0.0.1 is taken (another server?); stop it or choose another port")
+    port = port or free_port()
     rank = json.loads((Path(lora) / "adapter_config.json").read_text()).get("r", 16) if lora else 16
     cmd = server_command(python, model, served_name=served_name, port=port, dtype=dtype,
                          enforce_eager=enforce_eager, max_model_len=max_model_len, lora=lora,

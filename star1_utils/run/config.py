@@ -531,6 +531,53 @@ def role_overrides(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _profile_files(path: Path) -> list[Path]:
+    """The profile file and the files it ``inherits``, the most basic first (a cycle is an error)."""
+    chain: list[Path] = []
+    while True:
+        if path in chain:
+            raise ProfileError(f"{_shown_path(path)}: 'inherits' goes round in a circle "
+                               f"({' -> '.join(_shown_path(p) for p in [*chain, path])})")
+        chain.append(path)
+        parent = _read_yaml(path).get("inherits")
+        if not parent:
+            return chain[::-1]
+        base = path.parent / f"{parent}.yaml" if not str(parent).endswith((".yaml", ".yml")) else path.parent / parent
+        if not base.is_file():
+            raise ProfileError(f"{_shown_path(path)}: inherits {parent!r}, but {_shown_path(base)} does not exist")
+        path = base
+
+
+def _read_yaml(path: Path) -> dict:
+    shown = _shown_path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{shown}: not valid YAML: {str(e).splitlines()[0]}") from e
+    if not isinstance(data, dict):
+        raise ProfileError(f"{shown}: a profile must be a mapping of keys to values")
+    return data
+
+
+def _merged(base: dict, child: dict) -> dict:
+    """``child`` over ``base``, section by section (a list or a value replaces the base's whole)."""
+    out = dict(base)
+    for k, v in child.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _profile_data(path: Path) -> dict:
+    """A profile's keys: those of the file it ``inherits`` (e.g. ``inherits: full``), changed by its own.
+
+    An inheriting profile states only what it changes, so it keeps its parent's switches when the
+    parent changes (``profiles/full-smoke.yaml`` is ``full`` at a smoke test's size)."""
+    data: dict = {}
+    for f in _profile_files(path):
+        data = _merged(data, {k: v for k, v in _read_yaml(f).items() if k != "inherits"})
+    return data
+
+
 def load_profile(profile: str | Path = "demo", overrides: dict[str, Any] | None = None, **params: Any) -> Profile:
     """Load a profile and apply overrides; errors are one line naming the file and the key.
 
@@ -539,12 +586,7 @@ def load_profile(profile: str | Path = "demo", overrides: dict[str, Any] | None 
     """
     path = profile_path(profile)
     shown = _shown_path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ProfileError(f"{shown}: not valid YAML: {str(e).splitlines()[0]}") from e
-    if not isinstance(data, dict):
-        raise ProfileError(f"{shown}: a profile must be a mapping of keys to values")
+    data = _profile_data(path)
     try:  # validate the file alone first, so its own errors name it
         Profile.model_validate(data)
     except ValidationError as e:
@@ -566,5 +608,8 @@ def load_profile(profile: str | Path = "demo", overrides: dict[str, Any] | None 
 
 
 def profile_sha256(profile: str | Path) -> str:
-    """SHA-256 of the profile file's bytes."""
-    return hashlib.sha256(profile_path(profile).read_bytes()).hexdigest()
+    """SHA-256 of the profile file's bytes (and of the files it inherits, in order)."""
+    files = _profile_files(profile_path(profile))
+    if len(files) == 1:
+        return hashlib.sha256(files[0].read_bytes()).hexdigest()
+    return hashlib.sha256(b"".join(hashlib.sha256(f.read_bytes()).digest() for f in files)).hexdigest()
