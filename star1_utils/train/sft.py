@@ -511,10 +511,52 @@ def train_on_cpu(job_path: str | Path, processes: int = 1, *, print_every: int =
     return json.loads((Path(job["output_dir"]) / "summary.json").read_text(encoding="utf-8"))
 
 
+def check_processes(num_gpus: int) -> str:
+    """Where ``accelerate launch`` will put ``training.num_gpus`` processes, or a clear error first.
+
+    On a GPU machine each process needs its GPU. Without a GPU, DeepSpeed runs its processes on the
+    CPU (gloo), which checks the full run's launch path at a small size (``profiles/full-smoke.yaml``:
+    1 or 2 processes); more processes than cores is refused rather than left to crawl.
+    """
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if gpus:
+        if num_gpus > gpus:
+            raise RuntimeError(f"training.num_gpus is {num_gpus} but this machine has {gpus} GPU(s): set "
+                               f"training.num_gpus to {gpus} (the effective batch is kept by gradient accumulation)")
+        return f"{num_gpus} process(es), one per GPU"
+    cores = os.cpu_count() or 1
+    if num_gpus > cores:
+        raise RuntimeError(f"training.num_gpus is {num_gpus} but this machine has no GPU and {cores} CPU core(s): "
+                           "DeepSpeed would run that many CPU processes; set training.num_gpus to 1 or 2 to "
+                           "check the launch on the CPU, or launch the printed command on the GPU node")
+    return f"{num_gpus} CPU process(es), no GPU here (DeepSpeed over gloo: a check of the launch, not a speed)"
+
+
+def train_with_accelerate(job_path: str | Path, *, echo: Callable[[str], None] = print) -> dict:
+    """Run :func:`launch_command` here, echoing the processes' progress, and return the summary.
+
+    A re-run after an interruption resumes from the last checkpoint (``training.save_steps``), as
+    :func:`train` does in each process. Raises with the exit status when a process fails.
+    """
+    job_path = Path(job_path)
+    job = json.loads(job_path.read_text(encoding="utf-8"))
+    echo("accelerate launch: " + check_processes(int(job["training"]["num_gpus"])))
+    cmd = launch_command(job_path)
+    # the libraries' deprecation notices come once per ZeRO-3 gather: thousands of lines on a CPU
+    env = {"PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning", "TOKENIZERS_PARALLELISM": "false"}
+    rc = run_streaming(cmd, echo=lambda line: echo(line) if _worth_showing(line) else None, env=env)
+    if rc != 0:
+        raise RuntimeError(f"training failed (exit status {rc}); the log above says why, and a re-run resumes "
+                           f"from the last checkpoint in {job['checkpoint_dir']}")
+    return json.loads((Path(job["output_dir"]) / "summary.json").read_text(encoding="utf-8"))
+
+
 def _worth_showing(line: str) -> bool:
     """The training processes' progress lines, without the launcher's and libraries' chatter."""
     quiet = ("STAR1_TRAIN_SUMMARY", "Warning", "warn(", "W1207", "torch.distributed", "OMP_NUM_THREADS",
-             "*****", "Setting OMP")
+             "*****", "Setting OMP", "return func(", "super().__init__(", "real_accelerator.py")
     return bool(line.strip()) and not any(q in line for q in quiet)
 
 
@@ -658,6 +700,24 @@ def _deepspeed_launched() -> bool:
     return os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
 
 
+def _count_deepspeed_cpu_processes(args: Any) -> None:
+    """DeepSpeed on a machine without a GPU: make the Trainer count every process.
+
+    There accelerate's ``PartialState`` lets DeepSpeed start the process group (gloo) but, finding
+    no GPU backend, records one process (accelerate ``state.py``: ``backend is None`` -> one
+    process); the Trainer then fills DeepSpeed's ``train_batch_size`` for one process and DeepSpeed
+    refuses it (``1 != 1 * 1 * 2``). The state is shared, so setting the real count here is what the
+    Trainer and its Accelerator read. GPUs (nccl) are never touched.
+    """
+    import torch.distributed as dist
+
+    if not (_deepspeed_launched() and dist.is_available() and dist.is_initialized()):
+        return
+    state = args.distributed_state
+    if state is not None and state.num_processes != dist.get_world_size():
+        state.num_processes, state.process_index = dist.get_world_size(), dist.get_rank()
+
+
 def _sft_config(job: dict, t: Any, layout: dict, sched: dict, *, bf16: bool, use_cpu: bool,
                 under_accelerate: bool):
     """The Trainer's arguments: the reference's recipe, read in order as one epoch of ``T`` updates."""
@@ -776,6 +836,7 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     data = _training_data(job, t)
     dtype, bf16 = _precision(t, use_cpu, under_accelerate)
     args = _sft_config(job, t, layout, data.schedule, bf16=bf16, use_cpu=use_cpu, under_accelerate=under_accelerate)
+    _count_deepspeed_cpu_processes(args)
     log_path = Path(job["log_path"])
     trainer = _make_trainer(job, t, args, data, dtype, log_path, t0, print_every)
     last = _resume_point(job, trainer, log_path)
