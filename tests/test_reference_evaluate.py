@@ -512,6 +512,28 @@ def test_completions_endpoint_gets_the_rendered_text_and_caches_it(tmp_path):
         generation.generate(cfg, items, backend="openai", decoding=dec, prompt_mode="text")
 
 
+def test_completions_path_stores_answers_from_inside_a_running_event_loop(tmp_path):
+    """Jupyter runs cells inside an event loop, so the engine runs its own loop in a worker thread;
+    the text prompt mode once opened the answer cache in the caller's thread and failed to store
+    (``SQLite objects created in a thread can only be used in that same thread``)."""
+    import asyncio
+
+    _bos_tokenizer(tmp_path / "tok")
+    cfg = config.load_profile("demo")
+    items = [{"id": "a", "prompt": "hi"}, {"id": "b", "prompt": "hi hi"}]
+    dec = {"temperature": 0.0, "max_tokens": 4, "repetition_penalty": 1.2}
+    cache = tmp_path / "cache.sqlite"
+
+    async def in_a_notebook_cell():
+        return generation.generate(cfg, items, backend="openai", model="standin-echo", decoding=dec,
+                                   cache_path=cache, prompt_mode="text", tokenizer=str(tmp_path / "tok"))
+
+    out = asyncio.run(in_a_notebook_cell())
+    assert not out.failures and len(out.results) == 2
+    again = asyncio.run(in_a_notebook_cell())
+    assert again.usage["cached"] == 2 and again.results["a"].usage["reference_text"] == out.results["a"].text
+
+
 # --------------------------------------------------------------------------- over-refusal
 
 def test_refusal_judge_full_text_is_what_the_reference_sends(monkeypatch, mirror):

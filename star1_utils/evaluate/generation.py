@@ -46,7 +46,6 @@ it starts inside the reasoning, with no opening tag), as ``reference_text`` of i
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib.util
 import sys
@@ -57,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from star1_utils.llm import replies
+from star1_utils.llm.replies import reopen_think
 from star1_utils.run import environment
 from star1_utils.llm import engine
 
@@ -236,7 +236,8 @@ def generate(
     return _generate_local(runner, items, decoding, cache_path, desc, progress, batch_size)
 
 
-def _generate_openai(cfg, items, role, model, decoding, cache_path, desc, progress) -> engine.BatchOutcome:
+def _generate_openai(cfg, items, role, model, decoding, cache_path, desc, progress,
+                     build=messages_of, endpoint: str = "chat") -> engine.BatchOutcome:
     rc = engine.resolve_role(cfg, role)
     params = {k: v for k, v in decoding.items() if k in OPENAI_PARAMS and v is not None}
     extra = {k: v for k, v in decoding.items() if k not in OPENAI_PARAMS and v is not None}
@@ -244,8 +245,8 @@ def _generate_openai(cfg, items, role, model, decoding, cache_path, desc, progre
     if model:
         update["model"] = str(model)
     rc = rc.model_copy(update=update)
-    return engine.run_batch(rc, role, items, build_messages=messages_of, decoding=params, cache_path=cache_path,
-                         desc=desc, retry_on_length=False, progress=progress)
+    return engine.run_batch(rc, role, items, build_messages=build, decoding=params, cache_path=cache_path,
+                            desc=desc, retry_on_length=False, progress=progress, endpoint=endpoint)
 
 
 def served_model_id(model: str | Path) -> str:
@@ -449,19 +450,6 @@ def render_prompt(tokenizer, messages: list[dict]) -> str:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     inst = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     return FALLBACK_TEMPLATE.format(inst=inst)
-
-
-def reopen_think(prompt: str, text: str) -> str:
-    """Put back the ``<think>`` that an R1-style chat template writes at the end of the *prompt*.
-
-    The model's output then starts inside the reasoning; without the tag an answer that never
-    reached ``</think>`` (cut at ``max_tokens``) would look like a plain answer. With it, the stored
-    text is ``"<think>\n..."`` and :func:`star1_utils.llm.replies.normalise` / the think splitter see the
-    reasoning for what it is.
-    """
-    if prompt.rstrip().endswith("<think>") and "<think>" not in text:
-        return "<think>\n" + text.lstrip("\n")
-    return text
 
 
 class _TransformersRunner:
@@ -788,55 +776,12 @@ def reference_text(row: dict) -> str:
 
     Exact when the row was generated in text prompt mode (``reference_text`` kept from the raw
     output); otherwise rebuilt from our stored reply by removing the ``<think>`` that
-    :func:`reopen_think` / :func:`star1_utils.llm.replies.normalise` put in front, which is the
+    :func:`~star1_utils.llm.replies.reopen_think` / :func:`~star1_utils.llm.replies.normalise` put in front, which is the
     raw text up to the whitespace that normalising trims."""
     if row.get("reference_text") is not None:
         return row["reference_text"]
     response = row.get("response") or ""
     return response[len("<think>"):].lstrip("\n") if response.startswith("<think>") else response
-
-
-def _as_completion_text(choice: Any, prompt: str) -> tuple[str, str, str]:
-    """(our stored reply, the reference's stored text, finish reason) of one completions choice."""
-    raw = choice.text or ""
-    return replies.normalise(reopen_think(prompt, raw).strip()), raw.strip(), choice.finish_reason or "stop"
-
-
-async def _complete_all(rc: Any, todo: dict[str, str], decoding: dict, cache: engine.Cache,
-                        done: dict[str, tuple]) -> dict[str, str]:
-    """Send each pending prompt to the completions endpoint (the role's concurrency, the engine's
-    retry rules for transient errors); accepted answers are cached at once. Returns the failures."""
-    params = {k: v for k, v in decoding.items() if k in OPENAI_PARAMS and v is not None}
-    extra = {**{k: v for k, v in decoding.items() if k not in OPENAI_PARAMS and v is not None}, **rc.extra_body}
-    client, sem, failed = engine.make_client(rc), asyncio.Semaphore(rc.concurrency), {}
-
-    async def one(k: str, prompt: str) -> None:
-        for transient in range(1, engine.TRANSIENT_ATTEMPTS + 1):
-            try:
-                async with sem:
-                    resp = await asyncio.wait_for(client.completions.create(
-                        model=rc.model, prompt=prompt, extra_body=extra, **params), timeout=rc.timeout_s + 5)
-            except Exception as exc:  # noqa: BLE001 - classified as the engine does
-                wait, reason = engine._after_error(exc, transient, engine.TRANSIENT_ATTEMPTS, engine.BACKOFF_BASE_S)
-                if wait is None:
-                    failed[k] = reason
-                    return
-                await asyncio.sleep(wait)
-                continue
-            if not getattr(resp, "choices", None):
-                failed[k] = "reply without choices"
-                return
-            text, ref, finish = _as_completion_text(resp.choices[0], prompt)
-            u = {**engine._reply_usage(resp), "reference_text": ref}
-            cache.put(k, rc.model, text, finish, u)
-            done[k] = (text, finish, u, False)
-            return
-
-    try:
-        await asyncio.gather(*(one(k, p) for k, p in todo.items()))
-    finally:
-        await client.close()
-    return failed
 
 
 def complete_batch(cfg: Any, items: list[dict], *, role: str = "student", model: str | Path = "",
@@ -846,40 +791,17 @@ def complete_batch(cfg: Any, items: list[dict], *, role: str = "student", model:
     ``tokenizer``'s template (:func:`render_prompt`, as gen.py:55-59) and sent as the prompt of the
     completions endpoint, which vLLM encodes with special tokens as ``LLM.generate`` does.
 
-    Cached like every call (key: model, prompt text, decoding); results are the engine's
-    ``ChatResult`` with our normalised reply as ``text`` and the reference's ``text.strip()`` as
+    The engine's batch with ``endpoint="completions"`` (cached, resumable, its retry rules);
+    results carry our normalised reply as ``text`` and the reference's ``text.strip()`` as
     ``usage["reference_text"]`` (:func:`generations_rows` copies it to the row). ``model``
-    overrides the role's model name. ``desc`` and ``progress`` are accepted for symmetry with the
-    other backends; the completions path prints no bar.
+    overrides the role's model name.
     """
     from transformers import AutoTokenizer
 
-    rc = engine.resolve_role(cfg, role)
-    if model:
-        rc = rc.model_copy(update={"model": str(model)})
     tok = AutoTokenizer.from_pretrained(str(tokenizer))
-    t0, cache = time.monotonic(), engine.Cache(cache_path)
     prompts = {it["id"]: render_prompt(tok, messages_of(it)) for it in items}
-    keys = {i: engine.cache_key(rc.model, [{"prompt": p}], {"endpoint": "completions", **decoding})
-            for i, p in prompts.items()}
-    done: dict[str, tuple] = {}
-    for i, k in keys.items():
-        hit = cache.get(k)
-        if hit is not None:
-            done[k] = (*hit, True)
-    todo = {k: prompts[i] for i, k in keys.items() if k not in done}
-    try:
-        failed = engine._run_sync(lambda: _complete_all(rc, todo, decoding, cache, done)) if todo else {}
-    finally:
-        cache.close()
-    results = {i: engine.ChatResult(i, done[k][0], None, done[k][1], done[k][2], done[k][3])
-               for i, k in keys.items() if k in done}
-    failures = [{"id": i, "reason": failed[k], "attempts": 1} for i, k in keys.items() if k in failed]
-    usage = {"requests": len(todo), "cached": sum(1 for k in keys.values() if k in done and done[k][3]),
-             "prompt_tokens": sum(int(done[k][2].get("prompt_tokens") or 0) for k in todo if k in done),
-             "completion_tokens": sum(int(done[k][2].get("completion_tokens") or 0) for k in todo if k in done),
-             "cost_usd": 0.0, "seconds": round(time.monotonic() - t0, 3), "failed": len(failures)}
-    return engine.BatchOutcome(results, failures, usage)
+    return _generate_openai(cfg, items, role, model, decoding, cache_path, desc, progress,
+                            build=lambda it: prompts[it["id"]], endpoint="completions")
 
 
 def generations_rows(items: list[dict], outcome: engine.BatchOutcome, **extra) -> list[dict]:

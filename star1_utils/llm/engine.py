@@ -45,10 +45,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from star1_utils.llm.replies import normalise, split_think
+from star1_utils.llm.replies import normalise, reopen_think, split_think
 from star1_utils.run import environment
 
 INPROCESS = "inprocess"
+#: The OpenAI endpoints a batch can send to: chat messages, or a rendered prompt as text (the
+#: reference's ``LLM.generate`` on a chat template rendered by hand, gen.py:55-59, :100).
+ENDPOINTS = ("chat", "completions")
 #: Attempts per item for transient errors (429, 5xx, timeouts, connection errors).
 TRANSIENT_ATTEMPTS = 8
 #: Back-off: the n-th retry waits a uniform random time in [0, min(cap, base * 2**n)] seconds.
@@ -339,10 +342,28 @@ class _Reply:
     finish: str = ""
     parsed: Any = None
     reason: str = ""
+    raw: str | None = None  # completions: the raw text, stripped (the reference's stored form)
 
 
-def _read_reply(resp: Any, parse: Callable[[str], Any] | None, retry_on_length: bool) -> _Reply:
-    """Normalise a reply's text and decide whether to accept it.
+def _reply_text(choice: Any, prompt: str | None) -> tuple[str, str | None]:
+    """(the normalised text, the raw completion's ``strip()`` or None) of one choice.
+
+    A completion continues ``prompt``: when that prompt ends by opening the reasoning (an R1 chat
+    template), the tag is put back so the reply reads as the chat endpoint's would; the raw text is
+    what the reference stored (``text.strip()``, gen.py:105).
+    """
+    if prompt is not None:
+        raw = getattr(choice, "text", None) or ""
+        return normalise(reopen_think(prompt, raw).strip()), raw.strip()
+    msg = choice.message
+    extra = getattr(msg, "model_extra", None) or {}
+    reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+    return normalise(msg.content, reasoning), None
+
+
+def _read_reply(resp: Any, parse: Callable[[str], Any] | None, retry_on_length: bool,
+                prompt: str | None = None) -> _Reply:
+    """Normalise a reply's text and decide whether to accept it (``prompt``: a completions reply).
 
     Refused: no choices, a truncated answer (when ``retry_on_length``), a content-filtered one, or
     one ``parse`` rejects with :class:`InvalidAnswer`.
@@ -350,10 +371,7 @@ def _read_reply(resp: Any, parse: Callable[[str], Any] | None, retry_on_length: 
     if not getattr(resp, "choices", None):
         return _Reply(reason="reply without choices")
     choice = resp.choices[0]
-    msg = choice.message
-    extra = getattr(msg, "model_extra", None) or {}
-    reasoning = extra.get("reasoning_content") or extra.get("reasoning")
-    text = normalise(msg.content, reasoning)
+    text, raw = _reply_text(choice, prompt)
     finish = choice.finish_reason or "stop"
     if finish == "length" and retry_on_length:
         return _Reply(reason="finish_reason length (the answer hit max_tokens)")
@@ -363,7 +381,7 @@ def _read_reply(resp: Any, parse: Callable[[str], Any] | None, retry_on_length: 
         parsed = parse(text) if parse else None
     except InvalidAnswer as e:
         return _Reply(reason=f"invalid answer: {_short(e)}")
-    return _Reply(text, finish, parsed)
+    return _Reply(text, finish, parsed, raw=raw)
 
 
 def _after_error(err: BaseException, transient: int, transient_attempts: int,
@@ -396,10 +414,12 @@ class _Batch:
     def __init__(self, rc, items: list, build_messages: Callable[[dict], list],
                  parse: Callable[[str], Any] | None, decoding: dict, cache_path: str | Path | None,
                  desc: str, retry_on_length: bool, *, backoff_base: float, transient_attempts: int,
-                 progress: bool):
+                 progress: bool, endpoint: str = "chat"):
         from tqdm import tqdm
 
-        self.rc, self.parse, self.retry_on_length = rc, parse, retry_on_length
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}; choose one of {', '.join(ENDPOINTS)}")
+        self.rc, self.parse, self.retry_on_length, self.endpoint = rc, parse, retry_on_length, endpoint
         self.decoding = decoding
         self.request_params, key_params = _request_params(rc, decoding)
         self.backoff_base, self.transient_attempts = backoff_base, transient_attempts
@@ -412,9 +432,11 @@ class _Batch:
         self.failures: dict = {}
         self.groups: dict[str, list] = {}
         self.messages_by_key: dict[str, list] = {}
+        if endpoint == "completions":  # the prompt text is the request; the endpoint keys it apart
+            key_params = {"endpoint": "completions", **key_params}
         for it in items:
             msgs = build_messages(it)
-            k = cache_key(rc.model, msgs, key_params)
+            k = cache_key(rc.model, [{"prompt": msgs}] if endpoint == "completions" else msgs, key_params)
             self.groups.setdefault(k, []).append(it["id"])
             self.messages_by_key[k] = msgs
         self.bar = tqdm(total=len(items), desc=desc or rc.model, unit="item", file=sys.stderr,
@@ -469,9 +491,11 @@ class _Batch:
             await limiter.acquire(_estimate_tokens(msgs, self.decoding))
             self.usage["requests"] += 1
             try:
-                resp = await asyncio.wait_for(
-                    client.chat.completions.create(model=self.rc.model, messages=msgs, **self.request_params),
-                    timeout=self.rc.timeout_s + 5)
+                if self.endpoint == "completions":
+                    call = client.completions.create(model=self.rc.model, prompt=msgs, **self.request_params)
+                else:
+                    call = client.chat.completions.create(model=self.rc.model, messages=msgs, **self.request_params)
+                resp = await asyncio.wait_for(call, timeout=self.rc.timeout_s + 5)
             except Exception as exc:  # noqa: BLE001 - classified by _after_error
                 return None, exc
             return resp, None
@@ -497,7 +521,10 @@ class _Batch:
             u = _reply_usage(resp)
             self.usage["prompt_tokens"] += int(u.get("prompt_tokens") or 0)
             self.usage["completion_tokens"] += int(u.get("completion_tokens") or 0)
-            reply = _read_reply(resp, self.parse, self.retry_on_length)
+            reply = _read_reply(resp, self.parse, self.retry_on_length,
+                                msgs if self.endpoint == "completions" else None)
+            if reply.raw is not None:
+                u = {**u, "reference_text": reply.raw}
             if not reply.reason:
                 self.cache.put(k, self.rc.model, reply.text, reply.finish, u)
                 self.accept(k, reply.text, reply.finish, u, reply.parsed, False)
@@ -524,13 +551,14 @@ class _Batch:
 
 
 async def _run_async(rc, items, build_messages, parse, decoding, cache_path, desc, retry_on_length,
-                     *, app=None, backoff_base=None, transient_attempts=None, progress=True) -> BatchOutcome:
+                     *, app=None, backoff_base=None, transient_attempts=None, progress=True,
+                     endpoint="chat") -> BatchOutcome:
     """The batch: answers from the cache first, then the rest sent concurrently."""
     t0 = time.monotonic()
     batch = _Batch(rc, items, build_messages, parse, dict(decoding or {}), cache_path, desc, retry_on_length,
                    backoff_base=BACKOFF_BASE_S if backoff_base is None else backoff_base,
                    transient_attempts=TRANSIENT_ATTEMPTS if transient_attempts is None else transient_attempts,
-                   progress=progress)
+                   progress=progress, endpoint=endpoint)
     pending = batch.serve_from_cache()
     if pending:
         await batch.send_all(pending, app)
@@ -574,10 +602,13 @@ def run_batch(
     app: Any = None,
     backoff_base: float | None = None,
     transient_attempts: int | None = None,
+    endpoint: str = "chat",
 ) -> BatchOutcome:
     """Send one chat request per item to ``role``'s endpoint; see the module docstring.
 
-    items: dicts with a unique ``"id"``. build_messages(item) -> the chat messages.
+    items: dicts with a unique ``"id"``. build_messages(item) -> the chat messages, or with
+    ``endpoint="completions"`` the prompt text (sent to ``/completions``; the reply's raw text,
+    stripped, is kept as ``usage["reference_text"]``).
     parse(text) -> value stored in ``ChatResult.parsed``; raise :class:`InvalidAnswer` to retry.
     decoding: request parameters (``temperature``, ``top_p``, ``max_tokens``, ...); part of the
     cache key. cache_path: SQLite file (``None``: in memory, no resume).
@@ -591,7 +622,8 @@ def run_batch(
             raise ValueError(f"item {n} has no 'id' field")
     return _run_sync(lambda: _run_async(rc, items, build_messages, parse, decoding, cache_path, desc,
                                         retry_on_length, app=app, backoff_base=backoff_base,
-                                        transient_attempts=transient_attempts, progress=progress))
+                                        transient_attempts=transient_attempts, progress=progress,
+                                        endpoint=endpoint))
 
 
 def role_summary(cfg: Any, role: str) -> dict:

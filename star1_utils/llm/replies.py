@@ -77,6 +77,19 @@ def normalise(content: str | None, reasoning: str | None = None) -> str:
     return content
 
 
+def reopen_think(prompt: str, text: str) -> str:
+    """Put back the ``<think>`` that an R1-style chat template writes at the end of the *prompt*.
+
+    The model's output then starts inside the reasoning; without the tag an answer that never
+    reached ``</think>`` (cut at ``max_tokens``) would look like a plain answer. With it, the stored
+    text is ``"<think>\n..."`` and :func:`normalise` / the think splitter see the
+    reasoning for what it is.
+    """
+    if prompt.rstrip().endswith("<think>") and "<think>" not in text:
+        return "<think>\n" + text.lstrip("\n")
+    return text
+
+
 def split_think(text: str) -> tuple[str | None, str]:
     """``(reasoning, answer)`` of a normalised reply; ``(None, text)`` when it has no reasoning."""
     if "</think>" not in (text or ""):
