@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export STAR1_DATA_MIRROR ?= $(if $(wildcard ../shared/star1/reference_prompts.json),$(abspath ../shared),)
 
-.PHONY: setup demo mini judges test lint notebooks lab vllm clean-notebooks clean student
+.PHONY: setup demo mini smoke judges test lint notebooks lab vllm clean-notebooks clean student
 
 # The stamp is newer than pyproject.toml once the install succeeded, so a second `make demo`
 # reuses the venv and installs nothing.
@@ -40,6 +40,12 @@ mini: setup
 # `make mini` builds them on first use if this was not run.
 judges: setup
 	$(PY) -m star1_utils judges
+
+# The full profile's code paths end to end at smoke size, offline on a CPU (profiles/full-smoke.yaml):
+# one vllm serve of SmolLM2-135M-Instruct for every role, ZeRO-3 training through accelerate launch,
+# the student served by vllm serve (about 15 minutes on 2 cores; needs `make vllm`).
+smoke: setup
+	$(PY) -m star1_utils smoke --run-dir runs/full-smoke
 
 test: setup
 	$(PY) -m pytest -q

@@ -26,21 +26,28 @@ from star1_utils.train import smollm
 PROFILE = "full-smoke"
 
 
-def served_endpoint(cfg: Any) -> tuple[str, str, int]:
-    """(base URL, model name, port) that every role but the student names: the one server to start.
+def _is_local(url: str) -> bool:
+    parsed = urlparse(url)
+    return parsed.hostname in ("127.0.0.1", "localhost") and bool(parsed.port)
 
-    A profile whose roles name different local endpoints or models is refused: this command starts
-    one server (point a role elsewhere with ``-p <role>_base_url=...`` and start that one yourself).
+
+def served_endpoint(cfg: Any) -> tuple[str, str, int]:
+    """(base URL, model name, port) of the one local server the roles (all but the student) name.
+
+    Roles pointed elsewhere (the in-process stand-ins, a remote API) are left as they are, so one
+    role can be swapped for another model, or for one that answers garbage, to see the run go on.
+    Two local endpoints or models are refused: this command starts one server.
     """
-    pairs = {(cfg.role(r).base_url, cfg.role(r).model) for r in ROLES if r != "student"}
+    roles = [r for r in ROLES if r != "student"]
+    pairs = {(cfg.role(r).base_url, cfg.role(r).model) for r in roles if _is_local(cfg.role(r).base_url)}
+    if not pairs:
+        raise ValueError("no role names a local endpoint (http://127.0.0.1:PORT/v1) for this command to serve; "
+                         "with remote endpoints only, use `python -m star1_utils run` instead")
     if len(pairs) != 1:
-        raise ValueError("the smoke run serves one model for every role; the profile's roles name "
+        raise ValueError("the smoke run serves one model on one local port; the roles name "
                          + ", ".join(f"{m} at {u}" for u, m in sorted(pairs)))
     url, model = pairs.pop()
-    parsed = urlparse(url)
-    if parsed.hostname not in ("127.0.0.1", "localhost") or not parsed.port:
-        raise ValueError(f"the roles' endpoint {url} is not a local port this command can serve on")
-    return url, model, parsed.port
+    return url, model, urlparse(url).port
 
 
 def run(profile: str = PROFILE, run_dir: str = "", notebooks: str | None = None,

@@ -31,6 +31,51 @@ def test_profiles_load():
     assert full.role("classifier").api_key_env == "OPENAI_API_KEY"
 
 
+def _leaves(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def test_full_smoke_is_full_but_for_sizes_endpoints_and_the_base_model():
+    """profiles/full-smoke.yaml inherits full: every switch that changes a result keeps full's
+    (reference) value, and what differs is only sizes, endpoints, hardware and the base model."""
+    from star1_utils.run import deviations
+
+    full, smoke = (_leaves(config.load_profile(n).model_dump(mode="json")) for n in ("full", "full-smoke"))
+    changed = {k.split(".")[0] + "." + k.split(".")[1] if "." in k else k
+               for k in full if full[k] != smoke[k]}
+    allowed_sections = {"roles", "serving"}
+    allowed = {"name", "description", "hardware", "limit", "collection.corpus", "classification.max_completion_tokens",
+               "classification.agreement_sample", "reasoning.max_tokens", "selection.target_size",
+               "selection.max_completion_tokens", "training.base_model", "training.run_name",
+               "training.release_rows", "training.epochs", "training.effective_batch_size", "training.num_gpus",
+               "training.max_length", "training.bf16", "training.save_steps", "training.sample_prompts",
+               "training.sample_max_new_tokens", "safety_eval.backend", "safety_eval.max_tokens",
+               "safety_eval.max_examples", "safety_eval.skip_unavailable", "reasoning_eval.backend",
+               "reasoning_eval.max_examples", "reasoning_eval.max_tokens", "overrefusal.xstest_limit",
+               "overrefusal.xstest_unsafe_limit", "overrefusal.rewrite_max_completion_tokens",
+               "overrefusal.scorer_max_completion_tokens", "overrefusal.curve_limit"}
+    assert {k for k in changed if k.split(".")[0] not in allowed_sections} <= allowed
+    assert deviations.off_reference(config.load_profile("full-smoke")) == []
+    assert config.profile_sha256("full-smoke") != config.profile_sha256("full")
+
+
+def test_inherits_merges_sections_and_refuses_cycles_and_missing_parents(tmp_path):
+    (tmp_path / "base.yaml").write_text("name: base\nselection: {target_size: 7, max_completion_tokens: 99}\n")
+    (tmp_path / "child.yaml").write_text("inherits: base\nname: child\nselection: {target_size: 3}\n")
+    child = config.load_profile(tmp_path / "child.yaml", overrides={"limit": 2})
+    assert (child.name, child.selection.target_size, child.selection.max_completion_tokens, child.limit) == \
+        ("child", 3, 99, 2)
+    (tmp_path / "base.yaml").write_text("inherits: child\nname: base\n")
+    with pytest.raises(config.ProfileError, match="circle"):
+        config.load_profile(tmp_path / "child.yaml")
+    (tmp_path / "child.yaml").write_text("inherits: nowhere\nname: child\n")
+    with pytest.raises(config.ProfileError, match="inherits 'nowhere'.*does not exist"):
+        config.load_profile(tmp_path / "child.yaml")
+
+
 def test_misspelt_key_is_one_line_naming_file_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "profiles/demo.yaml").read_text().replace("target_size", "target_sise"))

@@ -351,3 +351,21 @@ def test_self_distilled_rows_are_the_base_models_answers_with_empty_reasoning(mo
     assert out[1]["response"] == o.EMPTY_REASONING + words + "."
     assert o.filter_criteria(cfg) == o.ANSWER_CRITERIA
     assert o.filter_criteria(config.load_profile("full")) == o.SCORE_KEYS
+
+
+def test_benign_traces_follow_the_reference_switches_of_notebook_03(tmp_path):
+    """08's benign traces read reasoning.resample_empty / add_think_tag as 03 does: the reference
+    (the full profile) keeps any ``stop`` reply as it came (reasoning_generation.py:30-31, :59);
+    the suite's default samples again a reply without reasoning, then records it as failed."""
+    from star1_utils.run.config import load_profile
+
+    echo = {"roles.teacher.base_url": "inprocess", "roles.teacher.model": "standin-echo",
+            "roles.teacher.max_attempts": 2, "roles.teacher.api_key_env": ""}
+    rows = [{"id": "b1", "question": "How do I kill a Python process?"}]
+    ref, _ = o.generate_reasoning(load_profile("full", overrides=echo), rows, tmp_path / "c.sqlite")
+    assert ref[0]["response"].startswith("echo:") and "<think>" not in ref[0]["response"]  # as it came
+    ours, outcome = o.generate_reasoning(load_profile("demo", overrides=echo), rows, tmp_path / "c.sqlite")
+    assert ours == [] and "no reasoning block" in outcome.failures[0]["reason"]
+    assert o.parse_reasoning("<think>\nthinking only\n</think>\n\n", resample_empty=False)
+    with pytest.raises(engine.InvalidAnswer):
+        o.parse_reasoning("<think>\nthinking only\n</think>\n\n")

@@ -56,6 +56,7 @@ from typing import Any, Callable
 import numpy as np
 
 from star1_utils.evaluate import judge_error, judges, refusal
+from star1_utils.evaluate.safety_benchmarks import evenly_spread
 from star1_utils.llm import replies
 from star1_utils.run.artifacts import atomic_path
 from star1_utils.run.resources import Resource, cache_root, fetch
@@ -609,13 +610,14 @@ def respond_refusal(messages: list[dict], params: dict) -> dict | None:
 
 # --------------------------------------------------------------------------- what the notebooks show
 
-def labelled_answers(task: str, *, missing_ok: bool = False) -> list[dict]:
+def labelled_answers(task: str, *, missing_ok: bool = False, limit: int = 0) -> list[dict]:
     """The held-out SmolLM2 answers labelled for ``task``, shaped as evaluation rows: ``id``,
     ``prompt`` (and ``question``, as 08 names it), ``response``, ``model``, the labels (``safety``,
     ``refusal``: XSTest's class) and ``truth`` (1 = the event a rate counts: *safe* for harm,
     *refused* for refusal). Judged by a profile's own judge role, they measure that judge's error on
     the miniature's kind of answer. The prompts come from the data mirror (or a download); with
-    ``missing_ok`` their absence is one line and ``[]``."""
+    ``missing_ok`` their absence is one line and ``[]``. ``limit`` > 0 (a profile's ``limit``): that
+    many, evenly spread (fixed ids), so a smoke run asks its judge a few times, not 80-112."""
     from star1_utils.run.resources import ResourceError
 
     try:
@@ -633,7 +635,7 @@ def labelled_answers(task: str, *, missing_ok: bool = False) -> list[dict]:
         out.append({"id": f"labelled:{r['id']}", "prompt": r["prompt"], "question": r["prompt"],
                     "response": r["response"], "model": r["model"], "truth": truth,
                     "safety": r["safety"], "refusal": r["refusal"]})
-    return out
+    return evenly_spread(out, limit)
 
 
 def loso_table(judge_card: dict, task: str, metric: str = "balanced_accuracy") -> list[dict]:

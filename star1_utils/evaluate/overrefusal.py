@@ -32,6 +32,7 @@ The offline three-class classifier :func:`classify_refusal` lives in :mod:`star1
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 from collections import Counter
@@ -143,8 +144,12 @@ def reasoning_messages(item: dict) -> list[dict]:
     return [{"role": "user", "content": item["question"]}]
 
 
-def parse_reasoning(text: str) -> str:
-    """A teacher reply must hold a reasoning block and a non-empty answer (as for 03)."""
+def parse_reasoning(text: str, resample_empty: bool = True) -> str:
+    """A teacher reply must hold a reasoning block and a non-empty answer, else it is sampled again;
+    ``resample_empty`` false (``reasoning.resample_empty``, the reference) keeps any reply that
+    finished with ``stop``, as it came (``reasoning_generation.py:30-31, :59``)."""
+    if not resample_empty:
+        return text
     traces, answer = replies.split_think(text)
     if traces is None or not traces.strip():
         raise engine.InvalidAnswer("no reasoning block in the reply")
@@ -154,12 +159,18 @@ def parse_reasoning(text: str) -> str:
 
 
 def generate_reasoning(cfg, rows: list[dict], cache_path, desc: str = "benign reasoning"):
-    """Teacher reasoning for the benign questions; rows gain ``response`` (normalised text)."""
+    """Teacher reasoning for the benign questions; rows gain ``response``. The same decoding and
+    the same two switches as notebook 03 (``reasoning.resample_empty``, ``reasoning.add_think_tag``):
+    the reference keeps any ``stop`` reply as it came, in a cache of its own
+    (:func:`star1_utils.dataset.traces.as_returned_cache`)."""
     from star1_utils.dataset import traces
 
-    decoding = traces.decoding(cfg)  # the same decoding as notebook 03
-    outcome = engine.run_batch(cfg, "teacher", rows, build_messages=reasoning_messages, parse=parse_reasoning,
-                            decoding=decoding, cache_path=cache_path, desc=desc, retry_on_length=True)
+    as_returned = not cfg.reasoning.add_think_tag
+    parse = functools.partial(parse_reasoning, resample_empty=cfg.reasoning.resample_empty)
+    with replies.inline_think_as_returned(as_returned):
+        outcome = engine.run_batch(cfg, "teacher", rows, build_messages=reasoning_messages, parse=parse,
+                                   decoding=traces.decoding(cfg), desc=desc, retry_on_length=True,
+                                   cache_path=traces.as_returned_cache(cache_path) if as_returned else cache_path)
     out = [{**r, "response": outcome.results[r["id"]].text} for r in rows if r["id"] in outcome.results]
     return out, outcome
 
@@ -866,7 +877,7 @@ def labelled_refusals(cfg, cache_path) -> tuple[dict[str, list[tuple[int, int]]]
     and specificity (what notebook 08 shows). Empty where the labelled answers cannot be had."""
     from star1_utils.evaluate import judge_error, judge_models
 
-    rows = judge_models.labelled_answers("refusal", missing_ok=True)
+    rows = judge_models.labelled_answers("refusal", missing_ok=True, limit=cfg.limit)
     judged, _ = judge(cfg, rows, cache_path, desc="refusal judge (labelled answers)")
     role = cfg.role("refusal_judge").model
     labels = {role: {r["id"]: r["refusal_label"] for r in judged if r["refusal_label"] in LABELS},

@@ -346,7 +346,7 @@ def labelled_verdicts(cfg: Any, cache_path=None) -> dict[str, list[tuple[int, in
     answers' prompts cannot be had (no data mirror, no network)."""
     from star1_utils.evaluate import judge_models, judges
 
-    rows = judge_models.labelled_answers("harm", missing_ok=True)
+    rows = judge_models.labelled_answers("harm", missing_ok=True, limit=cfg.limit)
     outcome = judge(cfg, rows, mode="full", cache_path=cache_path, progress=False)
     role = cfg.role("judge").model
     return {role: [(r["truth"], int(not outcome.results[r["id"]].parsed["unsafe"]))

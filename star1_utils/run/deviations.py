@@ -47,10 +47,11 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "the list is stored as written, names unchecked (:70)",
               "fenced or prose-wrapped lists accepted on the first try", True),
     Deviation("reasoning.resample_empty", False, "03",
-              "any reply with finish_reason stop is accepted, even an empty answer",
-              "an empty answer is re-sampled", True),
+              "any reply with finish_reason stop is accepted, even an empty answer (03; 08's benign traces: "
+              "overrefusal_ablation/reasoning_generation/reasoning_generation.py:30-31)",
+              "an empty answer is re-sampled (08: a reply without reasoning too)", True),
     Deviation("reasoning.add_think_tag", False, "03",
-              "R1's reply is stored as it came (it may lack the opening <think>)",
+              "R1's reply is stored as it came (it may lack the opening <think>; 08: reasoning_generation.py:59)",
               "a missing opening <think> is added (llm.replies.normalise)", True),
     Deviation("selection.lenient_scores", False, "04",
               "first ```json fence only (data_selection/scorer.py:102), else dropped without retry "
