@@ -31,23 +31,24 @@ def _is_local(url: str) -> bool:
     return parsed.hostname in ("127.0.0.1", "localhost") and bool(parsed.port)
 
 
-def served_endpoint(cfg: Any) -> tuple[str, str, int]:
-    """(base URL, model name, port) of the one local server the roles (all but the student) name.
+def served_endpoint(cfg: Any) -> tuple[str, list[str], int]:
+    """(base URL, the model names, port) of the one local server the roles (all but the student) name.
 
-    Roles pointed elsewhere (the in-process stand-ins, a remote API) are left as they are, so one
-    role can be swapped for another model, or for one that answers garbage, to see the run go on.
-    Two local endpoints or models are refused: this command starts one server.
+    The model answers to every name the local roles give it. Roles pointed elsewhere (the
+    in-process stand-ins, a remote API) are left as they are, so one role can be swapped for another
+    model, or for one that answers garbage, to see the run go on. Two local endpoints are refused:
+    this command starts one server.
     """
     roles = [r for r in ROLES if r != "student"]
-    pairs = {(cfg.role(r).base_url, cfg.role(r).model) for r in roles if _is_local(cfg.role(r).base_url)}
-    if not pairs:
+    local = [cfg.role(r) for r in roles if _is_local(cfg.role(r).base_url)]
+    if not local:
         raise ValueError("no role names a local endpoint (http://127.0.0.1:PORT/v1) for this command to serve; "
                          "with remote endpoints only, use `python -m star1_utils run` instead")
-    if len(pairs) != 1:
-        raise ValueError("the smoke run serves one model on one local port; the roles name "
-                         + ", ".join(f"{m} at {u}" for u, m in sorted(pairs)))
-    url, model = pairs.pop()
-    return url, model, urlparse(url).port
+    urls = sorted({rc.base_url for rc in local})
+    if len(urls) != 1:
+        raise ValueError(f"the smoke run serves one model on one local port; the roles name {', '.join(urls)}")
+    names = list(dict.fromkeys(rc.model for rc in local))
+    return urls[0], names, urlparse(urls[0]).port
 
 
 def run(profile: str = PROFILE, run_dir: str = "", notebooks: str | None = None,
@@ -55,16 +56,17 @@ def run(profile: str = PROFILE, run_dir: str = "", notebooks: str | None = None,
     """Serve the roles' model, run the notebooks with the runner, stop the server (also on failure)."""
     params = dict(params or {})
     cfg = load_profile(profile, overrides=params.get("overrides") or {})
-    url, name, port = served_endpoint(cfg)
+    url, names, port = served_endpoint(cfg)
     rd = resolve_run_dir(profile, run_dir)
     model = smollm.prepare()
     sc = cfg.serving
     python = Path(sc.python) if Path(sc.python).is_absolute() else project_root() / sc.python
     t0 = time.time()
-    with serving.serve(model, rd / "serving", served_name=name, python=python, port=port, dtype=sc.dtype,
+    with serving.serve(model, rd / "serving", served_name=names[0], aliases=tuple(names[1:]), python=python,
+                       port=port, dtype=sc.dtype,
                        enforce_eager=sc.enforce_eager, max_model_len=sc.max_model_len,
                        kv_cache_gib=sc.kv_cache_gib, startup_timeout_s=sc.startup_timeout_s) as server:
-        echo(f"vllm serve: {name} ({model}) at {url} for every role, up in {server.startup_s:.0f} s; "
+        echo(f"vllm serve: {model} as {', '.join(names)} at {url} for the roles, up in {server.startup_s:.0f} s; "
              f"log {server.log_path}")
         results = runner.run(profile=profile, notebooks=notebooks, run_dir=str(rd), params=params,
                              resume=resume, echo=echo)

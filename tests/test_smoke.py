@@ -13,10 +13,12 @@ from star1_utils.train import sft
 def test_one_local_endpoint_serves_every_role_but_the_student():
     cfg = config.load_profile("full-smoke")
     url, model, port = smoke.served_endpoint(cfg)
-    assert (url, model, port) == ("http://127.0.0.1:8011/v1", "smollm2-135m-instruct", 8011)
+    assert (url, model, port) == ("http://127.0.0.1:8011/v1", ["smollm2-135m-instruct"], 8011)
     other = config.load_profile("full-smoke", overrides={"roles.judge.model": "another"})
+    assert smoke.served_endpoint(other)[1] == ["smollm2-135m-instruct", "another"]  # one model, two names
+    two = config.load_profile("full-smoke", overrides={"roles.judge.base_url": "http://127.0.0.1:8012/v1"})
     with pytest.raises(ValueError, match="serves one model on one local port"):
-        smoke.served_endpoint(other)
+        smoke.served_endpoint(two)
     garbage = config.load_profile("full-smoke", overrides={"roles.scorer.base_url": "inprocess",
                                                            "roles.scorer.model": "standin-echo"})
     assert smoke.served_endpoint(garbage)[2] == 8011  # a role pointed elsewhere is left alone

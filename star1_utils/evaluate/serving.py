@@ -157,7 +157,7 @@ def _port_free(port: int) -> bool:
 
 def server_command(python: Path, model: str | Path, *, served_name: str, port: int, dtype: str = "float32",
                    enforce_eager: bool = True, max_model_len: int = 0, lora: str | Path | None = None,
-                   max_lora_rank: int = 16, extra_args: tuple[str, ...] = ()) -> list[str]:
+                   max_lora_rank: int = 16, extra_args: tuple[str, ...] = (), aliases: tuple[str, ...] = ()) -> list[str]:
     """The ``vllm serve`` command line for one model (or a base model and a LoRA adapter).
 
     ``--enforce-eager``: torch.compile makes start-up minutes longer on a CPU and its cache does not
@@ -169,7 +169,7 @@ def server_command(python: Path, model: str | Path, *, served_name: str, port: i
     if lora:
         cmd += ["--enable-lora", "--lora-modules", f"{served_name}={lora}", "--max-lora-rank", str(max_lora_rank)]
     else:
-        cmd += ["--served-model-name", served_name]
+        cmd += ["--served-model-name", served_name, *aliases]  # one model answering to several names
     if enforce_eager:
         cmd.append("--enforce-eager")
     if max_model_len:
@@ -202,12 +202,14 @@ def served_models(base_url: str, timeout: float = 2.0) -> list[str]:
 def serve(model: str | Path, state_dir: str | Path, *, served_name: str = "student",
           python: str | Path | None = None, lora: str | Path | None = None, dtype: str = "float32",
           enforce_eager: bool = True, max_model_len: int = 0, kv_cache_gib: int = 1,
-          startup_timeout_s: float = 600, extra_args: tuple[str, ...] = (), port: int = 0) -> Iterator[Server]:
+          startup_timeout_s: float = 600, extra_args: tuple[str, ...] = (), port: int = 0,
+          aliases: tuple[str, ...] = ()) -> Iterator[Server]:
     """Serve ``model`` for the duration of the block; stop it and its children afterwards.
 
     ``state_dir`` (e.g. ``<run>/06_safety/serving``) holds the log (``vllm-<name>.log``) and the
     caches. Raises :class:`ServerError` naming the log when the server exits or does not answer
-    within ``startup_timeout_s``. ``port`` 0 picks a free one; a given port must be free.
+    within ``startup_timeout_s``. ``port`` 0 picks a free one; a given port must be free. ``aliases``:
+    more names the model answers to (``--served-model-name`` takes several).
     """
     python = Path(python) if python else env_python()
     if not python.exists():
@@ -222,7 +224,7 @@ def serve(model: str | Path, state_dir: str | Path, *, served_name: str = "stude
     cmd = server_command(python, model, served_name=served_name, port=port, dtype=dtype,
                          enforce_eager=enforce_eager, max_model_len=max_model_len, lora=lora,
                          max_lora_rank=next(x for x in (8, 16, 32, 64, 128, 256, 512) if x >= rank),
-                         extra_args=tuple(extra_args))
+                         extra_args=tuple(extra_args), aliases=tuple(aliases))
     log_path = state_dir / f"vllm-{served_name}.log"
     server = Server(served_name, f"http://127.0.0.1:{port}/v1", log_path, cmd)
     t0 = time.time()
