@@ -250,7 +250,7 @@ for r in traces[:1]:  # one example: the look-alike and the start of its answer
 # %%
 scored, out_sc = orf.score(cfg, traces, ctx.cache_path)
 failures += [{**f, "stage": "scoring"} for f in out_sc.failures]
-kept = orf.all_five(scored, orf.filter_criteria(cfg))
+kept = orf.all_five(scored, orf.filter_criteria(cfg), reference=not cfg.selection.lenient_scores)
 write_jsonl(ctx.stage.path("benign_scored.jsonl"), scored)
 write_jsonl(ctx.stage.path("star1_benign_filtered.jsonl"), kept)
 score_table = pd.DataFrame([r["score"] for r in scored])  # one column per criterion

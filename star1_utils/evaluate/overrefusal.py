@@ -308,26 +308,49 @@ def parse_overrefusal_score(text: str) -> dict[str, int]:
 
 
 def score(cfg, rows: list[dict], cache_path, desc: str = "over-refusal scoring"):
-    """Scores for the benign traces; rows gain ``score`` (dict of the three 1-5 criteria)."""
+    """Scores for the benign traces; rows gain ``score`` (dict of the three 1-5 criteria).
+
+    ``selection.lenient_scores`` false (the reference, ``overrefusal_ablation/scorer/scorer.py:85-95``)
+    reads the reply as 04's reference mode does (:func:`star1_utils.dataset.scoring.parse_score_reference`):
+    the first ```json fence, whatever dict it holds, and a reply without one is dropped, not asked
+    again (recorded in ``outcome.failures``). Otherwise the strict :func:`parse_overrefusal_score`.
+    """
+    from star1_utils.dataset import scoring
+
+    reference = not cfg.selection.lenient_scores
     decoding = {"max_completion_tokens": cfg.overrefusal.scorer_max_completion_tokens}
     outcome = engine.run_batch(cfg, "scorer", rows,
-                            build_messages=lambda r: [{"role": "user", "content":
-                                                       overrefusal_scorer_prompt(r["question"], r["response"])}],
-                            parse=parse_overrefusal_score, decoding=decoding, cache_path=cache_path, desc=desc)
-    out = [{**r, "score": outcome.results[r["id"]].parsed} for r in rows if r["id"] in outcome.results]
+                               build_messages=lambda r: [{"role": "user", "content":
+                                                          overrefusal_scorer_prompt(r["question"], r["response"])}],
+                               parse=scoring.parse_score_reference if reference else parse_overrefusal_score,
+                               decoding=decoding, cache_path=cache_path, desc=desc, retry_on_length=not reference)
+    out = []
+    for r in rows:
+        res = outcome.results.get(r["id"])
+        if res is not None and isinstance(res.parsed, scoring.Dropped):
+            outcome.failures.append({"id": r["id"], "reason": res.parsed.reason, "attempts": 1})
+        elif res is not None:
+            out.append({**r, "score": res.parsed})
+    outcome.usage["failed"] = len(outcome.failures)
     return out, outcome
 
 
 # --------------------------------------------------------------------------- 4. filter
 
-def all_five(rows: list[dict], criteria: tuple[str, ...] = SCORE_KEYS) -> list[dict]:
+def all_five(rows: list[dict], criteria: tuple[str, ...] = SCORE_KEYS, reference: bool = False) -> list[dict]:
     """The reference's filter (``scorer.py`` L177-L189): keep rows whose three scores are all 5,
     in order, with ``source = "4o_rewrite"``. Rows without a valid score are dropped.
-    ``criteria``: the scores asked to be 5 (:func:`filter_criteria`)."""
+    ``criteria``: the scores asked to be 5 (:func:`filter_criteria`). ``reference``
+    (``selection.lenient_scores`` false): every value of the dict as the scorer wrote it equals 5,
+    whatever its keys (``{}`` passes, ``5.0`` too), as ``scorer.py:179-186`` tests it."""
     kept = []
     for r in rows:
         s = r.get("score")
-        if isinstance(s, dict) and set(s) == set(SCORE_KEYS) and all(s[k] == 5 for k in criteria):
+        if reference:
+            ok = isinstance(s, dict) and all(v == 5 for v in s.values())
+        else:
+            ok = isinstance(s, dict) and set(s) == set(SCORE_KEYS) and all(s[k] == 5 for k in criteria)
+        if ok:
             kept.append({**r, "source": SOURCE_TAG})
     return kept
 

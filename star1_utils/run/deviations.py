@@ -55,8 +55,11 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "a missing opening <think> is added (llm.replies.normalise)", True),
     Deviation("selection.lenient_scores", False, "04",
               "first ```json fence only (data_selection/scorer.py:102), else dropped without retry "
-              "(:110-111); the dict is stored as written and each value compared with 10 (:195-197)",
-              "unfenced JSON and float scores accepted", True),
+              "(:110-111); the dict is stored as written and each value compared with 10 (:195-197); "
+              "08's benign scorer the same, each value compared with 5 "
+              "(overrefusal_ablation/scorer/scorer.py:85-95, :176-186)",
+              "unfenced JSON and float scores accepted (04); 08: strict JSON with the three integer "
+              "keys, else asked again", True),
     Deviation("training.bos", "reference", "05",
               "BOS added for Llama only; Qwen trains without it (train/sft.py)",
               "always: BOS for every family (the demo's tiny model)", True),
