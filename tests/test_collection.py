@@ -322,3 +322,25 @@ def test_notebook_01_artifacts(tmp_path):
     removed = artifacts.read_jsonl(tmp_path / "01_collection" / "removed.jsonl")
     assert {r["step"] for r in removed} == set(steps[2:])
     assert (tmp_path / "figures" / "01_collection_funnel.png").is_file()
+
+
+def test_hexphi_reader_in_reference_mode_reads_as_the_hub_csv_reader(tmp_path):
+    """collection.reference_compat: a HEx-PHI file is read as pandas (the Hub's CSV reader,
+    collect_data.py:146-157) reads it: whitespace-only lines skipped, the first line last, and a
+    field pandas reads as missing (NA, null) stops the run naming the file and row; the suite's
+    default keeps every line as a string."""
+    import pandas as pd
+
+    path = tmp_path / "category_1.csv"
+    path.write_text('First prompt\nsecond\n   \n"quoted, comma"\n\nlast\n')
+    df = pd.read_csv(path)  # what load_dataset(..., streaming=True) yields row by row
+    reference = df.iloc[:, 0].tolist() + [df.columns[0]]
+    recs, _ = collection._records_headerless_csv(path, header_last=True)
+    assert [r.value for r in recs] == reference
+    ours, _ = collection._records_headerless_csv(path)
+    assert [r.value for r in ours] == ["First prompt", "second", "   ", "quoted, comma", "", "last"]
+    path.write_text("First prompt\nsecond\nNA\nnull\n")
+    recs, _ = collection._records_headerless_csv(path, header_last=True)
+    assert pd.read_csv(path).iloc[:, 0].isna().tolist() == [False, True, True]
+    with pytest.raises(collection.CollectionInputError, match=r"category_1.csv: row 3: missing question"):
+        collection.validate(recs, "HExPHI", keep_empty=True)

@@ -328,8 +328,24 @@ def _records_headerless_csv(path: Path, header_last: bool = False):
         recs = [Record(row[0] if row else "", i, str(path)) for i, row in enumerate(csv.reader(f), 1)
                 if row or not header_last]
     if header_last and recs:
+        recs = _as_pandas_reads(path, recs)
         recs = recs[1:] + recs[:1]
     return recs, 0
+
+
+def _as_pandas_reads(path: Path, recs: list[Record]) -> list[Record]:
+    """The rows as the Hub's CSV reader (pandas ``read_csv`` defaults) gives them to the reference:
+    whitespace-only lines skipped, and a field pandas reads as missing (``NA``, ``null``, ``N/A``...)
+    missing, so :func:`validate` stops at it naming the file and row (the reference's own run would
+    stop at its first n-gram filter). The first line is the header: kept as written."""
+    import pandas as pd
+
+    kept = [r for r in recs if str(r.value).strip()]
+    values = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=True).iloc[:, 0].tolist()
+    if len(values) != len(kept):  # quoted fields over several lines: keep the csv module's reading
+        return kept
+    return [kept[0]] + [Record(_MISSING if pd.isna(v) else r.value, r.row, r.file)
+                        for r, v in zip(kept[1:], values[1:])]
 
 
 def may_be_empty(cfg) -> list[str]:

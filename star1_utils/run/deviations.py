@@ -34,8 +34,9 @@ class Deviation:
 
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("collection.reference_compat", True, "01",
-              "filters in set order; keeps empty questions; HEx-PHI's header row appended last "
-              "(data_collection/collect_data.py:154-157); the final CSV round trip turns 'NA', 'null' "
+              "filters in set order; keeps empty questions; HEx-PHI read by pandas through the Hub "
+              "(whitespace-only lines skipped, 'NA'/'null' missing), its header row appended last "
+              "(data_collection/collect_data.py:146-157); the final CSV round trip turns 'NA', 'null' "
               "and '' questions into '' (collect_data.py:465-478)",
               "first occurrence kept, empty questions dropped, sources in file order", True),
     Deviation("classification.dedupe_labels", False, "02",
