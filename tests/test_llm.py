@@ -240,3 +240,29 @@ def test_key_never_reaches_the_executed_notebook(demo_run, tmp_path, monkeypatch
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_identical_requests_share_an_answer_unless_the_role_says_one_each(tmp_path):
+    """The suite sends one request per distinct message; ``share_identical: false`` (the full
+    profile, as the reference's per-item loops) sends one per item, each repeat its own draw, and a
+    re-run finds every draw in the cache."""
+    from star1_utils.run.config import load_profile
+
+    questions = ["", "", "", "NA", "lock", "lock"]
+    items = [{"id": str(i), "q": q} for i, q in enumerate(questions)]
+    echo = {"roles.classifier.base_url": "inprocess", "roles.classifier.model": "standin-echo",
+            "roles.classifier.api_key_env": ""}
+
+    def run(profile, cache):
+        return engine.run_batch(load_profile(profile, overrides=echo), "classifier", items,
+                                build_messages=lambda it: [{"role": "user", "content": it["q"] or " "}],
+                                cache_path=tmp_path / cache, progress=False)
+
+    assert run("demo", "a.sqlite").usage["requests"] == 3
+    first = run("full", "b.sqlite")
+    assert first.usage["requests"] == 6 and len(first.results) == 6
+    again = run("full", "b.sqlite")
+    assert again.usage["requests"] == 0 and again.usage["cached"] == 6
+    from star1_utils.run.config import ROLES
+
+    assert all(load_profile("full").role(r).share_identical is False for r in ROLES)

@@ -408,7 +408,8 @@ class _Batch:
     """One run of :func:`run_batch`: the requests, grouped by identity, and what became of them.
 
     Items whose requests are identical (same cache key) form one group and are sent once; every
-    item of a group gets the group's answer or its failure record.
+    item of a group gets the group's answer or its failure record. With the role's
+    ``share_identical`` false each repeat is a request of its own (keyed by its draw number).
     """
 
     def __init__(self, rc, items: list, build_messages: Callable[[dict], list],
@@ -434,9 +435,16 @@ class _Batch:
         self.messages_by_key: dict[str, list] = {}
         if endpoint == "completions":  # the prompt text is the request; the endpoint keys it apart
             key_params = {"endpoint": "completions", **key_params}
+        draws: collections.Counter = collections.Counter()
         for it in items:
             msgs = build_messages(it)
             k = cache_key(rc.model, [{"prompt": msgs}] if endpoint == "completions" else msgs, key_params)
+            if not rc.share_identical and k in self.groups:
+                # the reference sends one request per item (e.g. category_classification.py:104-105):
+                # the n-th repeat is its own draw, with its own cache entry
+                draws[k] += 1
+                k = cache_key(rc.model, [{"prompt": msgs}] if endpoint == "completions" else msgs,
+                              {**key_params, "draw": draws[k]})
             self.groups.setdefault(k, []).append(it["id"])
             self.messages_by_key[k] = msgs
         self.bar = tqdm(total=len(items), desc=desc or rc.model, unit="item", file=sys.stderr,

@@ -183,6 +183,8 @@ class RoleConfig(_Section):
     price_in_per_mtok: float = Field(default=0.0, ge=0)
     price_out_per_mtok: float = Field(default=0.0, ge=0)
     extra_body: dict[str, Any] = Field(default_factory=dict)  # e.g. vLLM's repetition_penalty
+    # items whose requests are identical share one answer (false: one request each, as the reference)
+    share_identical: bool = True
 
 
 class Roles(_Section):

@@ -47,6 +47,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "a reply that is not a bare Python list is retried (category_classification.py:42); "
               "the list is stored as written, names unchecked (:70)",
               "fenced or prose-wrapped lists accepted on the first try", True),
+    Deviation("roles.classifier.share_identical", False, "02",
+              "one request per item, whatever its text (category_classification.py:104-105, and every "
+              "stage's loop): a sampling role (GPT-4o at its default temperature, R1 at 0.6) draws "
+              "independent answers for repeated questions",
+              "items with identical requests share one answer; every role has the switch "
+              "(roles.<role>.share_identical) and full sets each false", True),
     Deviation("reasoning.resample_empty", False, "03",
               "any reply with finish_reason stop is accepted, even an empty answer (03; 08's benign traces: "
               "overrefusal_ablation/reasoning_generation/reasoning_generation.py:30-31)",
