@@ -53,7 +53,8 @@ def test_full_smoke_is_full_but_for_sizes_endpoints_and_the_base_model():
                "training.release_rows", "training.epochs", "training.effective_batch_size", "training.num_gpus",
                "training.max_length", "training.bf16", "training.save_steps", "training.sample_prompts",
                "training.sample_max_new_tokens", "safety_eval.backend", "safety_eval.max_tokens",
-               "safety_eval.max_examples", "safety_eval.skip_unavailable", "reasoning_eval.backend",
+               "safety_eval.max_examples", "safety_eval.skip_unavailable", "safety_eval.judge_tokenizer",
+               "reasoning_eval.backend",
                "reasoning_eval.max_examples", "reasoning_eval.max_tokens", "overrefusal.xstest_limit",
                "overrefusal.xstest_unsafe_limit", "overrefusal.rewrite_max_completion_tokens",
                "overrefusal.scorer_max_completion_tokens", "overrefusal.curve_limit"}

@@ -534,6 +534,24 @@ def test_completions_path_stores_answers_from_inside_a_running_event_loop(tmp_pa
     assert again.usage["cached"] == 2 and again.results["a"].usage["reference_text"] == out.results["a"].text
 
 
+def test_judge_text_mode_sends_the_reference_rendering(tmp_path):
+    """safety_eval.judge_prompt_mode text (full): the judge gets llama_guard_modurate's rendering
+    (eval.py:40-45) as a completions prompt, which the server encodes with its BOS as LLM.generate
+    does; chat mode sends the two messages."""
+    tok = _bos_tokenizer(tmp_path / "tok")
+    modurate = reference_function("benchmark/safe_benchmark/eval.py", "llama_guard_modurate")
+    over = {"roles.judge.base_url": "inprocess", "roles.judge.model": "standin-echo", "roles.judge.api_key_env": "",
+            "safety_eval.judge_prompt_mode": "text", "safety_eval.judge_tokenizer": str(tmp_path / "tok")}
+    cfg = config.load_profile("full", overrides=over)
+    rows = [{"id": "a", "prompt": "hi", "response": "hi hi", "reference_text": "hi hi"}]
+    out = safety.judge(cfg, rows, mode="full", cache_path=tmp_path / "c.sqlite", progress=False)
+    theirs = modurate("hi", "hi hi", tok)
+    assert out.results["a"].text == "echo: " + theirs and theirs.startswith("<s>")
+    chat = safety.judge(config.load_profile("full", overrides={**over, "safety_eval.judge_prompt_mode": "chat"}),
+                        rows, mode="full", cache_path=tmp_path / "c.sqlite", progress=False)
+    assert "<s>" not in chat.results["a"].text
+
+
 # --------------------------------------------------------------------------- over-refusal
 
 def test_refusal_judge_full_text_is_what_the_reference_sends(monkeypatch, mirror):

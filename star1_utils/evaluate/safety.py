@@ -87,9 +87,27 @@ def judge(cfg: Any, rows: list[dict], *, mode: str = "full", cache_path=None, ro
     ``full`` text follows ``safety_eval.judged_text`` (module docstring)."""
     source = cfg.safety_eval.judged_text
     items = [{"id": r["id"], "prompt": r["prompt"], "text": judged_text(r["response"], mode, r, source)} for r in rows]
-    return engine.run_batch(cfg, role, items, build_messages=lambda it: judge_messages(it["prompt"], it["text"]),
-                         parse=parse_judge, decoding=dict(JUDGE_DECODING), cache_path=cache_path,
-                         desc=f"judging ({mode})", retry_on_length=False, progress=progress)
+    build, endpoint = (lambda it: judge_messages(it["prompt"], it["text"])), "chat"
+    if role == "judge" and cfg.safety_eval.judge_prompt_mode == "text":
+        build, endpoint = rendered_judge_prompts(cfg, items), "completions"
+    return engine.run_batch(cfg, role, items, build_messages=build, parse=parse_judge,
+                            decoding=dict(JUDGE_DECODING), cache_path=cache_path, desc=f"judging ({mode})",
+                            retry_on_length=False, progress=progress, endpoint=endpoint)
+
+
+def rendered_judge_prompts(cfg: Any, items: list[dict]):
+    """``safety_eval.judge_prompt_mode: text``, the reference's judge call (eval.py:40-45, :144-146):
+    the judge's chat template rendered to text with the generation prompt, sent to the completions
+    endpoint, which encodes it with special tokens as ``LLM.generate`` does (one BOS more for a
+    template that starts with one). Returns the engine's ``build_messages`` for ``items``."""
+    from transformers import AutoTokenizer
+
+    from star1_utils.train import smollm
+
+    tok = AutoTokenizer.from_pretrained(smollm.resolve(cfg.safety_eval.judge_tokenizer or cfg.role("judge").model))
+    prompts = {it["id"]: tok.apply_chat_template(judge_messages(it["prompt"], it["text"]), tokenize=False,
+                                                 add_generation_prompt=True) for it in items}
+    return lambda it: prompts[it["id"]]
 
 
 def judgement_rows(rows: list[dict], outcomes: dict[str, engine.BatchOutcome]) -> list[dict]:

@@ -333,6 +333,8 @@ class SafetyEvalConfig(_Section):
     threads: int = Field(default=0, ge=0)  # transformers backend: CPU threads while generating; 0 = torch's setting
     compare_base: bool = False  # also evaluate the untrained base model (training.base_model) on the same prompts
     judged_text: JudgedText = "normalised"  # "full" judge mode: our stored reply, or the reference's stripped text
+    judge_prompt_mode: PromptMode = "chat"  # "text": the judge's chat template rendered and sent as text (eval.py:40-45)
+    judge_tokenizer: str = ""  # whose chat template renders it: a folder, a Hub id or smollm2-135m-instruct; "" = roles.judge.model
     prompt_mode: PromptMode = "chat"  # "text": the rendered template as a completion prompt (the reference's BOS count)
 
 

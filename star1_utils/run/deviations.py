@@ -53,6 +53,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "independent answers for repeated questions",
               "items with identical requests share one answer; every role has the switch "
               "(roles.<role>.share_identical) and full sets each false", True),
+    Deviation("safety_eval.judge_prompt_mode", "text", "06",
+              "Llama Guard's chat template rendered to text and sent to LLM.generate, whose tokenizer adds "
+              "a BOS before the template's own (safe_benchmark/eval.py:40-45, :144-146)",
+              "chat: the judge's chat endpoint (one BOS)", True),
     Deviation("reasoning.resample_empty", False, "03",
               "any reply with finish_reason stop is accepted, even an empty answer (03; 08's benign traces: "
               "overrefusal_ablation/reasoning_generation/reasoning_generation.py:30-31)",
