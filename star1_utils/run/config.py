@@ -213,7 +213,7 @@ class CollectionConfig(_Section):
     # decontamination test sets of the paper corpus; empty = all five
     test_sets: list[PaperTestSet] = Field(default_factory=lambda: ["StrongREJECT", "JBBBehaviours", "SGBench",
                                                           "wildjailbreak", "XSTest"])
-    embedding_batch_size: int = Field(default=64, ge=1)
+    embedding_batch_size: int = Field(default=64, ge=1)  # the reference encodes at 32 (encode's default, utils.py:16)
     embedding_cache: bool = True  # cache embeddings under <run_dir>/cache/embeddings/<content hash>.npy
 
 

@@ -39,6 +39,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "(data_collection/collect_data.py:146-157); the final CSV round trip turns 'NA', 'null' "
               "and '' questions into '' (collect_data.py:465-478)",
               "first occurrence kept, empty questions dropped, sources in file order", True),
+    Deviation("collection.embedding_batch_size", 32, "01",
+              "MiniLM encodes at its default batch of 32 (data_collection/utils.py:16, :57-58); padding to "
+              "the batch's longest text moves an embedding's last digits",
+              "64: faster on a CPU", True),
     Deviation("classification.dedupe_labels", False, "02",
               "a repeated label is kept: its policy is shown twice and it counts twice in the score "
               "(data_making/deliberative_reasoning)",
