@@ -303,7 +303,8 @@ viz.save_figure(fig, ctx.figures_dir() / "01_collection_funnel")
 # a benign prompt can share an 8-word window with a test prompt.
 
 # %%
-removed = pd.DataFrame(result.removed, columns=collection.REMOVED_COLUMNS)  # columns even when empty
+# the columns are named even when nothing was removed (a small run can be that clean)
+removed = pd.DataFrame(result.removed, columns=collection.REMOVED_COLUMNS)
 source_names = {r["source"] for r in result.funnel}
 
 
@@ -317,11 +318,15 @@ def matched_in(step: str, side: str) -> str:
     return "earlier kept row"  # the greedy self-filters run over all sources together
 
 
+# %% [markdown]
+# Each removed row's match, by step:
+
+# %%
 removed["matched in"] = [matched_in(step, side)
                          for step, side in zip(removed["step"], removed["matched_side"])]
 display(removed.groupby(["step", "matched in"], sort=False).size().rename("removed").to_frame())
 if removed.empty:
-    print(f"no filter removed a row from these {len(result.rows)} rows (a small run can be that clean)")
+    print(f"no filter removed a row from these {len(result.rows)} rows")
 
 # %% [markdown]
 # Three removed prompts per step, beside what they matched:
@@ -371,7 +376,8 @@ assert [r["id"] for r in rows] == [str(i) for i in range(len(rows))]
 assert len({r["question"] for r in rows}) == len(rows), "exact duplicates survived"
 steps = [k for k, _ in collection.STEPS]
 assert all(totals[a] >= totals[b] for a, b in zip(steps, steps[1:]))
-if cfg.collection.corpus == "demo" and not cfg.limit:  # reference_compat keeps empty questions: no-op
+# the whole demo corpus has something for every filter; reference_compat keeps empty questions
+if cfg.collection.corpus == "demo" and not cfg.limit:
     cut = [k for k in steps if not (cfg.collection.reference_compat and k == "non_empty")]
     assert all(totals[a] > totals[b] for a, b in zip(cut, cut[1:])), \
         "every demo filter removes something"

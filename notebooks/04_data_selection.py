@@ -420,7 +420,7 @@ assert out or not ctx.is_stand_in("scorer"), "the stand-ins select items"
 assert all(selection.is_all_ten(r, reference_scores) and "Other" not in r["category"] for r in out)
 if not out:
     print(f"no row selected: {len(rows)} traces, {len(scored)} scored, {len(failures)} failed "
-          f"(recorded in {ctx.stage.path('failures.jsonl')}); notebook 05 has nothing of this run to train on")
+          f"(in {ctx.stage.path('failures.jsonl')}); 05 has no row of this run to train on")
 assert len({r["id"] for r in out}) == len(out)
 assert {r["id"] for r in out} <= {r["id"] for r in scored}
 assert all(p.is_file() for p in figure2)

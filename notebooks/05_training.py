@@ -340,7 +340,8 @@ if not trained_before and tcfg.backend == "accelerate":
 
 # %%
 if summary:
-    reported = ("updates", "loss_first", "loss_last", "train_runtime_s", "tokens_trained", "resumed_from")
+    reported = ("updates", "loss_first", "loss_last", "train_runtime_s", "tokens_trained",
+                "resumed_from")
     print({k: summary[k] for k in reported})
 
 # %% [markdown]

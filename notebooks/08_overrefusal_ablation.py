@@ -576,7 +576,8 @@ kept_file = read_jsonl(ctx.stage.path("star1_benign_filtered.jsonl"))
 assert all(r["source"] == "4o_rewrite" for r in kept_file)
 assert kept or not ctx.is_stand_in("scorer"), "the stand-ins' all-5 filter keeps rows"
 if not kept:  # a real scorer can pass none of a small sample: the curve is its 0-benign point only
-    print(f"no benign row scored all 5 ({len(scored)} scored of {len(traces)}): the curve has no mixed point")
+    print(f"no benign row scored all 5 ({len(scored)} scored of {len(traces)}): "
+          "the curve has no mixed point")
 
 # %% [markdown]
 # The failures and the stage manifest (inputs, outputs, counts, models and token usage):
@@ -645,7 +646,8 @@ recomputed = pd.DataFrame({n: {"over-refusal": refused_share(point_rows[n], "saf
 display(recomputed.round(1))
 on_file = curve_df[curve_df["model"] == "trained"].set_index("n_benign")
 for n in points:  # equal, or both missing (NaN) when the judge labelled no row of a set
-    for col, mine in (("xstest_over_refusal", "over-refusal"), ("xstest_unsafe_refused", "unsafe refused")):
+    for col, mine in (("xstest_over_refusal", "over-refusal"),
+                      ("xstest_unsafe_refused", "unsafe refused")):
         a, b = on_file.loc[n, col], recomputed.loc[n, mine]
         assert (pd.isna(a) and pd.isna(b)) or abs(a - b) < 0.01, (n, col, a, b)
 

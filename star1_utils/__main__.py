@@ -23,7 +23,8 @@ def _judges(per_source: int) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per entry point."""
     parser = argparse.ArgumentParser(prog="python -m star1_utils", description="STAR-1 notebook suite")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -61,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     jd = sub.add_parser("judges", help="build (once, cached) the offline judges learned from human labels")
     jd.add_argument("--per-source", type=int, default=0, help="labelled rows per public source; 0 = all")
 
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "judges":
         return _judges(args.per_source)
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines) if lines else "notebooks and their text sources agree")
         return 1 if args.check and lines else 0
     if args.command == "smoke":
-        from star1_utils.smoke import main as smoke_main
+        from star1_utils.run.smoke import main as smoke_main
 
         return smoke_main(args)
     if args.command == "run":

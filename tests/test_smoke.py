@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from star1_utils import smoke
+from star1_utils.run import smoke
 from star1_utils.run import config
 from star1_utils.train import sft
 
