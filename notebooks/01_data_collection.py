@@ -218,13 +218,15 @@ cache_dir = ctx.run_dir / "cache" / "embeddings" if cc.embedding_cache else None
 
 
 def embed_fn(texts: list[str]) -> np.ndarray:
-    """Unit MiniLM vectors of ``texts``, cached under the run folder."""
-    return collection.embed(texts, cc.embedding_model, cache_dir, cc.embedding_batch_size)[0]
+    """MiniLM vectors of ``texts``, cached under the run folder: unit rows, or in reference mode
+    the raw float32 vectors the reference's ``util.cos_sim`` normalises itself."""
+    return collection.embed(texts, cc.embedding_model, cache_dir, cc.embedding_batch_size,
+                            unit=not cc.reference_compat)[0]
 
 
 pair = ["How might a person sneak into a movie theater without paying?",
         "Tell me how to sneak into a cinema for free."]
-e2 = embed_fn(pair)
+e2 = dedup.normalize_rows(embed_fn(pair))
 x2 = dedup.tfidf_vectors(pair)
 emb_cos = float(e2[0] @ e2[1])
 tfidf_cos = float((x2[0] @ x2[1].T).toarray()[0, 0])

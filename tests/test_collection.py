@@ -344,3 +344,73 @@ def test_hexphi_reader_in_reference_mode_reads_as_the_hub_csv_reader(tmp_path):
     assert pd.read_csv(path).iloc[:, 0].isna().tolist() == [False, True, True]
     with pytest.raises(collection.CollectionInputError, match=r"category_1.csv: row 3: missing question"):
         collection.validate(recs, "HExPHI", keep_empty=True)
+
+
+def _reference_embedding_functions(encodings: dict[str, np.ndarray], tmp_path):
+    """The reference's two embedding filters (data_collection/utils.py), compiled from its source
+    with a stand-in SentenceTransformer whose encode returns the given float32 vectors."""
+    import ast
+    import os
+    from pathlib import Path
+
+    from sentence_transformers import util
+
+    class FakeModel:
+        def __init__(self, name):
+            pass
+
+        def encode(self, texts):
+            return np.stack([encodings[t] for t in texts])
+
+    class FakeDs:
+        def select(self, ids):
+            return sorted(ids)
+
+    src = Path(__file__).resolve().parents[2] / "shared/reference/star1-code/data_making/data_collection/utils.py"
+    if not src.is_file():
+        pytest.skip(f"the reference code is not available at {src}")
+    tree = ast.parse(src.read_text())
+    ns = {"np": np, "util": util, "SentenceTransformer": FakeModel, "os": os, "tqdm": lambda x, **k: x,
+          "print": lambda *a, **k: None}
+    for name in ("self_sentence_embedding_similarity", "sentence_embedding_similarity"):
+        node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+        exec(compile(ast.Module(body=[node], type_ignores=[]), str(src), "exec"), ns)
+    cache = str(tmp_path / "sim.npy")
+    return (lambda qs, t: ns["self_sentence_embedding_similarity"](qs, FakeDs(), t, cache_file=cache),
+            lambda train, test, t: ns["sentence_embedding_similarity"](train, test, FakeDs(), t))
+
+
+def _near_threshold_pairs(n_pairs: int, threshold: float, seed: int = 0) -> np.ndarray:
+    """Float32 vectors in pairs whose cosine lies within a few 1e-7 of ``threshold``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_pairs):
+        u = rng.normal(size=384)
+        u /= np.linalg.norm(u)
+        w = rng.normal(size=384)
+        w -= (w @ u) * u
+        w /= np.linalg.norm(w)
+        c = threshold + rng.uniform(-3e-7, 3e-7)
+        v = c * u + np.sqrt(1 - c * c) * w
+        scale = rng.uniform(0.5, 2.0, size=2)  # raw encoder vectors are not unit
+        out += [u * scale[0], v * scale[1]]
+    return np.asarray(out, dtype=np.float32)
+
+
+def test_embedding_filters_in_reference_mode_decide_as_the_reference_does(tmp_path):
+    """collection.reference_compat: the float32 util.cos_sim and float32 comparison of the
+    reference (utils.py:16-17, :57-62) on pairs within 3e-7 of the threshold, where the suite's
+    default float64 re-check decides many of them the other way."""
+    t = 0.7
+    emb = _near_threshold_pairs(300, t)
+    texts = [f"q{i}" for i in range(len(emb))]
+    ref_self, ref_cross = _reference_embedding_functions(dict(zip(texts, emb)), tmp_path)
+    theirs = ref_self(texts, t)
+    ours = dedup.reference_embedding_self_filter(emb, t, block_size=64).kept.tolist()
+    assert ours == theirs
+    default = dedup.greedy_self_filter(dedup.normalize_rows(emb), t, block_size=64).tolist()
+    assert default != theirs  # the difference the switch exists for
+    train, test = texts[1::2], texts[0::2]
+    theirs = ref_cross(train, test, t)
+    f = dedup.reference_embedding_cross_filter(emb[1::2], emb[0::2], t, block_size=64)
+    assert np.flatnonzero(~f.removed).tolist() == theirs

@@ -604,8 +604,10 @@ def content_hash(model_name: str, texts: list[str]) -> str:
 
 
 def embed(texts: list[str], model_name: str, cache_dir: Path | None = None, batch_size: int = 64,
-          progress: bool = True) -> tuple[np.ndarray, bool]:
-    """Unit-norm float64 embeddings of ``texts``; cached as ``<cache_dir>/<sha256>.npy``.
+          progress: bool = True, unit: bool = True) -> tuple[np.ndarray, bool]:
+    """Unit-norm float64 embeddings of ``texts`` (``unit`` false: the float32 vectors as the model
+    gives them, which the reference's ``util.cos_sim`` normalises itself); cached as
+    ``<cache_dir>/<sha256>.npy``.
 
     Returns ``(embeddings, from_cache)``. The cache key covers the model name and every text, so
     a changed corpus or model never reuses stale vectors.
@@ -615,7 +617,8 @@ def embed(texts: list[str], model_name: str, cache_dir: Path | None = None, batc
     key = content_hash(model_name, texts)
     path = Path(cache_dir) / f"{key}.npy" if cache_dir else None
     if path is not None and path.is_file():
-        return dedup.normalize_rows(np.load(path)), True
+        e = np.load(path)
+        return (dedup.normalize_rows(e) if unit else e), True
     model = load_embedding_model(model_name)
     e = model.encode(texts, batch_size=batch_size, show_progress_bar=environment.progress_wanted(progress),
                      convert_to_numpy=True)
@@ -625,7 +628,7 @@ def embed(texts: list[str], model_name: str, cache_dir: Path | None = None, batc
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, e)
         os.replace(tmp, path)
-    return dedup.normalize_rows(e), False
+    return (dedup.normalize_rows(e) if unit else e), False
 
 
 # --------------------------------------------------------------------------------------------
@@ -728,10 +731,13 @@ class _Pool:
         for src in self.sources:
             self.funnel[src][step] += 1
 
-    def self_filter(self, vectors: Any, threshold: float, step: str, block_size: int) -> list[int]:
+    def self_filter(self, vectors: Any, threshold: float, step: str, block_size: int,
+                    float32: bool = False) -> list[int]:
         """Greedy self-filter over the current rows: records each removed row with the kept row it
-        matched, keeps the survivors, and returns their old indices in output order."""
-        res = dedup.greedy_self_filter(vectors, threshold, block_size, explain=True)
+        matched, keeps the survivors, and returns their old indices in output order. ``float32``:
+        the reference's float32 similarities (:func:`dedup.reference_embedding_self_filter`)."""
+        res = (dedup.reference_embedding_self_filter(vectors, threshold, block_size) if float32
+               else dedup.greedy_self_filter(vectors, threshold, block_size, explain=True))
         mask = np.ones(len(self.questions), dtype=bool)
         mask[res.kept] = False
         q, src = self.questions, self.sources
@@ -749,7 +755,10 @@ def _embedding_steps(pool: _Pool, test_sets: dict[str, list[str]], embed_fn: Cal
     timings["embed_train"] = time.time() - t0
     t0 = time.time()
     n2 = len(pool.questions)
-    emb = emb[pool.self_filter(emb, threshold, "embedding_self", block_size)]
+    # reference_compat: the reference's float32 cos_sim and comparison (utils.py:16-17, :57-62); else
+    # float32 candidates re-checked in float64, so a pair at the threshold is decided exactly
+    ref = pool.reference_compat
+    emb = emb[pool.self_filter(emb, threshold, "embedding_self", block_size, float32=ref)]
     pool.count("embedding_self")
     timings["step3_embedding_self"] = time.time() - t0
     log(f"step 3 (greedy embedding >= {threshold}): {n2} -> {len(pool.questions)} rows")
@@ -760,7 +769,8 @@ def _embedding_steps(pool: _Pool, test_sets: dict[str, list[str]], embed_fn: Cal
     temb = embed_fn(test_q) if test_q else np.zeros((0, emb.shape[1]))
     timings["embed_test"] = time.time() - t0
     t0 = time.time()
-    f = dedup.embedding_cross_filter(emb, temb, threshold, block_size)
+    cross = dedup.reference_embedding_cross_filter if ref else dedup.embedding_cross_filter
+    f = cross(emb, temb, threshold, block_size)
     pool.removed.extend(_removal("embedding_vs_test", pool.sources[j], pool.questions[j], test_q[p],
                                  test_label[p], f.similarity[j]) for j, p in f.partner.items())
     n3 = len(pool.questions)
@@ -780,7 +790,8 @@ def run_filters(sources: list[LoadedSource], test_sets: dict[str, list[str]], *,
     and TF-IDF ``>= tfidf_threshold`` against the test sets plus every earlier source's kept rows.
     Step 2: greedy TF-IDF self-filter over everything. Step 3: greedy embedding self-filter.
     Step 4: embedding ``>= embedding_threshold`` against the test sets only.
-    ``embed_fn(texts) -> unit rows``; ``None`` skips steps 3 and 4 (their counts stay equal).
+    ``embed_fn(texts) -> unit rows`` (with ``reference_compat`` the raw float32 vectors); ``None``
+    skips steps 3 and 4.
     """
     timings: dict[str, float] = {}
     removed: list[dict] = []

@@ -587,6 +587,70 @@ def embedding_cross_filter(train_emb: np.ndarray, test_emb: np.ndarray, threshol
     return Flags(removed, {int(j): int(partner[j]) for j in rows}, {int(j): float(best[j]) for j in rows})
 
 
+def cos_sim32_pairs(a: np.ndarray, b: np.ndarray | None, threshold: float, block_size: int = 4096):
+    """Pairs at ``>= threshold`` as the reference finds them: ``sentence_transformers.util.cos_sim``
+    on the raw float32 embeddings (each row normalised in float32, one float32 matrix product), then
+    ``cosine_scores >= threshold`` on that float32 matrix (data_collection/utils.py:16-17, :57-62).
+
+    ``b`` None: the self-similarity, as ``cosine_scores[accepted, j]`` reads it (the earlier row's
+    row of the matrix): pairs ``(later, earlier, sim)``. Otherwise ``a`` = train, ``b`` = test, read
+    as ``cos_sim(test, train)``: pairs ``(train row, test row, sim)``. Blocks of rows, never the
+    whole matrix; the products are torch's, as the reference's.
+    """
+    import torch
+
+    def unit(x):
+        return torch.nn.functional.normalize(torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)), p=2, dim=1)
+
+    t = np.float32(threshold)
+    rows_of = unit(a) if b is None else unit(b)  # the matrix's rows: earlier rows, or the test rows
+    cols = unit(a)
+    step = max(1, min(block_size, int(2 ** 24 // max(1, cols.shape[0]))))
+    out_r, out_c, out_v = [], [], []
+    for s in range(0, rows_of.shape[0], step):
+        sim = torch.mm(rows_of[s:s + step], cols.transpose(0, 1)).numpy()
+        ri, cj = np.nonzero(sim >= t)
+        vals = sim[ri, cj].astype(np.float64)
+        ri = ri.astype(np.int64) + s
+        if b is None:  # row ri (earlier) matched by column cj (later)
+            keep = cj > ri
+            out_r.append(cj[keep].astype(np.int64))
+            out_c.append(ri[keep])
+            out_v.append(vals[keep])
+        else:  # row ri is a test row, column cj a train row
+            out_r.append(cj.astype(np.int64))
+            out_c.append(ri)
+            out_v.append(vals)
+    if not out_r:
+        z = np.empty(0, dtype=np.int64)
+        return z, z, np.empty(0)
+    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_v)
+
+
+def reference_embedding_self_filter(emb: np.ndarray, threshold: float, block_size: int = 4096):
+    """The greedy embedding self-filter on the reference's float32 similarities
+    (:func:`cos_sim32_pairs`); a :class:`GreedyResult`."""
+    ri, ci, vals = cos_sim32_pairs(emb, None, threshold, block_size)
+    return greedy_from_pairs(len(emb), ri, ci, vals, explain=True)
+
+
+def reference_embedding_cross_filter(train_emb: np.ndarray, test_emb: np.ndarray, threshold: float = 0.7,
+                                     block_size: int = 4096) -> Flags:
+    """Drop train row j when any float32 ``cos_sim(test, train)[:, j] >= threshold``; its partner is
+    the first such test row (``np.argmax(... >= threshold)``, utils.py:66)."""
+    removed = np.zeros(len(train_emb), dtype=bool)
+    if len(train_emb) == 0 or len(test_emb) == 0:
+        return Flags(removed)
+    ri, ci, vals = cos_sim32_pairs(train_emb, test_emb, threshold, block_size)
+    partner: dict[int, int] = {}
+    best: dict[int, float] = {}
+    for r, c, v in sorted(zip(ri.tolist(), ci.tolist(), vals.tolist())):
+        if r not in partner:
+            partner[r], best[r] = c, v
+    removed[list(partner)] = True
+    return Flags(removed, partner, best)
+
+
 def normalize_rows(x: np.ndarray) -> np.ndarray:
     """Unit rows in float64 (zero rows stay zero), as ``util.cos_sim`` normalises embeddings."""
     x = np.asarray(x, dtype=np.float64)

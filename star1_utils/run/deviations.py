@@ -34,11 +34,13 @@ class Deviation:
 
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("collection.reference_compat", True, "01",
-              "filters in set order; keeps empty questions; HEx-PHI read by pandas through the Hub "
+              "filters in set order; keeps empty questions; embedding cosines in float32 (util.cos_sim) "
+              "compared with >= in float32 (data_collection/utils.py:16-17, :57-62); HEx-PHI read by pandas through the Hub "
               "(whitespace-only lines skipped, 'NA'/'null' missing), its header row appended last "
               "(data_collection/collect_data.py:146-157); the final CSV round trip turns 'NA', 'null' "
               "and '' questions into '' (collect_data.py:465-478)",
-              "first occurrence kept, empty questions dropped, sources in file order", True),
+              "first occurrence kept, empty questions dropped, sources in file order; embedding cosines "
+              "re-checked in float64, so a pair at the threshold is decided exactly", True),
     Deviation("collection.embedding_batch_size", 32, "01",
               "MiniLM encodes at its default batch of 32 (data_collection/utils.py:16, :57-58); padding to "
               "the batch's longest text moves an embedding's last digits",
