@@ -574,7 +574,7 @@ def test_refusal_judge_full_text_is_what_the_reference_sends(monkeypatch, mirror
     evaluate(SimpleNamespace(), [r["question"] for r in rows], stored)
     sent = []
 
-    def run_batch(cfg, role, items, *, build_messages, parse, decoding, cache_path, desc):
+    def run_batch(cfg, role, items, *, build_messages, parse, decoding, cache_path, desc, **kw):
         sent.extend(build_messages(it)[0]["content"] for it in items)
         return engine.BatchOutcome({}, [], {})
 
@@ -601,7 +601,7 @@ def test_rewrite_parse_reference_keeps_the_reply_as_the_reference_stores_it(monk
                                  REWRITE_PROMPT_TEMPLATE=template, unit_chat=lambda p, kw: (True, response))
         theirs.append(process({"question": "q"}, {})[0]["rewite_benign_question"])
 
-    def run_batch(cfg, role, items, *, build_messages, parse, decoding, cache_path, desc):
+    def run_batch(cfg, role, items, *, build_messages, parse, decoding, cache_path, desc, **kw):
         return engine.BatchOutcome({it["id"]: engine.ChatResult(it["id"], r, parse(r), "stop")
                                     for it, r in zip(items, REWRITER_REPLIES)}, [], {})
 
