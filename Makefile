@@ -43,7 +43,7 @@ judges: setup
 
 # The full profile's code paths end to end at smoke size, offline on a CPU (profiles/full-smoke.yaml):
 # one vllm serve of SmolLM2-135M-Instruct for every role, ZeRO-3 training through accelerate launch,
-# the student served by vllm serve (about 15 minutes on 2 cores; needs `make vllm`).
+# the student served by vllm serve (about 8 minutes on 2 cores; needs `make vllm`).
 smoke: setup
 	$(PY) -m star1_utils smoke --run-dir runs/full-smoke
 

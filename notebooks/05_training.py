@@ -20,7 +20,7 @@
 # | `demo` | any CPU, offline (tiny random student, a stand-in) | under 90 s |
 # | `mini` | 2 CPU cores, offline: the real SmolLM2-135M-Instruct, full fine-tune on 128 released STAR-1 rows in 2 processes | about 7 minutes (16 updates of 8 sequences, 41K tokens at 128 tokens/s; measured 420 s) |
 # | `full` | 8 GPUs with 80 GB (1.5B-32B models; 1 GPU with LoRA) | minutes to hours: 39 updates of 128 sequences of up to 8,192 tokens |
-# | `full-smoke` | 2 CPU cores: `full`'s ZeRO-3 launch with 1 CPU process, SmolLM2 on 8 released rows | about 3 minutes (4 updates; 85 s of training, the rest DeepSpeed's start-up) |
+# | `full-smoke` | 2 CPU cores: `full`'s ZeRO-3 launch with 1 CPU process, SmolLM2 on 4 released rows | about 2 minutes (2 updates with CPU offload; the rest is DeepSpeed's start-up) |
 #
 # **Content note:** the training data are answers to harmful requests. Only short excerpts are shown;
 # the answers shown refuse or redirect.
