@@ -416,7 +416,6 @@ display(pd.DataFrame([{"instruction": r["question"][:70], "categories": labels(r
 # %%
 out = artifacts.read_jsonl(star1_path, required=list(FIELDS))
 assert len(out) == min(target, len(all_10))
-assert out or not ctx.is_stand_in("scorer"), "the stand-ins select items"
 assert all(selection.is_all_ten(r, reference_scores) and "Other" not in r["category"] for r in out)
 if not out:
     print(f"no row selected: {len(rows)} traces, {len(scored)} scored, {len(failures)} failed "

@@ -444,3 +444,16 @@ def test_benign_scorer_reference_mode_drops_an_unreadable_reply_without_asking_a
     assert outcome.failures[0]["attempts"] == 1 and "scorer.py" in outcome.failures[0]["reason"]  # dropped
     scored, outcome = o.score(load_profile("demo", overrides=echo), rows, tmp_path / "d.sqlite")
     assert scored == [] and outcome.usage["requests"] == 3  # the suite asks again
+
+
+@pytest.mark.slow
+def test_demo_run_keeps_benign_rows(demo_run):
+    """The demo's stand-ins give the all-5 filter rows to keep (a real scorer may keep none: 08 says
+    so and goes on, which the full-smoke run checks)."""
+    from star1_utils.run.artifacts import read_jsonl
+
+    stage = demo_run / "08_overrefusal"
+    if not (stage / "manifest.json").is_file():
+        pytest.skip("notebook 08 did not run in this demo run")
+    kept = read_jsonl(stage / "star1_benign_filtered.jsonl")
+    assert kept and all(r["source"] == o.SOURCE_TAG for r in kept)
