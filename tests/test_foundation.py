@@ -415,8 +415,10 @@ def test_runner_reports_failing_cell(tmp_path, monkeypatch):
     nbdir.mkdir()
     shutil.copy(ROOT / "notebooks" / "00_overview.ipynb", nbdir / "00_overview.ipynb")
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('profile = "demo"  # p', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell('profile = "demo"  # p\nrun_dir = ""  # r', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("from star1_utils.run.notebook import start\n"
+                                  "ctx = start('01', profile=profile, run_dir=run_dir)\n"
+                                  "ctx.stage.finish(outputs=[])  # the stage's manifest, then a later cell fails"),
         nbformat.v4.new_code_cell("raise ValueError('broken on purpose')"),
     ], metadata={"kernelspec": hygiene.KERNELSPEC})
     nbformat.write(nb, str(nbdir / "01_data_collection.ipynb"))
@@ -426,6 +428,8 @@ def test_runner_reports_failing_cell(tmp_path, monkeypatch):
     assert [r.status for r in results] == ["ok", "FAILED"]
     text = "\n".join(lines)
     assert "FAILED: notebook 01_data_collection.ipynb, cell 2" in text and "ValueError: broken on purpose" in text
+    assert "01_collection/manifest.json marked failed" in text
+    assert artifacts.read_manifest(tmp_path / "run" / "01_collection")["status"] == "failed"
     # --resume skips the finished overview and re-runs only the failed stage
     lines.clear()
     results = runner.run(profile="demo", run_dir=str(tmp_path / "run"), resume=True, echo=lines.append)

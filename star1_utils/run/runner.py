@@ -21,8 +21,9 @@ from typing import Any
 import yaml
 
 from star1_utils import project_root
-from star1_utils.run.artifacts import (FAILURES, LOCK_TOKEN_ENV, RunFolderBusy, atomic_path, failure_count,
-                                       lock_run_folder, manifest_is_current, unlock_run_folder)
+from star1_utils.run.artifacts import (FAILURES, LOCK_TOKEN_ENV, MANIFEST, RunFolderBusy, atomic_path, failure_count,
+                                       lock_run_folder, manifest_is_current, read_manifest, unlock_run_folder,
+                                       write_json)
 from star1_utils.run.config import ProfileError, load_profile, looks_like_a_key
 from star1_utils.run.notebook import RUNNER_PID_ENV, resolve_run_dir
 from star1_utils.run.stages import STAGES, StageSpec
@@ -211,6 +212,8 @@ def _run_locked(cfg, profile, rd: Path, specs: list[StageSpec], taken: dict[str,
                 echo(f"        executed copy with the traceback: {dst}")
             else:
                 echo("        no executed copy was written")
+            if mark_failed(rd / spec.stage_dir, t0, res.error):
+                echo(f"        {spec.stage_dir}/{MANIFEST} marked failed: --resume runs the stage again")
             break
         res.seconds = time.time() - t0
         failed = failure_count(rd / spec.stage_dir)
@@ -219,6 +222,17 @@ def _run_locked(cfg, profile, rd: Path, specs: list[StageSpec], taken: dict[str,
              + (f"  ({failed} failed item(s) in {spec.stage_dir}/{FAILURES}: --resume retries them)" if failed else ""))
     echo(summary_table(results))
     return results
+
+
+def mark_failed(stage_dir: Path, since: float, error: str) -> bool:
+    """A manifest the failed notebook wrote before a later cell failed (its checks, an exercise)
+    is marked ``failed``, so ``--resume`` does not take the stage for done. Returns whether it was."""
+    path = stage_dir / MANIFEST
+    m = read_manifest(stage_dir) if path.is_file() and path.stat().st_mtime >= since else None
+    if not m:
+        return False
+    write_json(path, {**m, "status": "failed", "failure": error})
+    return True
 
 
 def summary_table(results: list[NotebookResult]) -> str:
