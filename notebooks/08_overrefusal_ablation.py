@@ -344,7 +344,10 @@ if shift is not None:
                                            samples=samples, seed=cfg.seed)
 write_json(ctx.stage.path("xstest_corrected.json"),
            {"rates": rates, "before_after": changes, "validation": refusal_summary})
-display(pd.DataFrame(rates).set_index(["judge", "group"]))
+if rates:
+    display(pd.DataFrame(rates).set_index(["judge", "group"]))
+else:  # a judge that named no class for any answer leaves nothing to count or correct
+    print("no rate: the refusal judge labelled none of the answers (its replies: xstest.jsonl)")
 
 # %% [markdown]
 # The change per set, judged and corrected, and what it means:
