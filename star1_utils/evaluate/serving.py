@@ -147,7 +147,10 @@ def free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now (connections of a stopped server that linger
+    in TIME_WAIT do not count, as for the server itself, which binds with SO_REUSEADDR)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
