@@ -571,8 +571,9 @@ assert list(curve_df.columns) == list(orf.CURVE_COLUMNS)
 trained_points = curve_df[curve_df["model"] == "trained"]
 assert trained_points["n_benign"].astype(int).tolist() == points
 assert len(curve_df) == len(points) + (shift is not None)
-assert curve_df["xstest_over_refusal"].between(0, 100).all()
-assert (curve_df["xstest_over_refusal_ci95_low"] <= curve_df["xstest_over_refusal"]).all()
+judged = curve_df.dropna(subset=["xstest_over_refusal"])  # empty where the judge labelled nothing
+assert judged["xstest_over_refusal"].between(0, 100).all()
+assert (judged["xstest_over_refusal_ci95_low"] <= judged["xstest_over_refusal"]).all()
 expected_rows = [len(star1_rows) + n for n in points]
 assert (trained_points["n_training_rows"].astype(int) == expected_rows).all()
 kept_file = read_jsonl(ctx.stage.path("star1_benign_filtered.jsonl"))
