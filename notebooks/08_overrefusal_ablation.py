@@ -344,6 +344,11 @@ if shift is not None:
                                            samples=samples, seed=cfg.seed)
 write_json(ctx.stage.path("xstest_corrected.json"),
            {"rates": rates, "before_after": changes, "validation": refusal_summary})
+
+# %% [markdown]
+# The rates per set and judge, judged and corrected:
+
+# %%
 if rates:
     display(pd.DataFrame(rates).set_index(["judge", "group"]))
 else:  # a judge that named no class for any answer leaves nothing to count or correct
