@@ -102,11 +102,11 @@ def rendered_judge_prompts(cfg: Any, items: list[dict]):
     template that starts with one). Returns the engine's ``build_messages`` for ``items``."""
     from transformers import AutoTokenizer
 
+    from star1_utils.evaluate.generation import render_prompt
     from star1_utils.train import smollm
 
     tok = AutoTokenizer.from_pretrained(smollm.resolve(cfg.safety_eval.judge_tokenizer or cfg.role("judge").model))
-    prompts = {it["id"]: tok.apply_chat_template(judge_messages(it["prompt"], it["text"]), tokenize=False,
-                                                 add_generation_prompt=True) for it in items}
+    prompts = {it["id"]: render_prompt(tok, judge_messages(it["prompt"], it["text"])) for it in items}
     return lambda it: prompts[it["id"]]
 
 

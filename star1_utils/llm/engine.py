@@ -438,13 +438,13 @@ class _Batch:
         draws: collections.Counter = collections.Counter()
         for it in items:
             msgs = build_messages(it)
-            k = cache_key(rc.model, [{"prompt": msgs}] if endpoint == "completions" else msgs, key_params)
+            request = [{"prompt": msgs}] if endpoint == "completions" else msgs
+            k = cache_key(rc.model, request, key_params)
             if not rc.share_identical and k in self.groups:
                 # the reference sends one request per item (e.g. category_classification.py:104-105):
                 # the n-th repeat is its own draw, with its own cache entry
                 draws[k] += 1
-                k = cache_key(rc.model, [{"prompt": msgs}] if endpoint == "completions" else msgs,
-                              {**key_params, "draw": draws[k]})
+                k = cache_key(rc.model, request, {**key_params, "draw": draws[k]})
             self.groups.setdefault(k, []).append(it["id"])
             self.messages_by_key[k] = msgs
         self.bar = tqdm(total=len(items), desc=desc or rc.model, unit="item", file=sys.stderr,
