@@ -317,10 +317,13 @@ def test_accelerate_config_and_launch_command(star1, tmp_path):
 
 
 @pytest.mark.slow
-def test_zero3_smoke_run_through_accelerate_launch(star1, tmp_path):
-    """ZeRO-3 (no offload: no cpu_adam JIT build) on the CPU, 1 process, through accelerate launch."""
-    cfg = _cfg(backend="accelerate", num_gpus=1, offload=False, run_name="ds-smoke", epochs=1,
-               per_device_batch_size=2, gradient_checkpointing=True, save_steps=2, bf16=False)
+@pytest.mark.parametrize("processes", [1, 2])
+def test_zero3_smoke_run_through_accelerate_launch(star1, tmp_path, processes):
+    """ZeRO-3 (no offload: no cpu_adam JIT build) on the CPU through accelerate launch, 1 and 2
+    processes: without a GPU backend accelerate once counted one process, so DeepSpeed refused the
+    batch that the Trainer filled in (``1 != 1 * 1 * 2``)."""
+    cfg = _cfg(backend="accelerate", num_gpus=processes, offload=False, run_name="ds-smoke", epochs=1,
+               per_device_batch_size=1, gradient_checkpointing=True, save_steps=2, bf16=False)
     job = sft.prepare_job(cfg, tmp_path, rows=star1[:8])
     cmd = sft.launch_command(job, use_cpu=True, main_process_port=29000 + os.getpid() % 1000)
     lines: list[str] = []
@@ -329,7 +332,8 @@ def test_zero3_smoke_run_through_accelerate_launch(star1, tmp_path):
     wall = time.time() - t0
     assert rc == 0, "\n".join(lines[-60:])
     summary = json.loads(next(l for l in lines if l.startswith("STAR1_TRAIN_SUMMARY ")).split(" ", 1)[1])
-    assert summary["updates"] == 2 and summary["layout"]["grad_accum"] == 2
+    assert summary["updates"] == 2 and summary["layout"] == {"per_device": 1, "grad_accum": 4 // processes,
+                                                             "world": processes, "effective": 4}
     d = sft.final_model_dir(tmp_path, cfg)
     from transformers import AutoModelForCausalLM
 
