@@ -536,15 +536,17 @@ def role_overrides(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _profile_files(path: Path) -> list[Path]:
-    """The profile file and the files it ``inherits``, the most basic first (a cycle is an error)."""
-    chain: list[Path] = []
+def _profile_files(path: Path) -> list[tuple[Path, dict]]:
+    """The profile file and the files it ``inherits``, each with its keys, the most basic first
+    (a cycle is an error)."""
+    chain: list[tuple[Path, dict]] = []
     while True:
-        if path in chain:
+        if path in [p for p, _ in chain]:
             raise ProfileError(f"{_shown_path(path)}: 'inherits' goes round in a circle "
-                               f"({' -> '.join(_shown_path(p) for p in [*chain, path])})")
-        chain.append(path)
-        parent = _read_yaml(path).get("inherits")
+                               f"({' -> '.join(_shown_path(p) for p in [*[p for p, _ in chain], path])})")
+        data = _read_yaml(path)
+        chain.append((path, data))
+        parent = data.get("inherits")
         if not parent:
             return chain[::-1]
         base = path.parent / f"{parent}.yaml" if not str(parent).endswith((".yaml", ".yml")) else path.parent / parent
@@ -578,8 +580,8 @@ def _profile_data(path: Path) -> dict:
     An inheriting profile states only what it changes, so it keeps its parent's switches when the
     parent changes (``profiles/full-smoke.yaml`` is ``full`` at a smoke test's size)."""
     data: dict = {}
-    for f in _profile_files(path):
-        data = _merged(data, {k: v for k, v in _read_yaml(f).items() if k != "inherits"})
+    for _, own in _profile_files(path):
+        data = _merged(data, {k: v for k, v in own.items() if k != "inherits"})
     return data
 
 
@@ -614,7 +616,7 @@ def load_profile(profile: str | Path = "demo", overrides: dict[str, Any] | None 
 
 def profile_sha256(profile: str | Path) -> str:
     """SHA-256 of the profile file's bytes (and of the files it inherits, in order)."""
-    files = _profile_files(profile_path(profile))
+    files = [f for f, _ in _profile_files(profile_path(profile))]
     if len(files) == 1:
         return hashlib.sha256(files[0].read_bytes()).hexdigest()
     return hashlib.sha256(b"".join(hashlib.sha256(f.read_bytes()).digest() for f in files)).hexdigest()
