@@ -503,11 +503,17 @@ def train_on_cpu(job_path: str | Path, processes: int = 1, *, print_every: int =
         return train(job_path, print_every=print_every)
     cmd = cpu_launch_command(job_path, processes, print_every=print_every)
     echo(f"training in {processes} processes: {shell_command(cmd)}")
-    env = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return _run_training(cmd, job_path, {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}, echo)
+
+
+def _run_training(cmd: list[str], job_path: str | Path, env: dict, echo: Callable[[str], None]) -> dict:
+    """Run a training launch, echoing the processes' progress lines, and return the job's summary;
+    a failed launch raises with its exit status (a re-run resumes from the last checkpoint)."""
+    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     rc = run_streaming(cmd, echo=lambda line: echo(line) if _worth_showing(line) else None, env=env)
     if rc != 0:
-        raise RuntimeError(f"training failed (exit status {rc}); the log above says why")
-    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+        raise RuntimeError(f"training failed (exit status {rc}); the log above says why, and a re-run resumes "
+                           f"from the last checkpoint in {job['checkpoint_dir']}")
     return json.loads((Path(job["output_dir"]) / "summary.json").read_text(encoding="utf-8"))
 
 
@@ -540,17 +546,11 @@ def train_with_accelerate(job_path: str | Path, *, echo: Callable[[str], None] =
     A re-run after an interruption resumes from the last checkpoint (``training.save_steps``), as
     :func:`train` does in each process. Raises with the exit status when a process fails.
     """
-    job_path = Path(job_path)
-    job = json.loads(job_path.read_text(encoding="utf-8"))
+    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     echo("accelerate launch: " + check_processes(int(job["training"]["num_gpus"])))
-    cmd = launch_command(job_path)
     # the libraries' deprecation notices come once per ZeRO-3 gather: thousands of lines on a CPU
     env = {"PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning", "TOKENIZERS_PARALLELISM": "false"}
-    rc = run_streaming(cmd, echo=lambda line: echo(line) if _worth_showing(line) else None, env=env)
-    if rc != 0:
-        raise RuntimeError(f"training failed (exit status {rc}); the log above says why, and a re-run resumes "
-                           f"from the last checkpoint in {job['checkpoint_dir']}")
-    return json.loads((Path(job["output_dir"]) / "summary.json").read_text(encoding="utf-8"))
+    return _run_training(launch_command(job_path), job_path, env, echo)
 
 
 def _worth_showing(line: str) -> bool:
