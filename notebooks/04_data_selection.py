@@ -192,9 +192,7 @@ for item in shown_items:
 
 # %%
 # the reference's mode keeps whatever dict the scorer wrote: a missing criterion is NaN here
-scores = pd.DataFrame([{"id": r["id"], **r["score"]} for r in scored],
-                      columns=["id", *selection.SCORE_KEYS]).set_index("id")
-scores = scores[list(selection.SCORE_KEYS)].apply(pd.to_numeric, errors="coerce")
+scores = scoring.score_table(scored, selection.SCORE_KEYS)
 fig = charts.score_histograms(scores, selection.SCORE_KEYS)
 viz.save_figure(fig, ctx.figures_dir() / "04_score_histograms")
 scores.describe().reindex(["mean", "min", "max"]).round(2)  # NaN where nothing was scored

@@ -79,6 +79,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
+from star1_utils.dataset import scoring
 from star1_utils.llm import replies
 from star1_utils.evaluate import overrefusal as orf
 from star1_utils.report import figures, viz
@@ -253,9 +254,10 @@ failures += [{**f, "stage": "scoring"} for f in out_sc.failures]
 kept = orf.all_five(scored, orf.filter_criteria(cfg), reference=not cfg.selection.lenient_scores)
 write_jsonl(ctx.stage.path("benign_scored.jsonl"), scored)
 write_jsonl(ctx.stage.path("star1_benign_filtered.jsonl"), kept)
-score_table = pd.DataFrame([r["score"] for r in scored])  # one column per criterion
-counts = score_table.apply(lambda s: s.value_counts()).fillna(0).astype(int)
-display(counts.sort_index(ascending=False))  # rows: the scores 5 .. 1
+score_table = scoring.score_table(scored, orf.SCORE_KEYS)  # NaN: missing, or not a number
+counts = score_table.apply(lambda s: s.value_counts()).reindex(range(5, 0, -1)).fillna(0)
+counts.index.name = "score"
+display(counts.astype(int))  # rows: the scores 5 .. 1 (a grade outside 1-5 is not counted)
 criteria = ", ".join(orf.filter_criteria(cfg))
 print(f"kept {len(kept)} of {len(scored)} scored rows (5 on {criteria}); "
       "the paper kept 915 of 1,000")
@@ -674,12 +676,13 @@ for n in points:  # equal, or both missing (NaN) when the judge labelled no row 
 # %% tags=["solution"]
 def all_at_least(rows: list[dict], k: int, criteria: tuple[str, ...]) -> list[dict]:
     """The scored rows whose scores on ``criteria`` are all at least ``k`` (in order)."""
-    return [r for r in rows if isinstance(r.get("score"), dict) and len(r["score"]) == 3
-            and all(r["score"][c] >= k for c in criteria)]
+    passes = (scoring.score_table(rows, criteria) >= k).all(axis=1)  # NaN (no grade) fails
+    return [r for r, ok in zip(rows, passes) if ok]
 
 
 criteria = orf.filter_criteria(cfg)
-assert [r["id"] for r in all_at_least(scored, 5, criteria)] == [r["id"] for r in kept]
+if cfg.selection.lenient_scores:  # the reference's test passes any dict whose values are all 5
+    assert [r["id"] for r in all_at_least(scored, 5, criteria)] == [r["id"] for r in kept]
 looser = all_at_least(scored, 4, criteria)
 added = [r for r in looser if r["id"] not in kept_ids]
 assert len(looser) == len(kept) + len(added)

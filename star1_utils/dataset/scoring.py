@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ast
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,30 @@ def parse_score(text: str, lenient: bool = True) -> dict[str, int] | dict | Drop
             continue
         return {k: _as_grade(k, data[k]) for k in SCORE_KEYS}
     raise engine.InvalidAnswer(problems[0] if len(problems) == 1 else "; ".join(dict.fromkeys(problems)))
+
+
+def _as_number(value: Any) -> float:
+    """A grade as the tables show it: an int or float as is; anything else (a string, a list,
+    ``None``, a boolean) NaN, because the reference's ``== 10`` test would not pass it either."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return float("nan")
+
+
+def score_table(rows: list[dict], keys: Sequence[str]):
+    """The scores as a table: one row per item (index ``id``), one float column per criterion.
+
+    In reference mode a score is whatever dict the scorer's fence held (``scorer.py:104``): keys
+    missing, misspelt, of mixed types (``{1: 5, "a": 5}``), values that are strings or lists. Such a
+    cell is NaN here, so counts and histograms show what was graded instead of failing on it.
+    Notebooks 04 (0-10 grades) and 08 (the 1-5 benign scores) both read their scores through it.
+    """
+    import pandas as pd
+
+    cells = [{k: _as_number(s.get(k)) if isinstance(s := r.get("score"), dict) else float("nan")
+              for k in keys} for r in rows]
+    return pd.DataFrame(cells, columns=list(keys),
+                        index=pd.Index([r["id"] for r in rows], name="id"), dtype=float)
 
 
 def parser(cfg):
