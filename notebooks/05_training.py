@@ -198,9 +198,15 @@ for mode in ("reference", "always"):
 # name has no `bias` (so the norm weights are decayed, unlike the Trainer's default grouping), gradients
 # clipped at 1.0, bf16, seed 2002.
 #
-# We keep that exactly with trl's `SFTTrainer`: the epochs are laid end to end (each reshuffled with
-# the seed), cut to 39 x 128 sequences and read in order as one pass of 39 updates. With fewer GPUs the
-# per-GPU batch or the accumulation grows so that the product stays 128.
+# We keep that exactly with trl's `SFTTrainer`: the epochs are laid end to end, cut to 39 x 128
+# sequences and read in order as one pass of 39 updates. With fewer GPUs the per-GPU batch or the
+# accumulation grows so that the product stays 128.
+#
+# Which rows share an update is `training.data_order`. `reference` (the full profile) lays them out
+# as the reference's shuffling DataLoader (`train/sft.py:194`) reads them once accelerate has split it
+# over the GPUs (`sft.reference_data_order`; a test runs accelerate's own loader beside it), so the
+# order changes with the GPU count. `seeded_epochs` (demo, mini) reshuffles each epoch with
+# `random.Random(seed)`: the same batches on one GPU or eight.
 
 # %%
 paper = TrainingConfig()  # the defaults are the paper's recipe
@@ -211,6 +217,10 @@ for gpus in (8, 4, 1):
     lay = sft.batch_layout(paper, gpus)
     print(f"  {gpus} GPU(s): {lay['per_device']} per GPU x {lay['grad_accum']} accumulation "
           f"x {gpus} = {lay['effective']}")
+first = {"reference, 8 GPUs": sft.reference_data_order(1000, 5, sft.batch_layout(paper, 8), 2002),
+         "reference, 1 GPU": sft.reference_data_order(1000, 5, sft.batch_layout(paper, 1), 2002),
+         "seeded_epochs": sft.epoch_stream(1000, 5, 128, 2002)}
+print("rows of update 1:", {k: v[:5] for k, v in first.items()})
 
 # %% [markdown]
 # The learning rate of each update, as a loop: the value of transformers'

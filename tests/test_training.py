@@ -232,6 +232,31 @@ def test_tiny_model_loss_falls(trained):
     assert lrs == pytest.approx(sched["lrs"], rel=1e-6, abs=1e-12)  # logged lr of update k = schedule[k-1]
 
 
+def test_reference_order_trains_its_rows_and_draws_the_cosine_over_the_references_length(trained, tmp_path):
+    """data_order reference reaches the Trainer: its dataset is reference_data_order's stream, and the
+    Trainer's scheduler runs over ``schedule_updates`` when that is not the number of updates."""
+    import torch
+
+    job = json.loads(Path(trained["job"]).read_text())
+    t = config.TrainingConfig(**{**job["training"], "data_order": "reference", "warmup_ratio": 0.0})
+    layout = sft.batch_layout(t, 1)
+    data = sft._training_data(job, t, layout)
+    assert data.order == sft.reference_data_order(len(data.rows), t.epochs, layout, t.seed)
+    T = data.schedule["updates"]
+    data.schedule["schedule_updates"] = T + 3
+    args = sft._sft_config({**job, "checkpoint_dir": str(tmp_path)}, t, layout, data.schedule, bf16=False,
+                           use_cpu=True, under_accelerate=False)
+    trainer = sft._make_trainer(job, t, args, data, torch.float32, tmp_path / "log.jsonl", time.time(), 0)
+    trainer.create_optimizer_and_scheduler(num_training_steps=T)
+    lrs = []
+    for _ in range(T):
+        lrs.append(trainer.lr_scheduler.get_last_lr()[0])
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+    assert lrs == pytest.approx(sft.lr_schedule(T, t.learning_rate, 0.0, "cosine", schedule_updates=T + 3)["lrs"])
+    assert lrs[-1] > 1e-4 * t.learning_rate  # the cosine has not reached its end
+
+
 def test_save_reload_and_generate(trained):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -390,3 +415,65 @@ def test_load_rows_reads_released_json_and_jsonl(mirror, tmp_path):
     p.write_text(json.dumps({"question": "q"}) + "\n")
     with pytest.raises(ValueError, match="response"):
         sft.load_rows(p)
+
+
+def _reference_updates(n_rows: int, epochs: int, per_device: int, world: int, accum: int, seed: int):
+    """The reference's loop (train/sft.py:194-261) on row indices: its DataLoader, sharded by
+    accelerate's own ``prepare_data_loader`` for each of ``world`` processes (each seeded by
+    ``set_seed``, as every rank is, :323), read epoch by epoch; an update takes ``accum``
+    micro-steps of every process (``(global_step + 1) % accum``, never reset between epochs)."""
+    import torch
+    from accelerate.data_loader import prepare_data_loader
+    from torch.utils.data import DataLoader
+
+    loaders, n_batches = [], n_rows // per_device  # len(train_dataloader) before prepare (:196)
+    for p in range(world):
+        torch.manual_seed(seed)  # transformers.set_seed on every rank
+        dl = DataLoader(list(range(n_rows)), batch_size=per_device, shuffle=True, drop_last=True,
+                        collate_fn=list)
+        loaders.append(prepare_data_loader(dl, num_processes=world, process_index=p, put_on_device=False)
+                       if world > 1 else dl)
+    if world == 1:
+        torch.manual_seed(seed)
+    updates, window, step = [], [], 0
+    for _ in range(epochs):
+        per_process = [list(dl) for dl in loaders]  # each rank reads its shard of the epoch
+        for micro in zip(*per_process):
+            window += [i for batch in micro for i in batch]
+            if (step + 1) % accum == 0:
+                updates.append(window)
+                window = []
+            step += 1
+    n_schedule = int(n_batches * epochs) // accum // world
+    return updates, n_schedule
+
+
+@pytest.mark.parametrize("n_rows,epochs,per_device,world,accum",
+                         [(40, 3, 1, 1, 8), (37, 5, 2, 1, 3), (45, 4, 1, 4, 2), (50, 3, 2, 3, 2), (31, 6, 1, 8, 2)])
+def test_reference_data_order_matches_the_references_dataloader_under_accelerate(n_rows, epochs, per_device,
+                                                                                 world, accum):
+    """training.data_order reference: every optimizer update gets the rows the reference's gets,
+    epoch-end leftovers roll into the next update, and the cosine is drawn over the reference's T."""
+    eff = per_device * world * accum
+    tcfg = config.TrainingConfig(data_order="reference", epochs=epochs, per_device_batch_size=per_device,
+                                 effective_batch_size=eff, num_gpus=world, seed=2002)
+    want, n_schedule = _reference_updates(n_rows, epochs, per_device, world, accum, 2002)
+    layout = sft.batch_layout(tcfg, world)
+    order = sft.reference_data_order(n_rows, epochs, layout, 2002)
+    got = [order[u * eff:(u + 1) * eff] for u in range(len(order) // eff)]
+    assert got == want and len(want) >= 1
+    s = sft.schedule_for(tcfg, n_rows, world)
+    assert s["updates"] == len(want) and s["schedule_updates"] == n_schedule
+    assert sft.epoch_stream(n_rows, epochs, s["sequences"], 2002) != order  # the two switch values differ
+
+
+def test_reference_schedule_drawn_over_the_references_length():
+    """31 rows on 8 processes with accumulation 16: 3 micro-steps an epoch, 15 in 5 epochs, so the
+    reference takes no update, while its arithmetic draws the cosine over 1 (train/sft.py:196)."""
+    tcfg = config.TrainingConfig(data_order="reference", epochs=5, num_gpus=8)
+    s = sft.schedule_for(tcfg, 31, 8)
+    assert (s["updates"], s["schedule_updates"]) == (0, 1)
+    s = sft.schedule_for(tcfg, 1000, 8)
+    assert (s["updates"], s["schedule_updates"], s["sequences"], s["dropped"]) == (39, 39, 4992, 8)
+    lrs = sft.lr_schedule(3, 1e-5, 0.0, "cosine", schedule_updates=2)["lrs"]
+    assert lrs[0] == pytest.approx(1e-5) and lrs[1] == pytest.approx(5e-6) and lrs[2] == 0.0

@@ -39,6 +39,7 @@ PaperTestSet = Literal["StrongREJECT", "JBBBehaviours", "SGBench", "wildjailbrea
 ModelFamily = Literal["auto", "Qwen", "Llama"]  # the reference's --base_model (train/run_sft.sh)
 BosMode = Literal["reference", "always", "never"]  # sft.py: uses_bos
 LrScheduler = Literal["cosine", "linear", "constant"]  # sft.py: lr_schedule
+DataOrder = Literal["reference", "seeded_epochs"]  # sft.py: the reference's DataLoader order or ours
 LossAveraging = Literal["sequence", "token"]  # sft.py: the sequence-mean loss or the Trainer's token mean
 TrainingBackend = Literal["accelerate", "inprocess"]  # notebook 05
 Launch = Literal["subprocess", "print"]  # notebook 05, accelerate backend
@@ -274,6 +275,9 @@ class TrainingConfig(_Section):
     max_steps: int = Field(default=0, ge=0)  # 0 = (rows * epochs) // effective batch (39 on 1K)
     max_grad_norm: float = Field(default=1.0, gt=0)
     loss_averaging: LossAveraging = "sequence"  # "sequence" (token mean per sequence, then mean: reference) or "token"
+    # "seeded_epochs": each epoch reshuffled by random.Random(seed), the same for any process count;
+    # "reference": train/sft.py:194's shuffling DataLoader as accelerate shards it (sft.reference_data_order)
+    data_order: DataOrder = "seeded_epochs"
     max_length: int = Field(default=8192, ge=16)  # longer sequences keep their end (left truncation)
     seed: int = 2002
     bf16: bool = True

@@ -83,6 +83,13 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("training.loss_averaging", "sequence", "05",
               "token mean per sequence, then mean over the batch (train/sft.py)",
               "token: the Trainer's token mean over the batch", True),
+    Deviation("training.data_order", "reference", "05",
+              "a DataLoader with shuffle and drop_last (train/sft.py:194) sharded by accelerate: each epoch "
+              "a torch.randperm from a generator seeded off the global RNG after set_seed (:323), cut to "
+              "whole rounds of per-device batches over the processes; the micro-steps left after the "
+              "last full accumulation are never stepped (:256-261), so the order depends on the GPU count",
+              "seeded_epochs: each epoch reshuffled by random.Random(seed), the same order for any "
+              "number of processes", True),
     Deviation("safety_eval.judged_text", "reference", "06",
               "the judge reads vLLM's text.strip(), which starts inside the reasoning with no opening "
               "tag (safe_benchmark/gen.py:105)",

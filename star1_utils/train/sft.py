@@ -16,8 +16,10 @@ What is reproduced exactly, and where we differ (flagged):
   ``bias`` (norm weights are decayed, as in the reference: the stock Trainer would exempt them), cosine
   schedule with ``int(0.05 * T)`` warm-up updates, clip 1.0, bf16, seed 2002. ``T = rows * epochs //
   effective_batch`` = 39 on 1,000 rows. As in the reference, accumulation windows span epochs: the epochs
-  are laid end to end (each reshuffled with the seed) and cut to ``T`` full batches of 128, which the
-  Trainer then reads in order, one epoch of ``T`` updates. The loss is the reference's: a token mean per
+  are laid end to end and cut to ``T`` full batches of 128, which the Trainer then reads in order, one
+  epoch of ``T`` updates. ``training.data_order`` picks the order: the reference's DataLoader as
+  accelerate shards it (:func:`reference_data_order`) or each epoch reshuffled with the seed
+  (:func:`epoch_stream`). The loss is the reference's: a token mean per
   sequence, averaged over sequences (``loss_averaging: sequence``); ``token`` gives the Trainer's mean
   over all tokens of the update. Unlike the reference, an attention mask is passed (no change at batch 1).
 * **Launch** (full profile): ``accelerate launch`` with ``configs/accelerate_zero3.yaml`` and
@@ -265,36 +267,57 @@ def num_updates(n_rows: int, epochs: int, effective_batch: int, max_steps: int =
 
 
 def lr_schedule(n_updates: int, learning_rate: float = 1e-5, warmup_ratio: float = 0.05,
-                kind: str = "cosine") -> dict:
+                kind: str = "cosine", schedule_updates: int | None = None) -> dict:
     """``{"updates", "warmup", "lrs"}``: the learning rate used by each optimizer update.
 
     ``get_cosine_schedule_with_warmup(num_warmup_steps=int(ratio * T), num_training_steps=T)`` read at
     steps 0..T-1 (update k uses the value after k scheduler steps): with T = 39 the first update has
-    lr 0, the second 1e-5, then a cosine down to about 1.7e-8.
+    lr 0, the second 1e-5, then a cosine down to about 1.7e-8. ``schedule_updates`` (default
+    ``n_updates``): the ``T`` the schedule is drawn over, when it is not the number of updates taken.
     """
-    warmup = int(warmup_ratio * n_updates)
+    T = schedule_updates or n_updates
+    warmup = int(warmup_ratio * T)
     lrs = []
     for step in range(n_updates):
         if step < warmup:
             f = step / max(1, warmup)
         elif kind == "cosine":
-            progress = (step - warmup) / max(1, n_updates - warmup)
+            progress = (step - warmup) / max(1, T - warmup)
             f = max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
         elif kind == "constant":
             f = 1.0
         elif kind == "linear":
-            f = max(0.0, (n_updates - step) / max(1, n_updates - warmup))
+            f = max(0.0, (T - step) / max(1, T - warmup))
         else:
             raise ValueError(f"unknown lr_scheduler {kind!r}")
         lrs.append(learning_rate * f)
     return {"updates": n_updates, "warmup": warmup, "lrs": lrs}
 
 
-def schedule_for(tcfg: Any, n_rows: int) -> dict:
-    """The schedule of a training section on ``n_rows`` rows, with the batch layout."""
-    T = num_updates(n_rows, tcfg.epochs, tcfg.effective_batch_size, tcfg.max_steps)
-    out = lr_schedule(T, tcfg.learning_rate, tcfg.warmup_ratio, tcfg.lr_scheduler)
-    out["sequences"] = T * tcfg.effective_batch_size
+def schedule_for(tcfg: Any, n_rows: int, world_size: int | None = None) -> dict:
+    """The schedule of a training section on ``n_rows`` rows: ``updates`` (optimizer steps taken),
+    ``warmup``, ``lrs`` (one per update), ``sequences`` trained, ``dropped`` (row-epochs never
+    trained), and ``schedule_updates``, the length the cosine is drawn over.
+
+    ``training.data_order`` ``seeded_epochs``: ``T = rows * epochs // effective_batch`` for both.
+    ``reference``: each epoch keeps whole rounds of per-device batches over the ``world_size``
+    processes (:func:`reference_data_order`), so ``T`` counts those; the cosine's length is the
+    reference's own arithmetic, ``len(dataloader) * epochs // accumulation // processes``
+    (``train/sft.py:196``), which can differ from ``T`` by one when rows do not divide evenly.
+    """
+    layout = batch_layout(tcfg, world_size)
+    eff = tcfg.effective_batch_size
+    if tcfg.data_order == "reference":
+        per_epoch = n_rows // (layout["per_device"] * layout["world"]) * layout["per_device"] * layout["world"]
+        T = per_epoch * tcfg.epochs // eff
+        T_schedule = (n_rows // layout["per_device"]) * tcfg.epochs // layout["grad_accum"] // layout["world"]
+    else:
+        T = T_schedule = num_updates(n_rows, tcfg.epochs, eff)
+    if tcfg.max_steps:
+        T = T_schedule = tcfg.max_steps
+    out = lr_schedule(T, tcfg.learning_rate, tcfg.warmup_ratio, tcfg.lr_scheduler, schedule_updates=T_schedule)
+    out["schedule_updates"] = T_schedule
+    out["sequences"] = T * eff
     out["dropped"] = n_rows * tcfg.epochs - out["sequences"] if not tcfg.max_steps else 0
     return out
 
@@ -311,10 +334,12 @@ def batch_layout(tcfg: Any, world_size: int | None = None) -> dict:
 
 
 def epoch_stream(n_rows: int, epochs: int, n_sequences: int, seed: int) -> list[int]:
-    """Row indices of ``epochs`` reshuffled epochs laid end to end, cut to ``n_sequences``.
+    """``training.data_order: seeded_epochs``: row indices of ``epochs`` epochs, each reshuffled by
+    ``random.Random(seed)``, laid end to end and cut to ``n_sequences``.
 
-    Accumulation windows span epoch boundaries, as in the reference (its ``global_step`` is never reset).
-    The order is ours (seeded), not the reference's sharded DataLoader order.
+    Accumulation windows span epoch boundaries, as in the reference (its ``global_step`` is never
+    reset). The order does not depend on the number of processes, so a run on one GPU and one on
+    eight train on the same batches.
     """
     rng = random.Random(seed)
     out: list[int] = []
@@ -323,6 +348,55 @@ def epoch_stream(n_rows: int, epochs: int, n_sequences: int, seed: int) -> list[
         rng.shuffle(order)
         out.extend(order)
     return out[:n_sequences]
+
+
+def _global_draw() -> int:
+    """One seed drawn from the global torch RNG, the way torch's ``RandomSampler`` and accelerate's
+    ``prepare_data_loader`` seed a fresh ``torch.Generator``."""
+    import torch
+
+    return int(torch.empty((), dtype=torch.int64).random_().item())
+
+
+def reference_data_order(n_rows: int, epochs: int, layout: dict, seed: int) -> list[int]:
+    """``training.data_order: reference``: the rows in the order the reference's loop reads them.
+
+    ``train/sft.py:194`` builds ``DataLoader(shuffle=True, drop_last=True, batch_size=per_device)``
+    and :323 calls ``set_seed(seed)``; accelerate then shards it over the processes
+    (``BatchSamplerShard``): process ``p`` reads batch ``k * world + p`` of each epoch, and only
+    whole rounds of ``world`` batches are read. Laid out here as the Trainer reads a sequential
+    stream (micro-step by micro-step, process by process), so each optimizer update gets the same
+    rows as the reference's. The permutations:
+
+    * one process: torch's ``RandomSampler`` seeds a new generator from the global RNG every epoch,
+      after the DataLoader's iterator has drawn its own base seed from it;
+    * several: ``prepare_data_loader`` gives the sampler one generator, seeded by one draw of the
+      global RNG; each epoch takes a ``randperm`` and the sampler's trailing ``randperm(n)[:0]``
+      advances it once more.
+
+    Library code that draws from the global RNG between ``set_seed`` and the first batch (none in
+    the test that runs accelerate beside this) would shift the reference's draws. The trailing
+    micro-steps that fill no whole accumulation are cut: the reference never steps them
+    (``:256-261``). The global RNG is left as it was.
+    """
+    import torch
+
+    b, w = layout["per_device"], layout["world"]
+    per_epoch = n_rows // (b * w) * (b * w)
+    saved = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        shared = torch.Generator().manual_seed(_global_draw()) if w > 1 else None
+        stream: list[int] = []
+        for _ in range(epochs):
+            _global_draw()  # the DataLoader iterator's base seed (torch.utils.data.dataloader)
+            g = shared if shared is not None else torch.Generator().manual_seed(_global_draw())
+            stream += torch.randperm(n_rows, generator=g).tolist()[:per_epoch]
+            torch.randperm(n_rows, generator=g)  # RandomSampler's trailing randperm(n)[:n % n]
+    finally:
+        torch.random.set_rng_state(saved)
+    eff = b * w * layout["grad_accum"]
+    return stream[: len(stream) // eff * eff]
 
 
 # --------------------------------------------------------------------------- the tiny student
@@ -587,6 +661,10 @@ def _trainer_class():
         """SFTTrainer with the reference's weight decay groups and per-sequence loss averaging."""
 
         loss_averaging = "sequence"
+        schedule_updates = 0  # > 0: the T the lr schedule is drawn over (schedule_for), not max_steps
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            return super().create_scheduler(self.schedule_updates or num_training_steps, optimizer)
 
         def get_decay_parameter_names(self, model):
             # reference: no decay for names containing "bias" or "LayerNorm.weight" (none in Qwen2/Llama)
@@ -660,7 +738,7 @@ class _TrainingData:
     dataset: Any  # datasets.Dataset of input_ids and labels, in ``order``
 
 
-def _training_data(job: dict, t: Any) -> _TrainingData:
+def _training_data(job: dict, t: Any, layout: dict) -> _TrainingData:
     """Tokenise the job's rows and lay the epochs end to end, cut to whole updates (see module docstring)."""
     from datasets import Dataset
     from transformers import AutoTokenizer
@@ -673,10 +751,18 @@ def _training_data(job: dict, t: Any) -> _TrainingData:
         tok.pad_token = tok.eos_token
     fmt = formatter_for(tok, t)
     examples = [fmt.example(r["question"], r["response"]) for r in rows]
-    sched = schedule_for(t, len(rows))
+    sched = schedule_for(t, len(rows), layout["world"])
     if sched["updates"] < 1:
         raise ValueError(f"{len(rows)} rows x {t.epochs} epochs give no full batch of {t.effective_batch_size}")
-    order = epoch_stream(len(rows), t.epochs, sched["sequences"], t.seed)
+    if t.data_order == "reference":
+        per_epoch = len(rows) // (layout["per_device"] * layout["world"]) * layout["per_device"] * layout["world"]
+        epochs = max(t.epochs, -(-sched["sequences"] // max(1, per_epoch)))  # max_steps may ask for more
+        order = reference_data_order(len(rows), epochs, layout, t.seed)[: sched["sequences"]]
+        if not order:
+            raise ValueError(f"{len(rows)} rows give no whole round of {layout['per_device']} rows x "
+                             f"{layout['world']} processes (training.data_order reference)")
+    else:
+        order = epoch_stream(len(rows), t.epochs, sched["sequences"], t.seed)
     ds = Dataset.from_list([{"input_ids": examples[i]["input_ids"], "labels": examples[i]["labels"]} for i in order])
     return _TrainingData(rows, tok, fmt, examples, sched, order, ds)
 
@@ -762,6 +848,7 @@ def _make_trainer(job: dict, t: Any, args: Any, data: _TrainingData, dtype: Any,
 
         trainer.remove_callback(PrinterCallback)
     trainer.loss_averaging = t.loss_averaging
+    trainer.schedule_updates = data.schedule["schedule_updates"]
     if t.loss_averaging == "sequence":
         trainer.loss_is_scaled_for_ga = False  # the Trainer divides by the accumulation steps
     elif t.loss_averaging != "token":
@@ -833,7 +920,7 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     if use_cpu is None:
         use_cpu = not torch.cuda.is_available()
 
-    data = _training_data(job, t)
+    data = _training_data(job, t, layout)
     dtype, bf16 = _precision(t, use_cpu, under_accelerate)
     args = _sft_config(job, t, layout, data.schedule, bf16=bf16, use_cpu=use_cpu, under_accelerate=under_accelerate)
     _count_deepspeed_cpu_processes(args)
