@@ -87,11 +87,11 @@ print(f"corpus: {cc.corpus}; thresholds: TF-IDF {cc.tfidf_threshold}, "
 # (`data_making/data_collection/collect_data.py:351-390`).
 
 # %%
-paper = pd.DataFrame([
+paper_sources = pd.DataFrame([
     {"#": i + 1, "source": s.name, "origin": s.origin, "question field": s.field or "(line)",
      "filter": s.row_filter or "-", "self n-gram": s.ngram, "revision pinned": s.pinned}
     for i, s in enumerate(collection.PAPER_SOURCES)])
-paper
+paper_sources
 
 # %% [markdown]
 # `revision pinned = False` marks sources the reference reads from a moving branch (or a Hub

@@ -81,7 +81,7 @@ viz.set_style()
 # %%
 role = cfg.role("classifier")
 print(f"classifier: {role.model} at {role.base_url} (concurrency {role.concurrency})")
-if role.model.startswith("standin-"):
+if ctx.is_stand_in("classifier"):
     print("This is the demo STAND-IN: a MiniLM embedding classifier, not a language model.")
 
 # %% [markdown]
@@ -154,7 +154,7 @@ pd.DataFrame([{"reply": t, "suite": both_ways(t),
 # %% [markdown]
 # ## 4. The run
 #
-# `llm.run_batch` sends one request per item with bounded concurrency, backs off on 429/5xx/timeouts
+# `engine.run_batch` sends one request per item with bounded concurrency, backs off on 429/5xx/timeouts
 # (honouring `retry-after`), and commits each answer to an SQLite cache as it arrives: stop the run at
 # any point and the next one sends only what is missing. Identical requests are sent once.
 
@@ -226,7 +226,7 @@ except ResourceError as e:
 sample = []
 if release:
     pool = release
-    if role.model.startswith("standin-"):
+    if ctx.is_stand_in("classifier"):
         from star1_utils.demo.standins.classifier import HELD_OUT_POSITIONS
 
         pool = release[HELD_OUT_POSITIONS]

@@ -81,7 +81,7 @@ viz.set_style()
 role = cfg.role("teacher")
 print(f"teacher: {role.model} at {role.base_url} (concurrency {role.concurrency})")
 print("decoding:", traces.decoding(cfg))
-if role.model.startswith("standin-"):
+if ctx.is_stand_in("teacher"):
     print("This is the demo STAND-IN: a rule-based program that reads the policies, "
           "not a language model.")
 
@@ -141,7 +141,7 @@ else:
 # %% [markdown]
 # ## 3. The run
 #
-# One request per item through `llm.run_batch` (cached, resumable, bounded concurrency). An answer
+# One request per item through `engine.run_batch` (cached, resumable, bounded concurrency). An answer
 # that stops at `max_tokens` (`finish_reason == "length"`) is retried and then recorded as a failure;
 # the reference's loop would abort the whole run on the first item that exhausts its retries.
 # Two switches decide what is kept (`reasoning.resample_empty`, `reasoning.add_think_tag`): by

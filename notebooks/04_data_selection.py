@@ -114,7 +114,7 @@ else:
 # (invalid JSON, valid Python), so real answers often have one. The reference ran `eval()` on the
 # block: arbitrary code from a model's answer would run. `scoring.parse_score` reads it as JSON after
 # dropping trailing commas (or as a Python *literal*, never code), accepts prose around the fence,
-# and insists on the three keys with integers 0-10. Anything else raises `llm.InvalidAnswer`: the
+# and insists on the three keys with integers 0-10. Anything else raises `engine.InvalidAnswer`: the
 # engine asks again and, after `max_attempts`, records a failure **with the item's id**.
 # That is the default (`selection.lenient_scores`); in reference mode (the `full` profile) only the
 # first ```` ```json ```` fence counts, an answer without one is dropped at once (recorded with its

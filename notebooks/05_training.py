@@ -133,7 +133,7 @@ for name, text in sft.format_variants(row["response"]).items():
 # The R1-Distill chat template **removes** everything up to `</think>` from assistant messages (it is
 # written for multi-turn chat, where old reasoning is dropped). Trained with that template, the model
 # would never see the reasoning. The reference deletes that clause
-# (`training.THINK_STRIP_CLAUSE`) and renders the template with plain `jinja2`.
+# (`sft.THINK_STRIP_CLAUSE`) and renders the template with plain `jinja2`.
 #
 # The loss covers only the assistant's part. The reference renders the prompt twice: the user turn with the
 # generation prompt (`<|Assistant|><think>\n`), and the whole conversation; both are tokenised without
@@ -209,16 +209,16 @@ for mode in ("reference", "always"):
 # `random.Random(seed)`: the same batches on one GPU or eight.
 
 # %%
-paper = TrainingConfig()  # the defaults are the paper's recipe
-s = sft.schedule_for(paper, 1000)
+recipe = TrainingConfig()  # the defaults are the paper's recipe
+s = sft.schedule_for(recipe, 1000)
 print(f"paper: {s['updates']} updates, {s['warmup']} warm-up, "
       f"{s['sequences']} sequences trained, {s['dropped']} left over")
 for gpus in (8, 4, 1):
-    lay = sft.batch_layout(paper, gpus)
+    lay = sft.batch_layout(recipe, gpus)
     print(f"  {gpus} GPU(s): {lay['per_device']} per GPU x {lay['grad_accum']} accumulation "
           f"x {gpus} = {lay['effective']}")
-first = {"reference, 8 GPUs": sft.reference_data_order(1000, 5, sft.batch_layout(paper, 8), 2002),
-         "reference, 1 GPU": sft.reference_data_order(1000, 5, sft.batch_layout(paper, 1), 2002),
+first = {"reference, 8 GPUs": sft.reference_data_order(1000, 5, sft.batch_layout(recipe, 8), 2002),
+         "reference, 1 GPU": sft.reference_data_order(1000, 5, sft.batch_layout(recipe, 1), 2002),
          "seeded_epochs": sft.epoch_stream(1000, 5, 128, 2002)}
 print("rows of update 1:", {k: v[:5] for k, v in first.items()})
 
@@ -272,7 +272,7 @@ display(sizes.astype(str))
 # %% [markdown]
 # ## 3. Training
 #
-# The same job file drives every backend: `training.prepare_job` writes
+# The same job file drives every backend: `sft.prepare_job` writes
 # `05_training/<run name>/job.json`, and `python -m star1_utils.train.run_sft --config job.json` trains from it.
 #
 # - **full** (`backend: accelerate`): `accelerate launch` with `star1_utils/configs/accelerate_zero3.yaml` and
@@ -417,7 +417,7 @@ if tcfg.backend == "inprocess" and tcfg.sample_prompts and (model_dir / "config.
 # ## What was produced
 #
 # - `05_training/<run name>/model/`: the final model, tokenizer and chat template (notebooks 06-08 load it
-#   from here, `training.final_model_dir`);
+#   from here, `sft.final_model_dir`);
 # - `05_training/<run name>/train_log.jsonl`: the training log; `summary.json`: updates, losses, runtime;
 # - `05_training/<run name>/job.json` (and, for `accelerate`, `accelerate.yaml` and `deepspeed.json`): the exact
 #   job, re-runnable with `python -m star1_utils.train.run_sft --config job.json`;
@@ -517,14 +517,14 @@ assert variants["think_flag 0"]["trained"] < variants["think_flag 1"]["trained"]
 
 # %% tags=["solution"]
 mix_rows = 1000 + 915
-updates = mix_rows * paper.epochs // paper.effective_batch_size
-s_mix = sft.schedule_for(paper, mix_rows)
+updates = mix_rows * recipe.epochs // recipe.effective_batch_size
+s_mix = sft.schedule_for(recipe, mix_rows)
 print(f"{mix_rows} rows: {s_mix['updates']} updates, {s_mix['warmup']} warm-up, "
       f"{s_mix['dropped']} sequences left over")
 assert s_mix["updates"] == updates and s_mix["warmup"] == int(0.05 * updates)
-assert s_mix["dropped"] == mix_rows * paper.epochs - updates * paper.effective_batch_size
-one = sft.batch_layout(paper, 1)
-assert one["per_device"] * one["grad_accum"] == paper.effective_batch_size == 128
+assert s_mix["dropped"] == mix_rows * recipe.epochs - updates * recipe.effective_batch_size
+one = sft.batch_layout(recipe, 1)
+assert one["per_device"] * one["grad_accum"] == recipe.effective_batch_size == 128
 
 # %% [markdown]
 # ### Exercise 05.3: does the reasoning matter? (open)
@@ -539,9 +539,9 @@ assert one["per_device"] * one["grad_accum"] == paper.effective_batch_size == 12
 # starts with "Table 3", benchmark `Avg_Safety`; pivot `variant` against `model_family`.
 
 # %% tags=["solution"]
-from star1_utils.report import paper as paper_numbers
+from star1_utils.report import paper
 
-t3 = paper_numbers.load("ablations")
+t3 = paper.load("ablations")
 t3 = t3[t3["table"].str.startswith("Table 3") & (t3["benchmark"] == "Avg_Safety")]
 t3 = t3.assign(kind=t3["table"].str.extract(r"; (LRM|LLM)\)")[0])
 wide3 = t3.pivot_table(index=["kind", "model_family"], columns="variant", values="value")

@@ -462,7 +462,7 @@ pd.DataFrame(cat_rows) if cat_rows else "no categories in these sets"
 # The paper's claim is a change: the same model, safer after 1K policy-grounded examples. When the
 # profile sets `compare_base` (the miniature does), the untrained base model answers the **same
 # prompts** with the same decoding and the same judge, through the same three steps in one call
-# (`safety_eval.evaluate_model`). Because the prompts are paired, the right test is McNemar's: only
+# (`safety.evaluate_model`). Because the prompts are paired, the right test is McNemar's: only
 # the prompts whose verdict changed carry information (*fixed*: unsafe before, safe after; *broken*:
 # the reverse), and under "no change" each is a coin flip.
 

@@ -71,7 +71,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from star1_utils.llm import replies
+from star1_utils.llm import engine, replies
 from star1_utils.evaluate import generation, reasoning
 from star1_utils.report import charts, paper, viz
 from star1_utils.evaluate import reasoning_benchmarks as rb
@@ -295,7 +295,7 @@ print(f"grading: {re_cfg.grading} ({len(grades)} grades, {len(grader_failures)} 
 math_rows = [r for r in gen_rows if r["benchmark"] == "math500"]
 theirs = reasoning.grade_reference(cfg, math_rows, cache_path=ctx.cache_path)[0]
 grader = reasoning.grader_role(cfg).model
-if grader.startswith("standin-"):
+if engine.is_stand_in(reasoning.grader_role(cfg)):
     print(f"grader: {grader}, a stand-in program (math-verify behind the reference prompts), "
           "not a language model")
 pd.DataFrame(reasoning.side_by_side(reasoning.grade_rows(math_rows), theirs))

@@ -102,7 +102,7 @@ viz.set_style()
 stand_in = "  (STAND-IN: a rule-based program, not a language model)"
 for r in ("rewriter", "teacher", "scorer", "refusal_judge"):
     rc = cfg.role(r)
-    note = stand_in if rc.model.startswith("standin-") else ""
+    note = stand_in if ctx.is_stand_in(r) else ""
     print(f"{r:<14}: {rc.model} at {rc.base_url}{note}")
 print("student       :", orf.generation_settings(cfg, ctx.run_dir))
 print("curve points  :", oc.benign_counts, "(-1 = all rows kept by the filter)")
@@ -188,7 +188,7 @@ display(pd.DataFrame(refusal_summary).set_index("judge").round(3))
 # %% [markdown]
 # ## 2. Rewrite the training rows into benign look-alikes
 #
-# Input: the harmful rows notebook 05 trains on (`training.training_rows`): the STAR-1 selection of
+# Input: the harmful rows notebook 05 trains on (`sft.training_rows`): the STAR-1 selection of
 # notebook 04, or in the miniature the 128 released STAR-1 rows. The rewriter role gets the
 # reference's `REWRITE_PROMPT_TEMPLATE` (five few-shot pairs, "Output only the rewritten request.").
 # Its reply is read as `overrefusal.rewrite_parse` says: `clean` strips a "Rewritten Request:" label
@@ -207,7 +207,7 @@ write_jsonl(ctx.stage.path("benign_rewrites.jsonl"), rewrites)
 n_distinct = len({r["question"] for r in rewrites})
 print(f"{len(rewrites)} rewrites of {len(items)} STAR-1 instructions ({n_distinct} distinct); "
       f"{len(out_rw.failures)} failed")
-if cfg.role("rewriter").model.startswith("standin-"):
+if ctx.is_stand_in("rewriter"):
     print("Rewrites below come from the STAND-IN rewriter (a table of benign uses of trigger "
           "words), not GPT-4o.")
 display(pd.DataFrame(orf.rewrite_examples(rewrites, k=6, width=60)))
@@ -234,7 +234,7 @@ print(f"{len(traces)} benign rows; {len(out_tr.failures)} failed; {len(cut)} lef
       f"(under {orf.MIN_KEPT_WORDS} words once cut to complete sentences)")
 print("answers from:", orf.benign_source(cfg)["answers"],
       "(STAND-IN: a template program, not DeepSeek-R1)" if oc.benign_answers == "teacher"
-      and cfg.role("teacher").model.startswith("standin-") else "")
+      and ctx.is_stand_in("teacher") else "")
 for r in traces[:1]:  # one example: the look-alike and the start of its answer
     print(r["question"], "->\n", r["response"][:500])
 
@@ -296,7 +296,7 @@ write_json(ctx.stage.path("xstest_metrics.json"), orf.xstest_record(cfg, xs))
 # %%
 classes = ("n", "full_compliance", "full_refusal", "partial_refusal")
 display(pd.DataFrame({k: {c: v[c] for c in classes} for k, v in xs["metrics"].items()}).T)
-if cfg.role("refusal_judge").model.startswith("standin-"):
+if ctx.is_stand_in("refusal_judge"):
     print("Labels come from the STAND-IN refusal judge (classify_refusal rules), not GPT-4o.")
 no_answer = sum(not replies.final_answer(r["response"]) for r in xs["rows"])
 print(f"{no_answer} of {len(xs['rows'])} replies have no final answer (reasoning never closed)")
@@ -403,7 +403,7 @@ if shift is not None:
 
 # %%
 print("benign rows from:", orf.benign_source(cfg),
-      "- the rewriter is a STAND-IN" if cfg.role("rewriter").model.startswith("standin-") else "")
+      "- the rewriter is a STAND-IN" if ctx.is_stand_in("rewriter") else "")
 points = orf.curve_counts(oc.benign_counts, len(kept))
 reuse = orf.can_reuse_main_run(cfg, ctx.run_dir)
 print(f"curve points {points}; sub runs run notebooks 05,{orf.curve_evaluations(cfg)}; "

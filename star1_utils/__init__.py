@@ -2,7 +2,7 @@
 
 Each notebook in ``notebooks/`` teaches one section of the paper and imports the logic it
 needs from here, so that the code a student reads in a notebook is the code the tests check.
-Modules are imported lazily by the notebooks (``from star1_utils import dedup``) so that
+Modules are imported lazily by the notebooks (``from star1_utils.dataset import dedup``) so that
 ``import star1_utils`` stays cheap.
 """
 

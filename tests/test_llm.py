@@ -121,7 +121,7 @@ def test_faults_every_item_labelled_or_failed_and_rerun_sends_nothing(faulty_ser
 
     stage = Stage(tmp_path, "02_test", notebook="t", config_sha256="x")
     stage.record_failures(out2.failures)
-    stage.finish(outputs=[cache], usage=out2.usage, models={"x": json.dumps(engine.role_summary(rc, "x"))})
+    stage.finish(outputs=[cache], usage=out2.usage, models={"x": json.dumps({"base_url": rc.base_url, "model": rc.model, "api_key_env": rc.api_key_env})})
     for p in tmp_path.rglob("*"):
         if p.is_file():
             assert SECRET.encode() not in p.read_bytes(), p

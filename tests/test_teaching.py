@@ -160,3 +160,70 @@ def test_every_notebook_checks_its_environment_after_the_parameters():
         at = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
         later = [c for c in cells[at + 1:] if c.cell_type == "code"]
         assert any("environment.check()" in c.source for c in later[:2]), path.name
+
+
+# --------------------------------------------------------------------------- prose that matches the code
+
+_SPAN = re.compile(r"`([^`\n]+)`")
+_DOTTED = re.compile(r"(?<![\w./])([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
+_FILE_SUFFIXES = {"py", "sh", "json", "jsonl", "yaml", "yml", "csv", "md", "txt", "png", "pdf", "ipynb", "toml"}
+
+
+def _package_modules() -> dict[str, list]:
+    """Every module of star1_utils by its last name (``sft`` -> [star1_utils.train.sft])."""
+    import importlib
+    import pkgutil
+
+    import star1_utils
+
+    found: dict[str, list] = {}
+    for m in pkgutil.walk_packages(star1_utils.__path__, "star1_utils."):
+        if not m.name.endswith("__main__"):
+            found.setdefault(m.name.rsplit(".", 1)[1], []).append(importlib.import_module(m.name))
+    return found
+
+
+def prose_names(source: str) -> list[tuple[str, str]]:
+    """The ``module.attribute`` and ``section.key`` names in a markdown text's code spans (file
+    names and paths left out)."""
+    out = []
+    for span in _SPAN.findall(source):
+        if "/" in span or span.startswith(("http", "$", "--")):
+            continue
+        out += [(a, b) for a, b in _DOTTED.findall(span) if b not in _FILE_SUFFIXES]
+    return out
+
+
+def wrong_prose_names(texts: list[tuple[str, str]]) -> list[str]:
+    """``where: a.b`` for each name in ``texts`` whose ``a`` is a star1_utils module or a profile
+    section and whose ``b`` is not one of its attributes or keys."""
+    from star1_utils.run import config
+
+    modules = _package_modules()
+    profile = config.load_profile("full")
+    sections = {name: type(getattr(profile, name)) for name in type(profile).model_fields}
+    wrong = []
+    for where, text in texts:
+        for a, b in prose_names(text.replace("``", "`")):
+            exists = any(hasattr(m, b) for m in modules.get(a, ()))
+            if (a in modules or a in sections) and not exists and b not in getattr(sections.get(a), "model_fields", {}):
+                wrong.append(f"{where}: {a}.{b}")
+    return wrong
+
+
+def test_prose_names_exist():
+    """A name the prose of a notebook or a module docstring gives as ``module.attr`` (a
+    star1_utils module) or ``section.key`` (a profile section) exists: prose that names code that
+    is gone sends a learner looking for it."""
+    import jupytext
+
+    texts = [(p.name, c.source) for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+             for c in jupytext.read(p).cells if c.cell_type == "markdown"]
+    texts += [(m.__name__, m.__doc__ or "") for ms in _package_modules().values() for m in ms]
+    assert not wrong_prose_names(texts)
+
+
+def test_prose_names_check_can_fail():
+    text = "see `training.prepare_job`, `sft.prepare_job`, ``training.epochs`` and `train/sft.py:194`"
+    assert prose_names(text) == [("training", "prepare_job"), ("sft", "prepare_job"), ("training", "epochs")]
+    assert wrong_prose_names([("t", text)]) == ["t: training.prepare_job"]

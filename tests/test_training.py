@@ -297,6 +297,28 @@ def test_lora_option_saves_a_merged_model(star1, tmp_path):
 
 # --------------------------------------------------------------------------- DeepSpeed / accelerate
 
+def resolved_deepspeed_config(ds: dict, *, micro: int, grad_accum: int, world: int, bf16: bool,
+                              max_grad_norm: float = 1.0, hidden_size: int = 1536) -> dict:
+    """``"auto"`` values filled as the Trainer fills them, for validation with DeepSpeed itself
+    (the Trainer resolves them at launch; this test checks the JSON DeepSpeed would get)."""
+    out = json.loads(json.dumps(ds))
+    fill = {"gradient_accumulation_steps": grad_accum, "gradient_clipping": max_grad_norm,
+            "train_micro_batch_size_per_gpu": micro, "train_batch_size": micro * grad_accum * world}
+    for k, v in fill.items():
+        if out.get(k) == "auto":
+            out[k] = v
+    out["bf16"] = {"enabled": bool(bf16)}
+    out["fp16"] = {"enabled": False}
+    z = out["zero_optimization"]
+    autos = {"reduce_bucket_size": hidden_size * hidden_size,
+             "stage3_prefetch_bucket_size": int(0.9 * hidden_size * hidden_size),
+             "stage3_param_persistence_threshold": 10 * hidden_size}
+    for k, v in autos.items():
+        if z.get(k) == "auto":
+            z[k] = v
+    return out
+
+
 def test_deepspeed_config_validates():
     from deepspeed.runtime.config import DeepSpeedConfig
     from transformers.integrations import HfDeepSpeedConfig
@@ -308,7 +330,7 @@ def test_deepspeed_config_validates():
     assert z["offload_optimizer"]["device"] == "cpu" and z["offload_param"]["device"] == "cpu"
     assert z["stage3_gather_16bit_weights_on_model_save"] is True
     lay = sft.batch_layout(t, 1)  # one process here: 1 x 128 accumulation
-    resolved = sft.resolved_deepspeed_config(ds, micro=lay["per_device"], grad_accum=lay["grad_accum"],
+    resolved = resolved_deepspeed_config(ds, micro=lay["per_device"], grad_accum=lay["grad_accum"],
                                                   world=1, bf16=True, max_grad_norm=t.max_grad_norm)
     c = DeepSpeedConfig(resolved)
     assert c.zero_optimization_stage == 3 and c.train_batch_size == 128 and c.gradient_clipping == 1.0

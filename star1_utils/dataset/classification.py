@@ -86,7 +86,7 @@ def parse_reference(text: str) -> list:
     ``category_classification.py:42`` retries unless ``eval(content)`` is a ``list`` and ``:70``
     stores that list as it is: names unchecked, repeats and order kept, an empty list accepted.
     Read with ``ast.literal_eval`` (as ``eval``, leading spaces and tabs are ignored), so a reply
-    the reference would execute as code is refused here; raises ``llm.InvalidAnswer`` (retried).
+    the reference would execute as code is refused here; raises ``engine.InvalidAnswer`` (retried).
     """
     try:
         value = ast.literal_eval(str(text or ""))
@@ -98,7 +98,7 @@ def parse_reference(text: str) -> list:
 
 
 def parse_categories(text: str, *, lenient: bool = True, dedupe: bool = True) -> list:
-    """The category list of a classifier reply; raises ``llm.InvalidAnswer`` (the item is retried).
+    """The category list of a classifier reply; raises ``engine.InvalidAnswer`` (the item is retried).
 
     ``lenient`` (``classification.lenient_parse``, the default): accepts ``["Self-Harm"]``, a
     fenced block (```json ... ```), a list preceded or followed by prose, single quotes and a

@@ -99,7 +99,7 @@ def parse_score(text: str, lenient: bool = True) -> dict[str, int] | dict | Drop
     """The grades from a scorer answer.
 
     ``lenient`` (``selection.lenient_scores``, the default): the three grades, validated; raises
-    :class:`llm.InvalidAnswer` (the engine asks again) when unusable. Accepts prose around a
+    :class:`engine.InvalidAnswer` (the engine asks again) when unusable. Accepts prose around a
     ```` ```json ```` fence, an unfenced JSON object, the trailing comma of the reference's format
     example and integral floats; never evaluates code. ``lenient=False``:
     :func:`parse_score_reference`.

@@ -279,7 +279,7 @@ def parse_overrefusal_score(text: str) -> dict[str, int]:
     JSON object is accepted too) holding a JSON object with exactly the three keys of
     ``SCORE_KEYS`` and integer values 1-5. One trailing comma before the closing brace is
     tolerated (the 0-10 format example has one). Anything else raises
-    :class:`llm.InvalidAnswer` (the item is retried, then recorded as a failure). No ``eval``.
+    :class:`engine.InvalidAnswer` (the item is retried, then recorded as a failure). No ``eval``.
     """
     text = text or ""
     m = replies.JSON_FENCE_RE.search(text)
@@ -371,7 +371,7 @@ def parse_refusal_label(text: str) -> str:
 
     Accepts the label anywhere in the reply (``"3_partial_refusal"``, ``"Class: 2_full_refusal."``,
     markdown around it). The number and the name must agree and only one distinct class may be
-    named; otherwise :class:`llm.InvalidAnswer`.
+    named; otherwise :class:`engine.InvalidAnswer`.
     """
     found = set()
     for num, name in _LABEL_RE.findall(text or ""):
@@ -585,9 +585,6 @@ POINT_FIXED = {"training.release_rows": 0, "training.sample_prompts": 0, "safety
 def point_overrides(cfg, base_overrides: dict, data_path, n_benign: int) -> dict:
     """Overrides of one curve point's sub run: the notebook's own, the profile's
     ``overrefusal.curve_overrides``, :data:`POINT_FIXED`, then the training data and run name."""
-    if TRAINING_DATA_FIELD not in type(cfg.training).model_fields:
-        raise RuntimeError(f"the benign-mix curve needs training.{TRAINING_DATA_FIELD} (the training data file of "
-                           "notebook 05); this checkout's TrainingConfig has no such field")
     return {**(base_overrides or {}), **cfg.overrefusal.curve_overrides, **POINT_FIXED,
             f"training.{TRAINING_DATA_FIELD}": str(data_path),
             "training.run_name": f"{cfg.training.run_name}-benign{n_benign}"}

@@ -31,8 +31,6 @@ from star1_utils.evaluate.reasoning_benchmarks import humaneval, sandbox
 from star1_utils.evaluate.reasoning_benchmarks import reference as ref
 from star1_utils.evaluate.reasoning_benchmarks.common import Grade, finalise
 
-MATH_KEYS = ("aime2024", "math500")
-
 #: The reference grader's decoding (``AzureChatCompletionSampler``: temperature 0.5, 1,024 tokens).
 EQUALITY_DECODING = dict(ref.GRADER_DECODING)
 #: The stand-in that answers the grader role in the in-process app when no model is named.

@@ -49,6 +49,14 @@ from star1_utils.llm.replies import normalise, reopen_think, split_think
 from star1_utils.run import environment
 
 INPROCESS = "inprocess"
+
+
+def is_stand_in(rc: Any) -> bool:
+    """Whether a role's endpoint is the demo's stand-in app (deterministic rules, not a model):
+    the in-process app under a ``standin-`` model name. Notebooks say so wherever its output shows."""
+    return rc.base_url == INPROCESS and rc.model.startswith("standin-")
+
+
 #: The OpenAI endpoints a batch can send to: chat messages, or a rendered prompt as text (the
 #: reference's ``LLM.generate`` on a chat template rendered by hand, gen.py:55-59, :100).
 ENDPOINTS = ("chat", "completions")
@@ -632,10 +640,3 @@ def run_batch(
                                         retry_on_length, app=app, backoff_base=backoff_base,
                                         transient_attempts=transient_attempts, progress=progress,
                                         endpoint=endpoint))
-
-
-def role_summary(cfg: Any, role: str) -> dict:
-    """What a manifest records about a role: endpoint, model, key variable NAME (never the key)."""
-    rc = resolve_role(cfg, role)
-    return {"base_url": rc.base_url, "model": rc.model, "api_key_env": rc.api_key_env,
-            "concurrency": rc.concurrency}

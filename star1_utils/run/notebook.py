@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from star1_utils import project_root
+from star1_utils.llm import engine
 from star1_utils.run.artifacts import LOCK_TOKEN_ENV, Stage, lock_run_folder
 from star1_utils.run.config import Profile, load_profile, profile_sha256
 from star1_utils.run.stages import StageSpec, spec_for
@@ -55,8 +56,7 @@ class NotebookContext:
 
     def is_stand_in(self, role: str) -> bool:
         """Whether ``role`` is answered by the demo's stand-in app (deterministic rules, not a model)."""
-        rc = self.cfg.role(role)
-        return rc.base_url == "inprocess" and rc.model.startswith("standin-")
+        return engine.is_stand_in(self.cfg.role(role))
 
     def stage_dir(self, key: str) -> Path:
         """Folder of another stage of the same run (e.g. ``ctx.stage_dir("01")``)."""

@@ -499,27 +499,6 @@ def deepspeed_config(tcfg: Any) -> dict:
     return ds
 
 
-def resolved_deepspeed_config(ds: dict, *, micro: int, grad_accum: int, world: int, bf16: bool,
-                              max_grad_norm: float = 1.0, hidden_size: int = 1536) -> dict:
-    """``"auto"`` values filled as the Trainer fills them, for validation with DeepSpeed itself."""
-    out = json.loads(json.dumps(ds))
-    fill = {"gradient_accumulation_steps": grad_accum, "gradient_clipping": max_grad_norm,
-            "train_micro_batch_size_per_gpu": micro, "train_batch_size": micro * grad_accum * world}
-    for k, v in fill.items():
-        if out.get(k) == "auto":
-            out[k] = v
-    out["bf16"] = {"enabled": bool(bf16)}
-    out["fp16"] = {"enabled": False}
-    z = out["zero_optimization"]
-    autos = {"reduce_bucket_size": hidden_size * hidden_size,
-             "stage3_prefetch_bucket_size": int(0.9 * hidden_size * hidden_size),
-             "stage3_param_persistence_threshold": 10 * hidden_size}
-    for k, v in autos.items():
-        if z.get(k) == "auto":
-            z[k] = v
-    return out
-
-
 def write_launch_files(job_path: str | Path, *, use_cpu: bool = False) -> tuple[Path, Path]:
     """Resolved copies of the accelerate YAML and the DeepSpeed JSON next to the job (absolute paths)."""
     import yaml

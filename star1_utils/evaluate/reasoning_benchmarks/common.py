@@ -103,9 +103,6 @@ def math_candidate(answer: str) -> str | None:
 
 # --------------------------------------------------------------------------- math-verify
 
-_MV_LOCK = threading.Lock()
-
-
 def _mv_timeout() -> int | None:
     # math-verify times out with signal.alarm, which only works in the main thread; elsewhere
     # (threads, Jupyter kernels' worker threads) it must be disabled, or signal.signal raises ValueError.
