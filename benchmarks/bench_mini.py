@@ -170,7 +170,7 @@ def main() -> None:
 
     import torch
 
-    from star1_utils.train import smollm
+    from star1_utils.run import smollm
 
     model_dir = smollm.prepare()
     cores = os.cpu_count() or 1

@@ -22,9 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from star1_utils.evaluate import generation, serving  # noqa: E402
-from star1_utils.evaluate.overrefusal import load_xstest  # noqa: E402
+from star1_utils.evaluate.safety_benchmarks import load_xstest  # noqa: E402
 from star1_utils.run.config import load_profile  # noqa: E402
-from star1_utils.train import smollm  # noqa: E402
+from star1_utils.run import smollm  # noqa: E402
 
 
 def chat(base_url: str, model: str, prompt: str, tokens: int) -> tuple[str, int]:

@@ -185,7 +185,8 @@ pd.DataFrame(rows).set_index("profile").T
 from star1_utils.run import deviations
 
 off = deviations.off_reference(cfg)  # the result-changing switches this profile sets otherwise
-print(f"profile {cfg.name!r} departs from the reference on {len(off)} switch(es): {', '.join(off) or 'none'}")
+print(f"profile {cfg.name!r} departs from the reference on {len(off)} switch(es):",
+      ", ".join(off) or "none")
 pd.DataFrame(deviations.table())
 
 # %% [markdown]

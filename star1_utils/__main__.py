@@ -6,13 +6,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from star1_utils.evaluate import judge_models
+from star1_utils.run.teaching import build_student_edition
+from star1_utils.run.hygiene import sync_notebooks
+from star1_utils.run.smoke import main as smoke_main
+from star1_utils.run.runner import main as run_main
+from star1_utils.run.hygiene import check_notebook, clean_notebook
 
 
 def _judges(per_source: int) -> int:
     """``judges``: build (or find in the cache) the offline judges and print what they measured."""
     import json
 
-    from star1_utils.evaluate import judge_models
 
     folder = judge_models.build(per_source=per_source)
     card = json.loads((folder / "card.json").read_text())
@@ -71,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "judges":
         return _judges(args.per_source)
     if args.command == "student":
-        from star1_utils.run.teaching import build_student_edition
 
         written = build_student_edition(args.folder)
         print(f"student edition: {len(written)} notebooks without solutions in {Path(args.folder).resolve()}"
@@ -83,21 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         print(build_env(args.path, gpu=args.gpu))
         return 0
     if args.command == "notebooks":
-        from star1_utils.run.hygiene import sync_notebooks
 
         lines = sync_notebooks(args.folder, check=args.check, from_ipynb=args.from_ipynb)
         print("\n".join(lines) if lines else "notebooks and their text sources agree")
         return 1 if args.check and lines else 0
     if args.command == "smoke":
-        from star1_utils.run.smoke import main as smoke_main
 
         return smoke_main(args)
     if args.command == "run":
-        from star1_utils.run.runner import main as run_main
 
         return run_main(args)
     if args.command == "clean-notebooks":
-        from star1_utils.run.hygiene import check_notebook, clean_notebook
 
         files = []
         for p in args.paths:

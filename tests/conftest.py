@@ -20,6 +20,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 if SHARED.is_dir():
     os.environ.setdefault("STAR1_DATA_MIRROR", str(SHARED))
 
+import star1_utils.demo  # noqa: E402,F401 - registers the stand-in app, the endpoint of base_url inprocess
+
 
 @pytest.fixture(scope="session")
 def mirror() -> Path:

@@ -217,13 +217,13 @@ def _xs(safe: list[str], unsafe: list[str] = ()) -> list[dict]:
 
 
 def test_figure4_of_notebook_08_draws_intervals_the_base_line_and_gaps_as_text():
-    from star1_utils.evaluate import overrefusal as o
+    from star1_utils.evaluate import benign_mix_curve
     from star1_utils.evaluate.refusal import LABELS
 
     comply, refuse, _ = LABELS
-    rows = [o.curve_row(0, _xs([refuse, refuse, comply, comply], [refuse]), n_training_rows=60),
-            o.curve_row(56, _xs([comply] * 4, [refuse]), n_training_rows=116),
-            o.curve_row(None, _xs([comply, comply]), model=o.BASE_POINT)]
+    rows = [benign_mix_curve.curve_row(0, _xs([refuse, refuse, comply, comply], [refuse]), n_training_rows=60),
+            benign_mix_curve.curve_row(56, _xs([comply] * 4, [refuse]), n_training_rows=116),
+            benign_mix_curve.curve_row(None, _xs([comply, comply]), model=benign_mix_curve.BASE_POINT)]
     result = figures.figure4_curve(rows, title="a curve")
     over = result.data[result.data["panel"] == figures.CURVE_PANELS[0]]
     trained = over[over["run"] == "trained"].set_index("n_benign")
@@ -231,7 +231,7 @@ def test_figure4_of_notebook_08_draws_intervals_the_base_line_and_gaps_as_text()
     assert trained.loc[0.0, "low"] == rows[0]["xstest_over_refusal_ci95_low"]
     assert set(over[over["run"] == figures.UNSAFE_REFUSED]["value"]) == {100.0}
     base = over[over["n_benign"].isna()]
-    assert list(base["run"]) == [o.BASE_POINT] and list(base["value"]) == [0.0]
+    assert list(base["run"]) == [benign_mix_curve.BASE_POINT] and list(base["value"]) == [0.0]
     # safety and reasoning were not measured: said in words, never drawn as zeros
     texts = [t.get_text() for ax in result.fig.axes for t in ax.texts]
     assert texts.count("not measured at the curve points") == 2

@@ -75,3 +75,99 @@ def test_no_words_pointing_outside_the_repository():
     hits = [f"{p.relative_to(ROOT)}:{n}: {m.group(0)}" for p in files
             for n, line in enumerate(p.read_text().splitlines(), 1) for m in [pattern.search(line)] if m]
     assert not hits, hits
+
+
+def test_contributing_map_matches_the_tree():
+    """CONTRIBUTING's table names every module of each section folder, and only modules that exist."""
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)/` \|[^|]*\| (.*) \|$", text, re.M)}
+    assert set(rows) == SECTIONS, set(rows) ^ SECTIONS
+    wrong = []
+    for folder, cell in rows.items():
+        while re.search(r"\([^()]*\)", cell):  # what a module does, in parentheses, is not a module
+            cell = re.sub(r"\([^()]*\)", "", cell)
+        named = set(re.findall(r"`([\w/]+)`", cell))
+        here = {p.stem for p in (PACKAGE / folder).glob("*.py") if p.stem != "__init__"}
+        here |= {p.name + "/" for p in (PACKAGE / folder).iterdir() if (p / "__init__.py").is_file()}
+        wrong += [f"{folder}/{m}: missing from the map" for m in sorted(here - named)]
+        wrong += [f"{folder}/{m}: in the map, not in the tree" for m in sorted(named - here)]
+    assert not wrong, wrong
+
+
+# --------------------------------------------------------------------------- the import structure
+
+#: The package's floors, lowest first: a module imports only from its own floor or lower ones.
+#: The ground floor is the run's configuration and layout; the top floor runs everything.
+GROUND = {"star1_utils", *(f"star1_utils.run.{m}" for m in
+                           ("config", "stages", "resources", "environment", "artifacts", "smollm", "layout"))}
+FLOORS = {"llm": 1, "dataset": 2, "report": 3, "evaluate": 4, "train": 5, "demo": 6, "run": 7, "__main__": 7}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _floor(module: str) -> int:
+    return 0 if module in GROUND else FLOORS[module.split(".")[1]]
+
+
+def package_imports() -> tuple[dict[str, set[str]], list[str]]:
+    """Each module's imports of the package's own modules, and the ones made inside a function."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    hidden = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("star1_utils"):
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                           for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("star1_utils")]
+            else:
+                continue
+            edges[name] |= {t for t in targets if t != name and t != "star1_utils"}
+            if id(node) not in top and targets:
+                hidden.append(f"{name}:{node.lineno}")
+    return edges, hidden
+
+
+def _cycle(edges: dict[str, set[str]]) -> list[str]:
+    """One import cycle, or [] (depth-first search)."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(m: str) -> list[str]:
+        state[m] = 1
+        path.append(m)
+        for t in sorted(edges.get(m, ())):
+            if state.get(t) == 1:
+                return path[path.index(t):] + [t]
+            if t not in state and (found := visit(t)):
+                return found
+        state[m] = 2
+        path.pop()
+        return []
+
+    for m in sorted(edges):
+        if m not in state and (found := visit(m)):
+            return found
+    return []
+
+
+def test_imports_are_at_the_top_and_point_down():
+    """Every import of the package's own modules sits at the top of its module, no module imports
+    one on a higher floor, and there is no cycle: the structure a reader draws is the one that runs."""
+    edges, hidden = package_imports()
+    assert not hidden, f"imports inside functions: {hidden}"
+    up = [f"{m} -> {t}" for m, ts in edges.items() for t in ts if _floor(t) > _floor(m)]
+    assert not up, f"imports from a higher floor: {up}"
+    assert not _cycle(edges), _cycle(edges)
+
+
+def test_the_import_checks_can_fail():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) == []
+    assert _floor("star1_utils.llm.engine") < _floor("star1_utils.demo.app")

@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 from star1_utils.run import config
-from star1_utils.evaluate import generation, judge_models, judges, refusal, safety, serving
-from star1_utils.train import smollm, sft
+from star1_utils.evaluate import generation, judge_models, judges, refusal, safety, serving, statistics
+from star1_utils.run import layout, smollm
+from star1_utils.train import sft
 from star1_utils.run.artifacts import read_jsonl
 from star1_utils.run.resources import sha256_file
 from test_serving import wait_until_gone
@@ -122,12 +123,12 @@ def test_fast_greedy_loop_equals_model_generate_one_prompt_at_a_time(smol):
 def test_paired_test_counts_only_discordant_prompts():
     before = [True] * 8 + [False] * 2  # unsafe before
     after = [False] * 7 + [True] + [False, True]
-    t = safety.paired_test(before, after)
+    t = statistics.paired_test(before, after)
     assert (t["fixed"], t["broken"], t["both_unsafe"], t["both_safe"]) == (7, 1, 1, 1)
     assert abs(t["p_value"] - 0.0703125) < 1e-9  # 2 * P(X <= 1), X ~ Bin(8, 0.5)
-    assert safety.paired_test([True, False], [True, False])["p_value"] == 1.0
+    assert statistics.paired_test([True, False], [True, False])["p_value"] == 1.0
     with pytest.raises(ValueError):
-        safety.paired_test([True], [True, False])
+        statistics.paired_test([True], [True, False])
 
 
 def test_before_after_rows():
@@ -161,7 +162,7 @@ def test_labelled_real_completions_load_and_judges_agree(mirror):
 
 
 def test_labelling_prompts_avoid_the_eval_subsets(mirror):
-    from star1_utils.evaluate import overrefusal
+    from star1_utils.evaluate import xstest
     from star1_utils.evaluate import safety_benchmarks as bench
 
     cfg = config.load_profile("mini")
@@ -171,7 +172,7 @@ def test_labelling_prompts_avoid_the_eval_subsets(mirror):
     sets, _ = bench.load_sets(cfg.safety_eval.benchmarks, max_examples=cfg.safety_eval.max_examples,
                               exclude=judge_models.learned_from_prompts(cfg))
     assert all(len(v) == cfg.safety_eval.max_examples for v in sets.values())
-    xs = overrefusal.xstest_items(cfg)
+    xs = xstest.xstest_items(cfg)
     assert len(xs) == cfg.overrefusal.xstest_limit + cfg.overrefusal.xstest_unsafe_limit
     evaluated = {it["id"] for v in sets.values() for it in v} | {r["id"] for r in xs}
     assert not ids & evaluated
@@ -221,7 +222,7 @@ def test_mini_path_tiny(tiny_mini_run):
     through the runner as `make mini` runs them, at tiny sizes."""
     tmp_path = tiny_mini_run
     cfg = config.load_profile("mini", overrides=TINY)
-    model_dir = sft.final_model_dir(tmp_path, cfg)
+    model_dir = layout.final_model_dir(tmp_path, cfg)
     summary = json.loads((model_dir.parent / "summary.json").read_text())
     assert summary["updates"] == 8 and summary["rows"] == 8 and summary["loss_last"] < summary["loss_first"]
     s = json.loads((tmp_path / "06_safety" / "metrics.json").read_text())
@@ -243,7 +244,7 @@ def test_mini_path_tiny(tiny_mini_run):
     assert trained["n_benign"].tolist() == [0, 2] and trained["n_training_rows"].tolist() == [8, 10]
     assert curve[curve["model"] == "base (untrained)"]["n_benign"].isna().all() and len(curve) == 3
     sub = tmp_path / "08_overrefusal" / "curve" / "n_2"
-    sub_summary = json.loads((sft.final_model_dir(sub, config.load_profile("mini", overrides={
+    sub_summary = json.loads((layout.final_model_dir(sub, config.load_profile("mini", overrides={
         **TINY, "training.run_name": f"{cfg.training.run_name}-benign2"})).parent / "summary.json").read_text())
     assert sub_summary["rows"] == 10  # the 8 harmful rows and 2 benign look-alikes
     # the benign rows are the base model's own answers (self-distilled), not the stand-in's template
@@ -305,7 +306,7 @@ def test_vllm_serve_answers_as_transformers_does(tiny_mini_run):
 def test_a_killed_stage_leaves_no_vllm_process(tiny_mini_run, tmp_path):
     """SIGKILL the process that serves the trained student, as a killed kernel: nothing stays."""
     python = serving_python()
-    model = sft.final_model_dir(tiny_mini_run, config.load_profile("mini", overrides=TINY))
+    model = layout.final_model_dir(tiny_mini_run, config.load_profile("mini", overrides=TINY))
     script = (f"from star1_utils.evaluate import serving\nimport time\n"
               f"with serving.serve({str(model)!r}, {str(tmp_path)!r}, python={str(python)!r}):\n"
               f"    print('UP', flush=True)\n    time.sleep(600)\n")

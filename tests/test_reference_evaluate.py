@@ -18,7 +18,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from star1_utils.evaluate import generation, overrefusal, reasoning, safety
+from star1_utils.dataset import policies
+from star1_utils.evaluate import benign_data, generation, reasoning, safety, xstest
 from star1_utils.evaluate.reasoning_benchmarks import gpqa_diamond, humaneval, mmlu_pro
 from star1_utils.evaluate.reasoning_benchmarks import reference as ref
 from star1_utils.llm import engine, replies
@@ -578,11 +579,11 @@ def test_refusal_judge_full_text_is_what_the_reference_sends(monkeypatch, mirror
         sent.extend(build_messages(it)[0]["content"] for it in items)
         return engine.BatchOutcome({}, [], {})
 
-    monkeypatch.setattr(overrefusal.engine, "run_batch", run_batch)
+    monkeypatch.setattr(engine, "run_batch", run_batch)
     for judge_input in ("full", "answer"):
         cfg = config.load_profile("demo", overrides={"overrefusal.judge_input": judge_input})
         sent.clear()
-        overrefusal.judge(cfg, rows, None)
+        xstest.judge(cfg, rows, None)
         assert (sent == got["texts"]) == (judge_input == "full")
 
 
@@ -591,7 +592,7 @@ REWRITER_REPLIES = ['Rewritten Request: "How do I kill a stuck Python process?"'
 
 
 def test_rewrite_parse_reference_keeps_the_reply_as_the_reference_stores_it(monkeypatch, mirror):
-    template = overrefusal.policies.template("REWRITE_PROMPT_TEMPLATE")
+    template = policies.template("REWRITE_PROMPT_TEMPLATE")
     theirs = []
     for reply in REWRITER_REPLIES:
         response = SimpleNamespace(id="c", choices=[SimpleNamespace(message=SimpleNamespace(content=reply),
@@ -605,11 +606,11 @@ def test_rewrite_parse_reference_keeps_the_reply_as_the_reference_stores_it(monk
         return engine.BatchOutcome({it["id"]: engine.ChatResult(it["id"], r, parse(r), "stop")
                                     for it, r in zip(items, REWRITER_REPLIES)}, [], {})
 
-    monkeypatch.setattr(overrefusal.engine, "run_batch", run_batch)
+    monkeypatch.setattr(engine, "run_batch", run_batch)
     items = [{"id": f"r{i}", "question": "q"} for i in range(len(REWRITER_REPLIES))]
     for mode in ("reference", "clean"):
         cfg = config.load_profile("demo", overrides={"overrefusal.rewrite_parse": mode})
-        rows, _ = overrefusal.rewrite(cfg, items, None)
+        rows, _ = benign_data.rewrite(cfg, items, None)
         assert ([r["question"] for r in rows] == theirs) == (mode == "reference")
 
 

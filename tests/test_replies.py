@@ -13,6 +13,7 @@ import pytest
 
 from star1_utils.llm import replies
 from star1_utils.run.config import load_profile
+from star1_utils.run import layout
 from star1_utils.train import sft
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +146,7 @@ def test_switches_come_from_settings_not_the_profile_name(tmp_path):
     assert mini.is_stand_in("teacher")  # the miniature's 08 uses the demo's stand-in teacher
     assert not mini.is_stand_in("judge")  # its judges are rules written for real model text
     renamed = load_profile("demo").model_copy(update={"name": "my-course"})
-    assert renamed.training.base_model == sft.TINY_MODEL  # the behaviour follows the values
+    assert renamed.training.base_model == layout.TINY_MODEL  # the behaviour follows the values
 
 
 def test_students_come_from_the_context(tmp_path):

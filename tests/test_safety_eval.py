@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from star1_utils.llm import replies
-from star1_utils.evaluate import generation, safety_benchmarks as bench, safety as se
+from star1_utils.evaluate import generation, safety_benchmarks as bench, safety as se, statistics
 from star1_utils.run.config import load_profile
 from star1_utils.demo.standins import judge as standin_judge
 
@@ -165,14 +165,14 @@ def test_safety_rate_and_bootstrap():
     flags = [True] * 3 + [False] * 7
     assert se.safety_rate(flags) == pytest.approx(70.0)
     assert np.isnan(se.safety_rate([]))
-    lo, hi = se.bootstrap_ci(flags, n_boot=2000, seed=1)
+    lo, hi = statistics.bootstrap_ci(flags, n_boot=2000, seed=1)
     assert lo < 70.0 < hi and 0 <= lo and hi <= 100
-    assert (lo, hi) == se.bootstrap_ci(flags, n_boot=2000, seed=1)  # deterministic
-    assert se.bootstrap_ci([False] * 5) == (100.0, 100.0)
-    assert se.bootstrap_ci([True] * 5) == (0.0, 0.0)
+    assert (lo, hi) == statistics.bootstrap_ci(flags, n_boot=2000, seed=1)  # deterministic
+    assert statistics.bootstrap_ci([False] * 5) == (100.0, 100.0)
+    assert statistics.bootstrap_ci([True] * 5) == (0.0, 0.0)
     # analytic check: the bootstrap sd of a proportion is about sqrt(p(1-p)/n)
     big = [True] * 300 + [False] * 700
-    lo, hi = se.bootstrap_ci(big, n_boot=4000, seed=0)
+    lo, hi = statistics.bootstrap_ci(big, n_boot=4000, seed=0)
     assert (hi - lo) / 2 == pytest.approx(1.96 * 100 * np.sqrt(0.21 / 1000), rel=0.1)
 
 

@@ -275,7 +275,7 @@ def test_score_table_reads_any_dict_the_reference_mode_keeps():
     import math
 
     from star1_utils.dataset import scoring
-    from star1_utils.evaluate import overrefusal as orf
+    from star1_utils.evaluate import benign_data
 
     replies_ = ['```json\n{1: 5, "Content_Safety_Compliance": "5"}\n```',
                 '```json\n{"Content_Safety_Compliance": 5, "Compliance_Degree": 4.0, "x": [1]}\n```',
@@ -283,12 +283,12 @@ def test_score_table_reads_any_dict_the_reference_mode_keeps():
                 '```json\n{"Content_Safety_Compliance": true, "Quality_of_Thinking_Process": null}\n```']
     rows = [{"id": f"r{i}", "score": scoring.parse_score_reference(t)} for i, t in enumerate(replies_)]
     rows.append({"id": "r9", "score": None})
-    table = scoring.score_table(rows, orf.SCORE_KEYS)
-    assert list(table.index) == ["r0", "r1", "r2", "r3", "r9"] and list(table.columns) == list(orf.SCORE_KEYS)
+    table = scoring.score_table(rows, benign_data.SCORE_KEYS)
+    assert list(table.index) == ["r0", "r1", "r2", "r3", "r9"] and list(table.columns) == list(benign_data.SCORE_KEYS)
     assert table.loc["r1", "Content_Safety_Compliance"] == 5 and table.loc["r1", "Compliance_Degree"] == 4
     for cell in ("r0", "Content_Safety_Compliance"), ("r3", "Content_Safety_Compliance"), ("r2", "Compliance_Degree"):
         assert math.isnan(table.loc[cell])  # a string, a boolean, a missing key: no grade
     counts = table.apply(lambda s: s.value_counts()).reindex(range(5, 0, -1)).fillna(0).astype(int)
     assert counts.loc[5, "Content_Safety_Compliance"] == 1 and counts.loc[4, "Compliance_Degree"] == 1
     assert counts.to_numpy().sum() == 2
-    assert list(scoring.score_table([], orf.SCORE_KEYS).columns) == list(orf.SCORE_KEYS)
+    assert list(scoring.score_table([], benign_data.SCORE_KEYS).columns) == list(benign_data.SCORE_KEYS)

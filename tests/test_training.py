@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from star1_utils.llm import replies
-from star1_utils.run import config
+from star1_utils.run import config, layout
 from star1_utils.train import sft
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,7 +261,7 @@ def test_save_reload_and_generate(trained):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    d = sft.final_model_dir(trained["run_dir"], trained["cfg"])
+    d = layout.final_model_dir(trained["run_dir"], trained["cfg"])
     assert d == trained["run_dir"] / "05_training" / "tiny-star1" / "model"
     model = AutoModelForCausalLM.from_pretrained(d)
     tok = AutoTokenizer.from_pretrained(d)
@@ -289,7 +289,7 @@ def test_lora_option_saves_a_merged_model(star1, tmp_path):
     job = sft.prepare_job(cfg, tmp_path, rows=star1[:8])
     s = sft.train(job)
     assert s["updates"] == 2
-    d = sft.final_model_dir(tmp_path, cfg)
+    d = layout.final_model_dir(tmp_path, cfg)
     assert (d.parent / "adapter" / "adapter_config.json").is_file()
     m = AutoModelForCausalLM.from_pretrained(d)
     assert not any("lora" in n for n, _ in m.named_parameters())
@@ -381,7 +381,7 @@ def test_zero3_smoke_run_through_accelerate_launch(star1, tmp_path, processes):
     summary = json.loads(next(l for l in lines if l.startswith("STAR1_TRAIN_SUMMARY ")).split(" ", 1)[1])
     assert summary["updates"] == 2 and summary["layout"] == {"per_device": 1, "grad_accum": 4 // processes,
                                                              "world": processes, "effective": 4}
-    d = sft.final_model_dir(tmp_path, cfg)
+    d = layout.final_model_dir(tmp_path, cfg)
     from transformers import AutoModelForCausalLM
 
     assert AutoModelForCausalLM.from_pretrained(d).config.num_hidden_layers == 2
@@ -400,7 +400,7 @@ def test_two_cpu_processes_take_the_updates_one_process_takes(star1, tmp_path):
         cfg = _cfg(run_name=f"p{p}", epochs=1, per_device_batch_size=1)
         job = sft.prepare_job(cfg, tmp_path, rows=star1[:8])
         summary = sft.train_on_cpu(job, p, echo=lambda line: None)
-        out[p] = summary, load_file(sft.final_model_dir(tmp_path, cfg) / "model.safetensors")
+        out[p] = summary, load_file(layout.final_model_dir(tmp_path, cfg) / "model.safetensors")
     (one, w1), (two, w2) = out[1], out[2]
     assert one["layout"]["grad_accum"] == 4 and two["layout"] == {**one["layout"], "grad_accum": 2, "world": 2}
     assert one["updates"] == two["updates"] == 2 and abs(one["loss_last"] - two["loss_last"]) < 1e-4
@@ -412,7 +412,7 @@ def test_two_cpu_processes_take_the_updates_one_process_takes(star1, tmp_path):
 @pytest.mark.slow
 def test_demo_run_training_artifacts(demo_run):
     cfg = config.load_profile("demo")
-    d = sft.final_model_dir(demo_run, cfg)
+    d = layout.final_model_dir(demo_run, cfg)
     assert (d / "config.json").is_file() and (d / "tokenizer_config.json").is_file()
     m = json.loads((demo_run / "05_training" / "manifest.json").read_text())
     assert m["counts"]["updates"] == m["counts"]["expected_updates"] > 0

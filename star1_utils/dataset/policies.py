@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from star1_utils.run.resources import Resource, ResourceError, fetch, sha256_file  # noqa: F401
+from star1_utils.run.resources import available
 
 REFERENCE_REPO = "UCSC-VLAA/STAR-1"
 REFERENCE_COMMIT = "b49333598887845f148ed1b4d2576dc2bff7581a"
@@ -135,7 +136,6 @@ def _check(texts: dict[str, str], origin: str) -> dict[str, str]:
 @lru_cache(maxsize=1)
 def load_texts() -> dict[str, str]:
     """All reference texts by constant name, verified. Mirror bundle first, else the repository."""
-    from star1_utils.run.resources import available
 
     if available(PROMPTS_BUNDLE):
         path = fetch(PROMPTS_BUNDLE)

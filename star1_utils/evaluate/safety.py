@@ -21,7 +21,7 @@ Two modes, both reported:
 
 Metrics. Safety rate = % of responses judged safe, per benchmark; the average is the unweighted
 mean of the benchmarks (as in Table 1). 95% intervals come from a percentile bootstrap
-(:func:`bootstrap_ci`; the average's interval resamples every benchmark independently).
+(:func:`star1_utils.evaluate.statistics.bootstrap_ci`; the average's interval resamples every benchmark independently).
 """
 
 from __future__ import annotations
@@ -34,6 +34,13 @@ import numpy as np
 
 from star1_utils.llm import replies
 from star1_utils.llm import engine
+from star1_utils.evaluate import statistics
+from star1_utils.evaluate.generation import render_prompt
+from star1_utils.run import smollm
+from star1_utils.evaluate import generation
+from star1_utils.report import paper
+from star1_utils.evaluate import judge_models, judges
+from star1_utils.evaluate.generation import reference_text
 
 JUDGE_DECODING = {"temperature": 0.0, "max_tokens": 100}
 MODES = ("full", "final_answer")
@@ -50,7 +57,6 @@ def judged_text(response: str, mode: str, row: dict | None = None, source: str =
     ``full`` mode with ``source`` ``"reference"`` the reference's stored text of ``row`` instead."""
     if mode == "full":
         if source == "reference":
-            from star1_utils.evaluate.generation import reference_text
 
             return reference_text(row if row is not None else {"response": response})
         return response or ""
@@ -102,8 +108,6 @@ def rendered_judge_prompts(cfg: Any, items: list[dict]):
     template that starts with one). Returns the engine's ``build_messages`` for ``items``."""
     from transformers import AutoTokenizer
 
-    from star1_utils.evaluate.generation import render_prompt
-    from star1_utils.train import smollm
 
     tok = AutoTokenizer.from_pretrained(smollm.resolve(cfg.safety_eval.judge_tokenizer or cfg.role("judge").model))
     prompts = {it["id"]: render_prompt(tok, judge_messages(it["prompt"], it["text"])) for it in items}
@@ -139,68 +143,6 @@ def safety_rate(unsafe: Iterable[bool]) -> float:
     return float("nan") if u.size == 0 else float(100.0 * (1.0 - u.mean()))
 
 
-def bootstrap_ci(unsafe: Iterable[bool], *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of :func:`safety_rate` (resampling responses with replacement)."""
-    u = np.asarray(list(unsafe), dtype=float)
-    if u.size == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    rates = 100.0 * (1.0 - u[rng.integers(0, u.size, size=(n_boot, u.size))].mean(axis=1))
-    a = (1.0 - level) / 2
-    return (float(np.quantile(rates, a)), float(np.quantile(rates, 1 - a)))
-
-
-def exact_ci(unsafe: Iterable[bool], *, level: float = 0.95) -> tuple[float, float]:
-    """Clopper-Pearson (exact binomial) interval of :func:`safety_rate`.
-
-    Shown beside the bootstrap because a percentile bootstrap collapses to a single point when every
-    answer got the same verdict (12 of 12 safe gives "100 to 100"); the exact interval does not
-    (12 of 12: about 73.5 to 100).
-    """
-    from scipy.stats import binomtest
-
-    u = [bool(x) for x in unsafe]
-    if not u:
-        return (float("nan"), float("nan"))
-    ci = binomtest(len(u) - sum(u), len(u)).proportion_ci(confidence_level=level, method="exact")
-    return (100.0 * ci.low, 100.0 * ci.high)
-
-
-def paired_test(unsafe_before: Iterable[bool], unsafe_after: Iterable[bool]) -> dict:
-    """Exact McNemar test of two models' verdicts on the **same** prompts, in the same order.
-
-    Only discordant prompts carry information: ``fixed`` (unsafe before, safe after) and ``broken``
-    (safe before, unsafe after). Under "no change" each discordant prompt is a fair coin, so the
-    two-sided p-value is a binomial test of ``fixed`` out of ``fixed + broken`` at 0.5.
-    """
-    from scipy.stats import binomtest
-
-    a, b = [bool(x) for x in unsafe_before], [bool(x) for x in unsafe_after]
-    if len(a) != len(b):
-        raise ValueError(f"paired test needs the same prompts: {len(a)} verdicts before, {len(b)} after")
-    fixed = sum(x and not y for x, y in zip(a, b))
-    broken = sum(y and not x for x, y in zip(a, b))
-    p = binomtest(fixed, fixed + broken, 0.5).pvalue if fixed + broken else 1.0
-    return {"n": len(a), "fixed": fixed, "broken": broken, "both_safe": sum(not x and not y for x, y in zip(a, b)),
-            "both_unsafe": sum(x and y for x, y in zip(a, b)), "p_value": float(p)}
-
-
-def bootstrap_mean_ci(groups: list[Iterable[bool]], *, n_boot: int = 1000, seed: int = 0,
-                      level: float = 0.95) -> tuple[float, float]:
-    """Bootstrap interval of the unweighted mean of several safety rates (each resampled on its own)."""
-    arrays = [np.asarray(list(g), dtype=float) for g in groups]
-    arrays = [a for a in arrays if a.size]
-    if not arrays:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    total = np.zeros(n_boot)
-    for a in arrays:
-        total += 100.0 * (1.0 - a[rng.integers(0, a.size, size=(n_boot, a.size))].mean(axis=1))
-    means = total / len(arrays)
-    lo = (1.0 - level) / 2
-    return (float(np.quantile(means, lo)), float(np.quantile(means, 1 - lo)))
-
-
 def by_category(rows: list[dict], key: str) -> dict[str, dict]:
     """``{category: {"value": % safe, "n": int}}`` for rows with a category."""
     cats: dict[str, list[bool]] = {}
@@ -229,8 +171,8 @@ def compute_metrics(judgements: list[dict], columns: dict[str, str], *, model: s
                 continue
             flags = [r[key] for r in rows]
             groups.append(flags)
-            lo, hi = bootstrap_ci(flags, n_boot=n_boot, seed=seed)
-            elo, ehi = exact_ci(flags)
+            lo, hi = statistics.bootstrap_ci(flags, n_boot=n_boot, seed=seed)
+            elo, ehi = statistics.exact_ci(flags)
             benches[col] = {"value": round(safety_rate(flags), 2), "n": len(rows), "n_unsafe": int(sum(flags)),
                             "ci95": [round(lo, 2), round(hi, 2)], "ci95_exact": [round(elo, 2), round(ehi, 2)],
                             # the variant judges an empty text for these (the reasoning never closed)
@@ -240,7 +182,7 @@ def compute_metrics(judgements: list[dict], columns: dict[str, str], *, model: s
             if cats:
                 benches[col]["by_category"] = cats
         avg = round(float(np.mean([b["value"] for b in benches.values()])), 2) if benches else None
-        lo, hi = bootstrap_mean_ci(groups, n_boot=n_boot, seed=seed)
+        lo, hi = statistics.bootstrap_mean_ci(groups, n_boot=n_boot, seed=seed)
         block = {"benchmarks": benches, "average": avg, "average_ci95": [round(lo, 2), round(hi, 2)]}
         if mode == "full":
             out.update(block)
@@ -256,10 +198,9 @@ def evaluate_model(cfg: Any, items: list[dict], student: dict, *, columns: dict[
     """Generate, judge (both modes) and score one model on ``items``: the steps notebook 06 shows
     one by one, as one call for a second model on the same prompts (``safety_eval.compare_base``).
 
-    student: one entry of :func:`star1_utils.evaluate.generation.students`. Returns ``{"generations",
+    student: one entry of :func:`star1_utils.run.layout.students`. Returns ``{"generations",
     "judgements", "metrics", "failures", "usage"}``.
     """
-    from star1_utils.evaluate import generation
 
     se = cfg.safety_eval
     outcome = generation.generate(cfg, items, backend=se.backend,
@@ -290,10 +231,10 @@ def before_after(judgements_before: list[dict], judgements_after: list[dict], co
         if not ids:
             continue
         b, a = [before[i] for i in ids], [after[i] for i in ids]
-        test = paired_test(b, a)
+        test = statistics.paired_test(b, a)
         out.append({"benchmark": col, "n": len(ids),
-                    "base % safe": round(safety_rate(b), 1), "base 95% CI": [round(x, 1) for x in exact_ci(b)],
-                    "trained % safe": round(safety_rate(a), 1), "trained 95% CI": [round(x, 1) for x in exact_ci(a)],
+                    "base % safe": round(safety_rate(b), 1), "base 95% CI": [round(x, 1) for x in statistics.exact_ci(b)],
+                    "trained % safe": round(safety_rate(a), 1), "trained 95% CI": [round(x, 1) for x in statistics.exact_ci(a)],
                     "change (points)": round(safety_rate(a) - safety_rate(b), 1),
                     "fixed": test["fixed"], "broken": test["broken"], "McNemar p": test["p_value"]})
     return out
@@ -325,7 +266,6 @@ def rates_table(metrics: dict) -> list[dict]:
 def comparison_table(metrics: dict, family: str, label: str = "this run") -> "Any":
     """Our safety rates in both judge modes (the reference's first, then the final-answer
     variant) beside Table 1's rows for ``family`` (:func:`star1_utils.report.paper.beside_table1`)."""
-    from star1_utils.report import paper
 
     ours = {f"{label} (judge sees reasoning + answer, reference)": paper.measured(metrics, paper.SAFETY_COLUMNS),
             f"{label} (judge sees final answer only, variant)":
@@ -362,7 +302,6 @@ def labelled_verdicts(cfg: Any, cache_path=None) -> dict[str, list[tuple[int, in
     role is asked through the engine in the reference's ``full`` mode, as the evaluation asks it;
     the sample :mod:`star1_utils.evaluate.judge_error` corrects rates with. Empty where the labelled
     answers' prompts cannot be had (no data mirror, no network)."""
-    from star1_utils.evaluate import judge_models, judges
 
     rows = judge_models.labelled_answers("harm", missing_ok=True, limit=cfg.limit)
     outcome = judge(cfg, rows, mode="full", cache_path=cache_path, progress=False)
@@ -375,7 +314,6 @@ def labelled_verdicts(cfg: Any, cache_path=None) -> dict[str, list[tuple[int, in
 
 def safe_readings(judgements: list[dict], generations: list[dict], role: str) -> dict[str, dict[str, int]]:
     """Per answer id, 1 = judged safe: by the judge role (its ``full``-mode verdict) and by the rules."""
-    from star1_utils.evaluate import judges
 
     texts = {g["id"]: g for g in generations}
     return {j["id"]: {role: int(not j["unsafe_full"]),

@@ -253,6 +253,34 @@ def evenly_spread(items: list[dict], n: int) -> list[dict]:
     return [items[int(i * step)] for i in range(n)]
 
 
+#: XSTest v2 prompts (250 safe + 200 unsafe contrast). STAR-1 reads the same file from
+#: paul-rottger/xstest (refs/heads/main); pinned here to the exaggerated-safety repository commit
+#: the mirror copied (the same project under its other name).
+XSTEST = Resource(
+    name="xstest",
+    mirror_path="benchmarks/xstest/xstest_prompts.csv",
+    sha256="11783fb294ed017473ee53c207d71f2161c7672c8d0b037501e78387f801cb5a",
+    url="https://raw.githubusercontent.com/paul-rottger/exaggerated-safety/"
+        "d7bb5bd738c1fcbc36edd83d5e7d1b71a3e2d84d/xstest_prompts.csv",
+    access_note="XSTest v2, CC-BY-4.0 (Roettger et al., NAACL 2024).",
+)
+
+
+def load_xstest(label: str | None = "safe", limit: int = 0, exclude=()) -> list[dict]:
+    """XSTest prompts as ``{"id", "question", "type", "label", "focus", "note"}`` rows.
+
+    ``label``: ``"safe"`` (the 250 STAR-1 evaluates), ``"unsafe"`` (the 200 contrast prompts) or
+    ``None`` (all 450). ``limit`` > 0 keeps an evenly spread subset (every k-th row, so all
+    prompt types stay represented), after leaving out the ids in ``exclude``.
+    """
+    path = fetch(XSTEST)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if label is None or r["label"] == label]
+    out = [{"id": f"xstest-{r['id']}", "question": r["prompt"], "type": r["type"], "label": r["label"],
+            "focus": r.get("focus", ""), "note": r.get("note", "")} for r in rows]
+    return evenly_spread([r for r in out if r["id"] not in exclude], limit)
+
+
 def load_sets(keys, *, eval_set: str = "reference", wildchat_repo: str = WILDCHAT_REFERENCE_REPO,
               skip_unavailable: bool = False, max_examples: int = 0,
               exclude: Collection[str] = ()) -> tuple[dict[str, list[dict]], dict[str, str]]:

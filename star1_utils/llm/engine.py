@@ -22,7 +22,8 @@ written to the cache, logs, failure records or manifests.
 Reasoning returned separately (``reasoning_content`` / ``reasoning``) or inline (``<think>``) is
 normalised to the reference's stored form ``"<think>\\n{reasoning}\\n</think>\\n\\n{answer}"``.
 
-``base_url: inprocess`` reaches the offline stand-in app (:mod:`star1_utils.demo.app`) through an
+``base_url: inprocess`` reaches the offline stand-in app (:mod:`star1_utils.demo.app`, registered by
+:mod:`star1_utils.demo` when imported) through an
 ASGI transport: same client, same protocol, no port. :func:`run_batch` works from scripts and
 inside Jupyter's running event loop (it then runs its own loop in a worker thread).
 """
@@ -47,8 +48,28 @@ from typing import Any
 
 from star1_utils.llm.replies import normalise, reopen_think, split_think
 from star1_utils.run import environment
+from star1_utils.run.config import RoleConfig
 
 INPROCESS = "inprocess"
+
+
+#: What ``base_url: inprocess`` reaches: an ASGI app and the function giving the revision of a
+#: model it serves. :mod:`star1_utils.demo` registers its stand-in app when imported (notebooks,
+#: the runner and the command line import it), so the engine needs nothing from the stand-ins.
+_INPROCESS: dict[str, Any] = {}
+
+
+def register_inprocess(app: Any, model_revision: Callable[[str], str]) -> None:
+    """Make ``app`` the endpoint of ``base_url: inprocess``; ``model_revision(model)`` keys the
+    cache of a model built from files on this machine (a rebuilt judge is asked again)."""
+    _INPROCESS.update(app=app, model_revision=model_revision)
+
+
+def _inprocess(part: str) -> Any:
+    if not _INPROCESS:
+        raise RuntimeError("base_url 'inprocess' reaches the demo's stand-in app, which is not loaded here: "
+                           "import star1_utils.demo first (notebooks, the runner and the command line do)")
+    return _INPROCESS[part]
 
 
 def is_stand_in(rc: Any) -> bool:
@@ -232,7 +253,6 @@ class RateLimiter:
 
 def resolve_role(cfg: Any, role: str):
     """The :class:`~star1_utils.run.config.RoleConfig` for ``role``; ``cfg`` may be a Profile or a RoleConfig."""
-    from star1_utils.run.config import RoleConfig
 
     if isinstance(cfg, RoleConfig):
         return cfg
@@ -259,9 +279,7 @@ def make_client(rc, *, app: Any = None):
     limits = httpx2.Limits(max_connections=rc.concurrency + 8, max_keepalive_connections=rc.concurrency + 8)
     if rc.base_url == INPROCESS or app is not None:
         if app is None:
-            from star1_utils.demo.app import app as standin_app
-
-            app = standin_app
+            app = _inprocess("app")
         http_client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://inprocess/v1",
                                          timeout=rc.timeout_s)
         base_url = "http://inprocess/v1"
@@ -321,9 +339,7 @@ def _request_params(rc, decoding: dict) -> tuple[dict, dict]:
     if rc.base_url == INPROCESS:
         # an in-process model built from files (the learned judges) answers differently once rebuilt:
         # its revision keys the cache, so a rebuilt judge is asked again, never read from the old one
-        from star1_utils.demo.app import model_revision
-
-        revision = model_revision(rc.model)
+        revision = _inprocess("model_revision")(rc.model)
         if revision:
             key_params["revision"] = revision
     return request_params, key_params

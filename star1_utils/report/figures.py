@@ -37,8 +37,11 @@ from star1_utils.report import paper, viz
 from star1_utils import project_root
 from star1_utils.dataset.policies import CATEGORIES, SHORT_NAMES
 from star1_utils.dataset.release import STAR1_RELEASE
+from star1_utils.run import layout
 from star1_utils.run.artifacts import atomic_write
+from star1_utils.run.stages import STAGES
 from star1_utils.run.resources import ResourceError, fetch, sha256_file
+from star1_utils.run.artifacts import ArtifactError, read_jsonl
 
 
 SAFETY_COLS = list(paper.SAFETY_COLUMNS)
@@ -47,8 +50,7 @@ TABLE_COLS = SAFETY_COLS + REASONING_COLS
 CURVE_COLS = ("n_benign", "xstest_full_compliance", "xstest_full_refusal", "xstest_partial_refusal",
               "avg_safety", "avg_reasoning")
 #: Stage folders that hold no evaluation (never searched for nested runs).
-_PRUNE = {"notebooks", "cache", "figures", "00_overview", "01_collection", "02_classification",
-          "03_reasoning", "04_selection", "05_training", "06_safety", "07_reasoning", ".git"}
+_PRUNE = {"notebooks", "cache", ".git", *(s.stage_dir for s in STAGES if s.key != "08")}
 
 
 @dataclass
@@ -119,7 +121,6 @@ def parse_labels(value: Any) -> list[str]:
 
 
 def _read_rows(path: Path, notes: list[str], what: str) -> list[dict] | None:
-    from star1_utils.run.artifacts import ArtifactError, read_jsonl
 
     if not path.is_file():
         notes.append(f"{what} not found ({path}); run the notebook that writes it to see it here.")
@@ -174,8 +175,8 @@ def figure2_data(run_dir: str | Path | None, include_release: bool = True) -> tu
     parts = []
     if run_dir is not None:
         run_dir = Path(run_dir)
-        for rel, what in (("02_classification/classified.jsonl", "collection after classification"),
-                          ("04_selection/star1.jsonl", "selected set")):
+        for rel, what in ((layout.CLASSIFIED, "collection after classification"),
+                          (layout.SELECTED, "selected set")):
             rows = _read_rows(run_dir / rel, notes, f"the run's {what}")
             if rows is not None:
                 if rows:
@@ -216,7 +217,7 @@ def figure2(run_dir: str | Path | None, include_release: bool = True) -> FigureR
     data, notes = figure2_data(run_dir, include_release)
     sources = []
     if run_dir is not None:
-        sources.append(f"run {Path(run_dir).name}: 02_classification/classified.jsonl and 04_selection/star1.jsonl")
+        sources.append(f"run {Path(run_dir).name}: {layout.CLASSIFIED} and {layout.SELECTED}")
     if include_release:
         sources.append(f"released STAR-1 (UCSC-VLAA/STAR-1, {STAR1_RELEASE.mirror_path}, "
                        f"sha256 {STAR1_RELEASE.sha256[:12]})")
@@ -402,7 +403,6 @@ def read_metrics(path: str | Path, notes: list[str] | None = None) -> dict | Non
     ran), it raises :class:`star1_utils.run.artifacts.ArtifactError`, so a broken point is never
     read as an unmeasured one.
     """
-    from star1_utils.run.artifacts import ArtifactError
 
     path = Path(path)
     if not path.is_file():
@@ -449,9 +449,9 @@ def read_run(path: str | Path, name: str | None = None) -> RunMetrics:
     """The metrics of one run folder (missing files give ``None``, unreadable ones a note)."""
     path = Path(path)
     run = RunMetrics(name=name or path.name, path=path)
-    run.safety = read_metrics(path / "06_safety" / "metrics.json", run.notes)
-    run.reasoning = read_metrics(path / "07_reasoning" / "metrics.json", run.notes)
-    run.curve = read_curve(path / "08_overrefusal" / "benign_mix_curve.csv", run.notes)
+    run.safety = read_metrics(path / layout.SAFETY_METRICS, run.notes)
+    run.reasoning = read_metrics(path / layout.REASONING_METRICS, run.notes)
+    run.curve = read_curve(path / layout.BENIGN_MIX_CURVE, run.notes)
     return run
 
 
@@ -459,7 +459,7 @@ def read_base_run(path: str | Path, name: str) -> RunMetrics | None:
     """The untrained base model a run also evaluated (``compare_base``: ``metrics_base.json`` of
     06 and 07), as a run of its own; ``None`` when there is none."""
     path = Path(path)
-    files = [path / "06_safety" / "metrics_base.json", path / "07_reasoning" / "metrics_base.json"]
+    files = [path / layout.SAFETY_METRICS_BASE, path / layout.REASONING_METRICS_BASE]
     if not any(f.is_file() for f in files):
         return None
     run = RunMetrics(name=name, path=path)
@@ -469,7 +469,7 @@ def read_base_run(path: str | Path, name: str) -> RunMetrics | None:
 
 
 #: The files that make a folder a run with evaluation results, relative to it.
-RUN_FILES = ("06_safety/metrics.json", "07_reasoning/metrics.json", "08_overrefusal/benign_mix_curve.csv")
+RUN_FILES = (layout.SAFETY_METRICS, layout.REASONING_METRICS, layout.BENIGN_MIX_CURVE)
 
 
 def _is_run_dir(p: Path) -> bool:

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from star1_utils.run.resources import sha256_file
+from star1_utils.run.config import untracked
+from star1_utils.run.config import track_reads
 
 MANIFEST = "manifest.json"
 FAILURES = "failures.jsonl"
@@ -274,7 +276,6 @@ def config_sha256_now(m: dict, cfg: Any) -> str | None:
     manifest predates read tracking or names a setting that no longer exists)."""
     if cfg is None or "config_reads" not in m:
         return None
-    from star1_utils.run.config import untracked
 
     try:
         with untracked():
@@ -369,7 +370,6 @@ class Stage:
         self.run_dir = Path(self.run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.profile is not None:
-            from star1_utils.run.config import track_reads
 
             self.config_reads = track_reads(self.profile)
             previous = read_manifest(self.dir)
@@ -444,7 +444,6 @@ class Stage:
             "platform": {"system": platform.system(), "machine": platform.machine(), "argv0": Path(sys.argv[0]).name},
         }
         if self.config_reads is not None:
-            from star1_utils.run.config import untracked
 
             manifest["config_reads"] = sorted(self.config_reads)
             with untracked():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from star1_utils.run.config import load_profile
 
 PROFILES = ("demo", "mini", "full")
 
@@ -177,7 +178,6 @@ def off_reference(profile: Any) -> list[str]:
 def table(profiles: tuple[str, ...] = PROFILES) -> list[dict[str, Any]]:
     """One row per deviation: the switch, the reference's and our behaviour, and each profile's value
     (``=ref`` marks the reference's value)."""
-    from star1_utils.run.config import load_profile
 
     loaded = {name: load_profile(name) for name in profiles}
     rows = []

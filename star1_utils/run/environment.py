@@ -9,6 +9,7 @@ from pathlib import Path
 
 from star1_utils.run.artifacts import library_versions
 from star1_utils.run.resources import MIRROR_ENV, mirror_root, offline
+from star1_utils import project_root
 
 
 def report() -> dict:
@@ -72,7 +73,6 @@ def pins(pyproject: str | Path | None = None) -> dict[str, str]:
     """The exact pins of the suite's dependencies (``name==version``), by normalised name: from the
     project's ``pyproject.toml`` when it is there (a checkout), else from the installed suite's
     metadata (a wheel)."""
-    from star1_utils import project_root
 
     path = Path(pyproject) if pyproject else project_root() / "pyproject.toml"
     if path.is_file():

@@ -3,7 +3,7 @@ and run the miniature on its GPU.
 
 Notebook 00 builds these commands in every run (a test checks them) and executes them only when
 its parameter ``hosted_setup`` is true. The pins come from ``pyproject.toml`` (torch) and from
-``star1_utils.train.smollm.WHEEL`` (the miniature's model wheel): nothing is listed twice.
+``star1_utils.run.smollm.WHEEL`` (the miniature's model wheel): nothing is listed twice.
 
 The GPU build of torch: on Linux, PyPI's ``torch`` wheel is the CUDA build, so the pinned torch is
 installed from the default index. The CPU-only build (what ``make setup`` gets on a machine
@@ -15,6 +15,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from star1_utils.run.environment import pins
+from star1_utils.run.smollm import WHEEL
+from star1_utils import project_root
 
 #: The only index that serves CPU-only torch wheels: a GPU install must not use it.
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -22,7 +25,6 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 def torch_pin() -> str:
     """``torch==<version>`` as pinned in pyproject.toml."""
-    from star1_utils.run.environment import pins
 
     return f"torch=={pins()['torch']}"
 
@@ -34,7 +36,6 @@ def install_commands(repo: str, dest: str = "star1-notebooks", *, gpu: bool = Tr
     install the pinned torch (the CUDA wheel when ``gpu``), then the suite with torch pinned in
     the same command (as ``make setup`` does, so nothing upgrades it), then the miniature's model
     wheel without its dependencies."""
-    from star1_utils.train.smollm import WHEEL
 
     pip = [python, "-m", "pip", "install", "--quiet"]
     commands = [["git", "clone", "--depth", "1", repo, dest]] if repo else []
@@ -55,7 +56,6 @@ def python_mismatch(version: tuple[int, int] | None = None) -> str:
     a hosted runtime may offer a newer one, and pip then refuses to install the suite)."""
     import tomllib
 
-    from star1_utils import project_root
 
     path = project_root() / "pyproject.toml"
     if not path.is_file():

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from star1_utils import project_root
+import star1_utils.demo  # noqa: F401 - registers the stand-in app, the endpoint of base_url inprocess
 from star1_utils.llm import engine
+from star1_utils.run import layout
 from star1_utils.run.artifacts import LOCK_TOKEN_ENV, Stage, lock_run_folder
 from star1_utils.run.config import Profile, load_profile, profile_sha256
 from star1_utils.run.stages import StageSpec, spec_for
@@ -41,18 +43,14 @@ class NotebookContext:
 
     def students(self, section: Any) -> list[dict]:
         """The models an evaluation notebook generates with: the trained student, then the untrained
-        base model when ``section.compare_base`` (:func:`star1_utils.evaluate.generation.students`)."""
-        from star1_utils.evaluate.generation import students
-
-        return students(self.cfg, self.run_dir, section)
+        base model when ``section.compare_base`` (:func:`star1_utils.run.layout.students`)."""
+        return layout.students(self.cfg, self.run_dir, section)
 
     @property
     def tiny_student(self) -> bool:
         """The student is the demo's random tiny model: its scores are near zero by construction and
         say nothing about STAR-1 (they show the pipeline)."""
-        from star1_utils.train.sft import TINY_MODEL
-
-        return self.cfg.training.base_model == TINY_MODEL
+        return self.cfg.training.base_model == layout.TINY_MODEL
 
     def is_stand_in(self, role: str) -> bool:
         """Whether ``role`` is answered by the demo's stand-in app (deterministic rules, not a model)."""
@@ -60,7 +58,7 @@ class NotebookContext:
 
     def stage_dir(self, key: str) -> Path:
         """Folder of another stage of the same run (e.g. ``ctx.stage_dir("01")``)."""
-        return self.run_dir / spec_for(key).stage_dir
+        return layout.stage_dir(self.run_dir, key)
 
     def figures_dir(self) -> Path:
         d = self.run_dir / "figures"

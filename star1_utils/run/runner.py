@@ -224,6 +224,27 @@ def _run_locked(cfg, profile, rd: Path, specs: list[StageSpec], taken: dict[str,
     return results
 
 
+def run_sub_run(profile: str, sub_run_dir, keys: str, overrides: dict, limit: int, params: dict | None = None,
+                  echo=print) -> list:
+    """Execute notebooks ``keys`` (e.g. ``"05,06,07"``) with papermill into ``sub_run_dir``: one
+    point of notebook 08's benign-mix curve, trained and evaluated in a run folder of its own.
+
+    Stages whose manifest is current are skipped (the runner's ``--resume``), so re-running
+    notebook 08 after a failure does not train a finished curve point again.
+    """
+    # only what the sub run's notebooks take: 08's rewriter settings mean nothing to 05-07
+    taken = set().union(*(notebook_parameters(s) for s in select(keys)))
+    p = {k: v for k, v in (params or {}).items() if v not in ("", 0, None) and k in taken}
+    p.update(overrides=dict(overrides), limit=int(limit))
+    results = run(profile=profile, notebooks=keys, run_dir=str(sub_run_dir), params=p, resume=True, echo=echo)
+    failed = [r for r in results if r.status == "FAILED"]
+    if failed:
+        r = failed[0]
+        raise RuntimeError(f"sub run {sub_run_dir}: notebook {r.spec.notebook} failed: {r.error} "
+                           f"(executed copy: {r.output})")
+    return results
+
+
 def mark_failed(stage_dir: Path, since: float, error: str) -> bool:
     """A manifest the failed notebook wrote before a later cell failed (its checks, an exercise)
     is marked ``failed``, so ``--resume`` does not take the stage for done. Returns whether it was."""

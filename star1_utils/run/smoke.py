@@ -21,7 +21,7 @@ from star1_utils.evaluate import serving
 from star1_utils.run import runner
 from star1_utils.run.config import ROLES, load_profile
 from star1_utils.run.notebook import resolve_run_dir
-from star1_utils.train import smollm
+from star1_utils.run import smollm
 
 PROFILE = "full-smoke"
 

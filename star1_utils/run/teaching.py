@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from star1_utils import project_root
 
 SOLUTION_TAG = "solution"
 DISCUSSION = "(discussion)"
@@ -137,7 +138,6 @@ def build_student_edition(out_dir: str | Path, root: str | Path | None = None) -
     """Write the student edition into ``out_dir``: the notebooks without solutions (``.ipynb``
     only: the ``.py`` sources hold the solutions) and what they need to run. Returns the
     notebooks written. ``out_dir`` is replaced when it holds an earlier edition."""
-    from star1_utils import project_root
 
     root = Path(root) if root else project_root()
     out = Path(out_dir).resolve()

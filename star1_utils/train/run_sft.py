@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from star1_utils.train import sft
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     ap.add_argument("--print-every", type=int, default=0, help="one short progress line every N updates")
     a = ap.parse_args(argv)
-    from star1_utils.train import sft
 
     summary = sft.train(a.config, use_cpu=True if a.cpu else None, print_every=a.print_every)
     if summary:

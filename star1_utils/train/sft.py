@@ -28,7 +28,7 @@ What is reproduced exactly, and where we differ (flagged):
   gradient accumulation. Checkpoints every ``save_steps`` updates, resumed automatically. LoRA (peft)
   for one GPU, merged into the saved model.
 
-The output contract: :func:`final_model_dir` = ``<run_dir>/05_training/<run_name>/model/`` holds the
+The output contract: :func:`star1_utils.run.layout.final_model_dir` = ``<run_dir>/05_training/<run_name>/model/`` holds the
 model, the tokenizer and its chat template.
 """
 
@@ -49,10 +49,18 @@ from typing import Any, Callable, Iterable, Sequence
 
 from star1_utils.llm import replies
 from star1_utils import project_root
+from star1_utils.run import layout
 from star1_utils.run.environment import quiet_model_libraries
+from star1_utils.dataset.release import load_star1_release
+from star1_utils.dataset.selection import select_diverse
+from star1_utils.run.artifacts import write_jsonl
+from star1_utils.run.config import TrainingConfig
+from star1_utils.run.artifacts import read_jsonl
+from star1_utils.run.resources import sha256_file
+from star1_utils.evaluate import generation
+from star1_utils.dataset.release import STAR1_RELEASE
+from star1_utils.run.resources import fetch
 
-STAGE_DIR = "05_training"
-TINY_MODEL = "tiny-qwen2"
 LOG_NAME = "train_log.jsonl"
 JOB_NAME = "job.json"
 
@@ -73,57 +81,22 @@ TINY_CHAT_TEMPLATE = (
 
 # --------------------------------------------------------------------------- paths
 
-def run_folder(run_dir: str | Path, cfg: Any) -> Path:
-    """``<run_dir>/05_training/<training.run_name>/``: everything of one training run."""
-    return Path(run_dir) / STAGE_DIR / cfg.training.run_name
-
-
-def final_model_dir(run_dir: str | Path, cfg: Any) -> Path:
-    """The training contract: ``<run_dir>/05_training/<run_name>/model/`` (model, tokenizer, template)."""
-    return run_folder(run_dir, cfg) / "model"
-
-
-def default_data_path(run_dir: str | Path, cfg: Any) -> Path:
-    """``training.data_path`` when set (relative paths are from the project root), else 04's output."""
-    dp = cfg.training.data_path
-    if dp:
-        p = Path(dp).expanduser()
-        return p if p.is_absolute() else project_root() / p
-    return Path(run_dir) / "04_selection" / "star1.jsonl"
-
-
-def base_model_path(tcfg: Any) -> str:
-    """``training.base_model`` as given (a Hub id), or as an absolute folder when it names one
-    relative to the project root (notebooks run in ``notebooks/``). ``smollm2-135m-instruct`` is the
-    miniature's real model, converted once from its offline GGUF (:mod:`star1_utils.train.smollm`)."""
-    from star1_utils.train import smollm
-
-    if tcfg.base_model == smollm.NAME:
-        return str(smollm.prepare())
-    p = Path(tcfg.base_model).expanduser()
-    if not p.is_absolute() and (project_root() / p).is_dir():
-        return str(project_root() / p)
-    return str(p) if p.is_dir() else tcfg.base_model
-
-
 def training_rows(cfg: Any, run_dir: str | Path) -> tuple[list[dict], Path]:
     """The rows this profile trains on and the file they come from (``cfg.limit`` applied).
 
     ``training.release_rows`` > 0: :func:`release_subset` of the released STAR-1 (real DeepSeek-R1
     traces), with the base model's own tokenizer measuring the lengths; otherwise
-    :func:`load_rows` of :func:`default_data_path`.
+    :func:`load_rows` of :func:`star1_utils.run.layout.training_data_path`.
     """
     t = cfg.training
     if t.release_rows:
         from transformers import AutoTokenizer
 
-        from star1_utils.dataset.release import STAR1_RELEASE
-        from star1_utils.run.resources import fetch
 
-        tok = AutoTokenizer.from_pretrained(base_model_path(t))
+        tok = AutoTokenizer.from_pretrained(layout.base_model_path(t))
         rows, path = release_subset(tok, t, t.release_rows), Path(fetch(STAR1_RELEASE))
     else:
-        path = default_data_path(run_dir, cfg)
+        path = layout.training_data_path(run_dir, cfg)
         rows = load_rows(path)
     return (rows[: cfg.limit] if cfg.limit else rows), path
 
@@ -154,8 +127,6 @@ def release_subset(tokenizer, tcfg: Any, n_rows: int, release: Sequence[dict] | 
     (:func:`star1_utils.dataset.selection.select_diverse`, the same greedy removal that made the 1K from 41K)
     then cuts the rest to ``n_rows``. Deterministic: no seed is involved.
     """
-    from star1_utils.dataset.release import load_star1_release
-    from star1_utils.dataset.selection import select_diverse
 
     rows = list(release if release is not None else load_star1_release())
     fmt = Formatter(tokenizer, think_flag=tcfg.think_flag, base_flag=tcfg.base_flag,
@@ -453,20 +424,19 @@ def prepare_job(cfg: Any, run_dir: str | Path, *, data_path: str | Path | None =
     For ``base_model: tiny-qwen2`` the tiny student is built first (``init_model/``).
     """
     t = cfg.training
-    folder = run_folder(run_dir, cfg)
+    folder = layout.training_run_folder(run_dir, cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    data_path = Path(data_path) if data_path else default_data_path(run_dir, cfg)
+    data_path = Path(data_path) if data_path else layout.training_data_path(run_dir, cfg)
     if rows is None:
         rows = load_rows(data_path)
     if cfg.limit:
         rows = list(rows)[: cfg.limit]
     rows_path = folder / "train_rows.jsonl"
-    from star1_utils.run.artifacts import write_jsonl
 
     write_jsonl(rows_path, [{"id": r.get("id", str(n)), "question": r["question"], "response": r["response"]}
                             for n, r in enumerate(rows)])
-    model_path = base_model_path(t)
-    if t.base_model == TINY_MODEL:
+    model_path = layout.base_model_path(t)
+    if t.base_model == layout.TINY_MODEL:
         model_path = str(build_tiny_student(rows, folder / "init_model", vocab_size=t.tiny_vocab_size,
                                             hidden_size=t.tiny_hidden_size, layers=t.tiny_layers, seed=t.seed))
     job = {
@@ -505,7 +475,6 @@ def write_launch_files(job_path: str | Path, *, use_cpu: bool = False) -> tuple[
 
     job_path = Path(job_path)
     job = json.loads(job_path.read_text(encoding="utf-8"))
-    from star1_utils.run.config import TrainingConfig
 
     t = TrainingConfig(**job["training"])
     ds_path = job_path.parent / "deepspeed.json"
@@ -688,7 +657,6 @@ def _log_callback(log_path: Path, t0: float, print_every: int = 0, total: int = 
 
 def read_log(path: str | Path) -> list[dict]:
     """The training log (one JSON object per logged update); the last row holds the train summary."""
-    from star1_utils.run.artifacts import read_jsonl
 
     return read_jsonl(path)
 
@@ -722,7 +690,6 @@ def _training_data(job: dict, t: Any, layout: dict) -> _TrainingData:
     from datasets import Dataset
     from transformers import AutoTokenizer
 
-    from star1_utils.run.artifacts import read_jsonl
 
     rows = read_jsonl(job["rows_path"])
     tok = AutoTokenizer.from_pretrained(job["model_path"])
@@ -887,7 +854,6 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     quiet_model_libraries()
     import torch
 
-    from star1_utils.run.config import TrainingConfig
 
     job_path = Path(job_path)
     job = json.loads(job_path.read_text(encoding="utf-8"))
@@ -921,7 +887,6 @@ def job_fingerprint(job: dict) -> str:
     """What a checkpoint must match to be resumed: the training settings and the rows."""
     import hashlib
 
-    from star1_utils.run.resources import sha256_file
 
     keep = {k: v for k, v in job["training"].items()
             if k not in ("launch", "save_steps", "logging_steps", "sample_prompts", "sample_max_new_tokens")}
@@ -955,7 +920,6 @@ def sample_generations(model_dir: str | Path, questions: Sequence[str], *, max_n
     """Greedy answers (repetition penalty 1.2 by default, the reference's) with the saved chat template,
     all questions in one batch (the evaluation's transformers backend, ``threads`` as its; cached in
     ``cache_path`` when given, as every generation)."""
-    from star1_utils.evaluate import generation
 
     items = [{"id": str(n), "prompt": q} for n, q in enumerate(questions)]
     out = generation.generate(None, items, backend="transformers", model=str(model_dir),

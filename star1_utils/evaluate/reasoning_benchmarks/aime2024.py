@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 
 from star1_utils.run.resources import Resource, fetch
-from star1_utils.evaluate.reasoning_benchmarks.common import Grade, evenly_spaced, grade_math
+from star1_utils.evaluate.safety_benchmarks import evenly_spread
+from star1_utils.evaluate.reasoning_benchmarks.common import Grade, grade_math
 
 KEY = "aime2024"
 COLUMN = "AIME2024"
@@ -51,7 +52,7 @@ def load(n: int = 0) -> list[dict]:
     items = [{"id": f"{KEY}-{r['id']}", "benchmark": KEY, "prompt": build_prompt(r),
               "gold": normalise_gold(r["answer"]), "source_id": str(r["id"]), "url": r.get("url", "")}
              for r in rows]
-    return evenly_spaced(items, n)
+    return evenly_spread(items, n)
 
 
 def grade(item: dict, response: str, finish_reason: str | None = None) -> Grade:

@@ -238,14 +238,6 @@ def grade_letter(gold: str, response: str, letters: str, *, finish_reason: str |
     return finalise(Grade(ok, letter, "correct" if ok else "wrong", "", think), finish_reason)
 
 
-def evenly_spaced(rows: list, n: int) -> list:
-    """``n`` rows spread over the whole list (all when ``n`` is 0 or larger than the list)."""
-    if not n or n >= len(rows):
-        return list(rows)
-    step = len(rows) / n
-    return [rows[int(i * step)] for i in range(n)]
-
-
 class BenchmarkUnavailable(RuntimeError):
     """A benchmark cannot be loaded here (gated, offline, or not downloaded); the message says how
     to get access. Notebook 07 reports such a benchmark as missing and evaluates the rest."""

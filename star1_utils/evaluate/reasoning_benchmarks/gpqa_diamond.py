@@ -27,11 +27,11 @@ import csv
 import random
 
 from star1_utils.run.resources import Resource, ResourceError, fetch
+from star1_utils.evaluate.safety_benchmarks import evenly_spread
 from star1_utils.evaluate.reasoning_benchmarks.common import (
     BenchmarkUnavailable,
     Grade,
-    evenly_spaced,
-    grade_letter,
+        grade_letter,
 )
 
 KEY = "gpqa_diamond"
@@ -111,7 +111,7 @@ def load(n: int = 0, source: str = "hub") -> list[dict]:
             rows = check_rows(list(csv.DictReader(f)), str(path))
     except ResourceError as e:
         raise BenchmarkUnavailable(f"GPQA-Diamond is not available here. {ACCESS} (Details: {str(e)[:300]})") from e
-    return evenly_spaced(items_from_rows(rows), n)
+    return evenly_spread(items_from_rows(rows), n)
 
 
 def grade(item: dict, response: str, finish_reason: str | None = None) -> Grade:

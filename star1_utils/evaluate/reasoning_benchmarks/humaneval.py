@@ -23,11 +23,11 @@ from pathlib import Path
 from star1_utils.llm import replies
 from star1_utils.run.resources import Resource, ResourceError, fetch, sha256_file
 from star1_utils.evaluate.reasoning_benchmarks import sandbox
+from star1_utils.evaluate.safety_benchmarks import evenly_spread
 from star1_utils.evaluate.reasoning_benchmarks.common import (
     BenchmarkUnavailable,
     Grade,
-    evenly_spaced,
-    finalise,
+        finalise,
 )
 
 KEY = "humaneval"
@@ -75,7 +75,7 @@ def load(n: int = 0) -> list[dict]:
     items = [{"id": f"{KEY}-{p['task_id'].split('/')[-1]}", "benchmark": KEY, "prompt": PROMPT.format(prompt=p["prompt"]),
               "gold": p["canonical_solution"], "task_id": p["task_id"], "entry_point": p["entry_point"],
               "code_prompt": p["prompt"], "test": p["test"]} for p in problems()]
-    return evenly_spaced(items, n)
+    return evenly_spread(items, n)
 
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|Python|python3)?[ \t]*\n(.*?)```", re.DOTALL)

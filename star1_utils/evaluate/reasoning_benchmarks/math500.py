@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 
 from star1_utils.run.resources import Resource, fetch
-from star1_utils.evaluate.reasoning_benchmarks.common import Grade, evenly_spaced, grade_math
+from star1_utils.evaluate.safety_benchmarks import evenly_spread
+from star1_utils.evaluate.reasoning_benchmarks.common import Grade, grade_math
 
 KEY = "math500"
 COLUMN = "MATH-500"
@@ -48,7 +49,7 @@ def load(n: int = 0) -> list[dict]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
     items = [{"id": f"{KEY}-{r['unique_id']}", "benchmark": KEY, "prompt": build_prompt(r), "gold": r["answer"],
               "subject": r["subject"], "level": r["level"]} for r in rows]
-    return evenly_spaced(items, n)
+    return evenly_spread(items, n)
 
 
 def grade(item: dict, response: str, finish_reason: str | None = None) -> Grade:

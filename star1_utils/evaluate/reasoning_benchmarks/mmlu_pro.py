@@ -21,11 +21,11 @@ import json
 
 from star1_utils.run.resources import Resource, ResourceError, fetch
 from star1_utils.evaluate.reasoning_benchmarks import reference
+from star1_utils.evaluate.safety_benchmarks import evenly_spread
 from star1_utils.evaluate.reasoning_benchmarks.common import (
     BenchmarkUnavailable,
     Grade,
-    evenly_spaced,
-    grade_letter,
+        grade_letter,
 )
 
 KEY = "mmlu_pro"
@@ -93,7 +93,7 @@ def load(n: int = 0, options: str = "reference") -> list[dict]:
     rows = _rows()
     items = [{"id": f"{KEY}-{r['question_id']}", "benchmark": KEY, "prompt": build_prompt(r, options), "gold": r["answer"],
               "letters": letters_for(r["options"]), "category": r["category"]} for r in rows]
-    return evenly_spaced(items, n)
+    return evenly_spread(items, n)
 
 
 def grade(item: dict, response: str, finish_reason: str | None = None) -> Grade:
