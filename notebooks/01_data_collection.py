@@ -48,7 +48,6 @@ environment.check()  # the versions that shape results; a warning line if they d
 # Derived values: the resolved profile, the run folder and this notebook's stage folder.
 
 # %%
-import inspect
 import time
 
 import numpy as np
@@ -181,12 +180,21 @@ print("reversed order  :", dedup.greedy_self_filter(v[::-1], 0.7).tolist(),
       "(indices into the reversed rows)")
 
 # %% [markdown]
-# The reference's loop (`data_making/data_collection/utils.py`) reads a full similarity matrix. The
-# package keeps that loop, written out, as the yardstick for the fast version:
+# The reference's loop (`data_making/data_collection/utils.py`) reads a full similarity matrix:
+# keep the first row, then keep each next row unless it is at least `t` similar to a row already
+# kept. Here it is, to edit and run (try a tie: what should `>=` become to keep row 1 at t = 0.6?):
 
 # %%
-print(inspect.getsource(dedup.dense_reference_greedy))
-print("on the four rows above, t = 0.6:", dedup.dense_reference_greedy(sim, 0.6).tolist())
+def reference_greedy(sim: np.ndarray, t: float) -> list[int]:
+    """The reference's greedy self-filter over a full n x n similarity matrix."""
+    kept = [0] if len(sim) else []
+    for j in range(1, len(sim)):
+        if not np.any(sim[kept, j] >= t):  # similar to no row kept so far
+            kept.append(j)
+    return kept
+
+
+print("on the four rows above, t = 0.6:", reference_greedy(sim, 0.6))
 
 # %% [markdown]
 # That matrix is n x n: 13.4 GB in float64 at 41K rows plus a sparse intermediate of about 20 GB,
@@ -201,9 +209,9 @@ e = rng.normal(size=(2000, 32))
 e[1000:] = e[:1000] + 0.8 * rng.normal(size=(1000, 32))  # half the rows are noisy copies
 e = dedup.normalize_rows(e)
 ours = dedup.greedy_self_filter(e, 0.7, block_size=256)
-ref = dedup.dense_reference_greedy(e @ e.T, 0.7)
-same = np.array_equal(ours, ref)
-print(f"kept {len(ours)} of {len(e)}; identical to the dense reference loop: {same}")
+ref = reference_greedy(e @ e.T, 0.7)  # the loop of the cell above
+same = ours.tolist() == ref
+print(f"kept {len(ours)} of {len(e)}; identical to the reference loop: {same}")
 assert same
 
 # %% [markdown]

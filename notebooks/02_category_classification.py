@@ -61,6 +61,7 @@ from star1_utils.dataset import classification, collection, policies
 from star1_utils.llm import engine
 from star1_utils.report import viz
 from star1_utils.run.artifacts import read_jsonl, write_jsonl
+from star1_utils.run.config import role_parameters
 from star1_utils.run.notebook import start
 from star1_utils.run.resources import ResourceError
 
@@ -68,10 +69,8 @@ from star1_utils.run.resources import ResourceError
 # Derived values: the resolved profile, the run folder and this stage's folder.
 
 # %%
-ctx = start("02", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
-            classifier_base_url=classifier_base_url, classifier_model=classifier_model,
-            classifier_api_key_env=classifier_api_key_env,
-            classifier_concurrency=classifier_concurrency)
+roles = role_parameters(globals(), "classifier")  # classifier_base_url, ... from the parameters
+ctx = start("02", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides, **roles)
 cfg = ctx.cfg
 viz.set_style()
 

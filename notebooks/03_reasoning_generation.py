@@ -50,7 +50,6 @@ environment.check()  # the versions that shape results; a warning line if they d
 # The libraries, and the package modules that hold this section's code:
 
 # %%
-import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -61,6 +60,7 @@ from star1_utils.dataset import classification, collection, policies, traces
 from star1_utils.llm import engine, replies
 from star1_utils.report import viz
 from star1_utils.run.artifacts import read_jsonl, write_jsonl
+from star1_utils.run.config import role_parameters
 from star1_utils.run.notebook import start
 from star1_utils.run.resources import ResourceError
 
@@ -68,9 +68,8 @@ from star1_utils.run.resources import ResourceError
 # Derived values: the resolved profile, the run folder and this stage's folder.
 
 # %%
-ctx = start("03", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
-            teacher_base_url=teacher_base_url, teacher_model=teacher_model,
-            teacher_api_key_env=teacher_api_key_env, teacher_concurrency=teacher_concurrency)
+roles = role_parameters(globals(), "teacher")  # teacher_base_url, ... from the parameters
+ctx = start("03", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides, **roles)
 cfg = ctx.cfg
 viz.set_style()
 
@@ -107,15 +106,10 @@ print(f"{len(rows)} classified items: {len(items)} to reason about, "
 #
 # `COT_PROMPT_TEMPLATE` (the second definition in the paper's `prompt.py`, which overrides the first)
 # with the instruction and the item's policies. The policy block is the reference's one line
-# (`data_making/deliberative_reasoning/reasoning_generation/reasoning_generation.py:67-69`), kept in
-# the package as `policies.policies_for`:
-
-# %%
-print(inspect.getsource(policies.policies_for))
-
-# %% [markdown]
-# Written out for every item of this run, the prompt is the template filled with that join, which
-# is exactly what `traces.build_prompt` sends:
+# (`data_making/deliberative_reasoning/reasoning_generation/reasoning_generation.py:67-69`): the
+# policies of the item's own categories, in label order, joined by `"\n---\n"` (the package's
+# `policies.policies_for`). Written out for every item of this run, in a cell to edit and run, the
+# prompt is the template filled with that join, which is exactly what `traces.build_prompt` sends:
 
 # %%
 cot = policies.template("COT_PROMPT_TEMPLATE")

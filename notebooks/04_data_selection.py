@@ -55,13 +55,13 @@ from star1_utils.llm import engine, replies
 from star1_utils.run import artifacts
 from star1_utils.dataset import collection, scoring, selection
 from star1_utils.report import charts, figures, viz
+from star1_utils.run.config import role_parameters
 from star1_utils.run.notebook import start
 from star1_utils.dataset.policies import SHORT_NAMES
 
 t_start = time.time()
-ctx = start("04", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
-            scorer_base_url=scorer_base_url, scorer_model=scorer_model,
-            scorer_api_key_env=scorer_api_key_env, scorer_concurrency=scorer_concurrency)
+roles = role_parameters(globals(), "scorer")  # scorer_base_url, ... from the parameters
+ctx = start("04", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides, **roles)
 cfg = ctx.cfg
 viz.set_style()
 
@@ -252,13 +252,34 @@ pd.DataFrame([{"id": r["id"], "instruction": r["question"][:70], "categories": l
 # removed (ties: the earliest in the list), and everything is recounted. Items from big sources
 # *and* frequent categories go first; a multi-label item sums its categories, so it is more exposed.
 #
-# The reference's loop, in the direct port that the fast version below is checked against
-# (`data_making/data_selection/scorer.py:L208-L236`):
+# The reference's loop (`data_making/data_selection/scorer.py:L208-L236`), in two cells you can edit
+# and run: every remaining item's score, counted afresh, then the removal. The fast version below is
+# checked against these cells on this run's data.
 
 # %%
-import inspect
+from collections import Counter
 
-print(inspect.getsource(selection.reference_select_diverse))
+from star1_utils.dataset.policies import CATEGORIES
+
+
+def item_scores(data: list[dict]) -> list[float]:
+    """p(i) of every remaining item, counted and summed in the reference's order."""
+    cats = list(CATEGORIES) + sorted({c for r in data for c in r["category"]} - set(CATEGORIES))
+    cat_num = {c: sum(c in item["category"] for item in data) for c in cats}
+    source_num = Counter(item["source"] for item in data)
+    category_prob = {c: cat_num[c] / sum(cat_num.values()) for c in cats}
+    source_prob = {src: n / len(data) for src, n in source_num.items()}
+    return [source_prob[item["source"]] * sum([category_prob[c] for c in item["category"]])
+            for item in data]
+
+# %%
+def reference_select(records: list[dict], target: int) -> list[dict]:
+    """Remove the highest-scoring item (the earliest of a tie) until ``target`` items remain."""
+    data = list(records)
+    while len(data) > target:
+        scores = item_scores(data)
+        data.pop(scores.index(max(scores)))
+    return data
 
 # %% [markdown]
 # A toy pool of 7 items, reduced to 4, step by step (`selection.greedy_trace` records each step's
@@ -287,7 +308,7 @@ display(table)
 print("removed in order:", [s["removed"] for s in trace])
 kept = [t["id"] for t in selection.select_diverse(toy, 4)]
 print("kept:", kept)
-assert [t["id"] for t in selection.reference_select_diverse(toy, 4)] == kept
+assert [t["id"] for t in reference_select(toy, 4)] == kept  # the loop of section 6
 
 # %% [markdown]
 # Item `b` goes first: it is in the biggest source and carries two labels. Then `a` and `d` tie
@@ -314,17 +335,17 @@ if len(all_10) < target:
           "(the reference's loop does not run)")
 
 # %% [markdown]
-# **Proven equal on this run's data.** The reference loop printed above selects from the same
+# **Proven equal on this run's data.** The reference loop of section 6 selects from the same
 # all-10 pool; the two selections must hold the same items in the same order (up to
 # `selection.verify_max_items` items, beyond which the O(n²) loop is left to the tests).
 
 # %%
 if 0 < len(all_10) <= cfg.selection.verify_max_items:
     t0 = time.perf_counter()
-    ref = selection.reference_select_diverse(all_10, target)
+    ref = reference_select(all_10, target)
     t_ref = time.perf_counter() - t0
     assert [r["id"] for r in ref] == [r["id"] for r in selected]
-    print(f"identical to the direct port of the reference loop: {len(ref)} items, same order "
+    print(f"identical to the reference loop of section 6: {len(ref)} items, same order "
           f"({t_ref * 1000:.1f} ms against {t_fast * 1000:.1f} ms)")
 elif all_10:
     print(f"{len(all_10)} items: above verify_max_items ({cfg.selection.verify_max_items}), "
@@ -377,7 +398,7 @@ comp = selection.composition(released["selected"])
 print("top sources:", dict(list(comp["sources"].items())[:5]))
 print("labels per item:", comp["labels_per_item"])
 half = selection.select_diverse(released["all_10"], 500)
-half_ref = selection.reference_select_diverse(released["all_10"], 500)
+half_ref = reference_select(released["all_10"], 500)
 print("500 of it:", len(half), "items; identical to the reference port:",
       [r["id"] for r in half] == [r["id"] for r in half_ref])
 print("STAR-41K available here (mirror or cache):", available(selection.STAR_41K))
@@ -450,7 +471,6 @@ print(f"checks passed; notebook time {time.time() - t_start:.1f} s")
 # is `selection.greedy_trace(pool, len(pool) - 1)[0]["removed"]`.
 
 # %% tags=["solution"]
-from collections import Counter
 
 pool = all_10 if len(all_10) > 1 else toy
 n_src = Counter(r["source"] for r in pool)
@@ -474,8 +494,8 @@ print("the pool's biggest source and most frequent categories:", n_src.most_comm
 # exactly `selection.select_diverse`'s items, that `max` removes `a` first in the toy, and
 # **predict** whether `max` keeps more multi-label items of this run's pool.
 #
-# *Hint:* copy the loop of `selection.reference_select_diverse` (printed in section 6) and replace
-# `sum([...])` by `combine([...])`; keep its tie rule (`item_prob.index(max(item_prob))`).
+# *Hint:* copy `item_scores` and `reference_select` of section 6 and replace `sum([...])` by
+# `combine([...])`; keep its tie rule (`scores.index(max(scores))`).
 
 # %% tags=["solution"]
 def select_by(records, k, combine=sum):

@@ -45,7 +45,6 @@ environment.check()  # the versions that shape results; a warning line if they d
 # The libraries, and the package modules that hold this section's code:
 
 # %%
-import inspect
 import json
 import math
 import time
@@ -224,12 +223,24 @@ first = {"reference, 8 GPUs": sft.reference_data_order(1000, 5, sft.batch_layout
 print("rows of update 1:", {k: v[:5] for k, v in first.items()})
 
 # %% [markdown]
-# The learning rate of each update, as a loop: the value of transformers'
-# `get_cosine_schedule_with_warmup` (the scheduler the trainer builds) after k scheduler steps.
-# Section 3 checks it against the rates the trainer logged in this run.
+# The learning rate of each update, as a function to edit and run: the value of transformers'
+# `get_cosine_schedule_with_warmup` (the scheduler the trainer builds) after k scheduler steps. The
+# cell proves the package's `sft.lr_schedule` equal to it; section 3 checks both against the rates
+# the trainer logged in this run.
 
 # %%
-print(inspect.getsource(sft.lr_schedule))
+def cosine_lr(step: int, T: int, warmup: int, peak: float) -> float:
+    """The learning rate after ``step`` scheduler steps (warm-up, then a half cosine to 0 at T)."""
+    if step < warmup:
+        return peak * (step / max(1, warmup))
+    progress = (step - warmup) / max(1, T - warmup)
+    return peak * max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+T, warmup = s["updates"], int(recipe.warmup_ratio * s["updates"])
+loop_lrs = [cosine_lr(k, T, warmup, recipe.learning_rate) for k in range(T)]
+assert loop_lrs == s["lrs"]  # the package's sft.lr_schedule, which notebook 05 trains with
+print(f"T = {T}, warm-up {warmup}: the loop and sft.lr_schedule agree on all {T} rates")
 
 # %% [markdown]
 # The first update runs with learning rate 0 (the scheduler's value at step 0 of the warm-up), the
@@ -344,7 +355,7 @@ if not trained_before and tcfg.backend == "accelerate":
     print("launch command (run it on the training node, from the project root):\n")
     print(sft.shell_command(cmd))
     if tcfg.launch == "subprocess":  # a re-run resumes from the last checkpoint
-        summary = sft.train_with_accelerate(job_path)
+        summary = sft.train_with_accelerate(job_path, cmd)  # the command printed above
 
 # %% [markdown]
 # What the training reports, whichever backend ran it:

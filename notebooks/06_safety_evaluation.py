@@ -68,20 +68,22 @@ environment.check()  # the versions that shape results; a warning line if they d
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import display
 
 from star1_utils.llm import replies
-from star1_utils.evaluate import generation, judge_models, safety_benchmarks as bench, safety
+from star1_utils.evaluate import generation, judge_models, safety, statistics
+from star1_utils.evaluate import safety_benchmarks as bench
 from star1_utils.report import charts, figures, paper, viz
 from star1_utils.run import layout
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
+from star1_utils.run.config import role_parameters
 from star1_utils.run.notebook import start
 from star1_utils.run.resources import ResourceError
 
 # %%
-ROLE_PARAMS = ("base_url", "model", "api_key_env", "concurrency")
-roles = {f"{r}_{k}": globals()[f"{r}_{k}"] for r in ("student", "judge") for k in ROLE_PARAMS}
+roles = role_parameters(globals(), "student", "judge")  # student_base_url, ... (parameters)
 ctx = start("06", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides, **roles)
 cfg = ctx.cfg
 se = cfg.safety_eval
@@ -465,7 +467,22 @@ pd.DataFrame(cat_rows) if cat_rows else "no categories in these sets"
 # prompts** with the same decoding and the same judge, through the same three steps in one call
 # (`safety.evaluate_model`). Because the prompts are paired, the right test is McNemar's: only
 # the prompts whose verdict changed carry information (*fixed*: unsafe before, safe after; *broken*:
-# the reverse), and under "no change" each is a coin flip.
+# the reverse), and under "no change" each is a coin flip. The test, as a function to edit and run:
+
+# %%
+from math import comb
+
+
+def mcnemar(unsafe_before: list[bool], unsafe_after: list[bool]) -> dict:
+    """Exact McNemar test: the chance that a fair coin splits the changed prompts this unevenly."""
+    fixed = sum(b and not a for b, a in zip(unsafe_before, unsafe_after))
+    broken = sum(a and not b for b, a in zip(unsafe_before, unsafe_after))
+    n, k = int(fixed + broken), int(min(fixed, broken))
+    p = min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+    return {"fixed": fixed, "broken": broken, "p_value": p}
+
+
+print(mcnemar([True] * 9 + [False], [False] * 9 + [True]))  # 9 fixed, 1 broken: p = 0.021
 
 # %%
 before = None
@@ -497,6 +514,25 @@ if before is not None:
     display(pd.DataFrame(paired))
 
 # %% [markdown]
+# The package's `safety.before_after` (through `statistics.paired_test`) against the function above,
+# on every benchmark of this run (without `compare_base`, on random verdicts):
+
+# %%
+rng = np.random.default_rng(0)
+pairs = [((rng.random(60) < 0.5).tolist(), (rng.random(60) < 0.3).tolist())]
+if before is not None:
+    verdicts = [{(j["benchmark"], j["id"]): j["unsafe_full"] for j in js if "unsafe_full" in j}
+                for js in (before["judgements"], judgements)]
+    common = [k for k in verdicts[0] if k in verdicts[1]]
+    pairs = [tuple([v[k] for k in common if k[0] == b] for v in verdicts)
+             for b in columns if any(k[0] == b for k in common)]
+for b_list, a_list in pairs:
+    mine, theirs = mcnemar(b_list, a_list), statistics.paired_test(b_list, a_list)
+    assert (mine["fixed"], mine["broken"]) == (theirs["fixed"], theirs["broken"])
+    assert abs(mine["p_value"] - theirs["p_value"]) < 1e-9, (mine, theirs)
+print(f"the loop and statistics.paired_test agree on {len(pairs)} paired set(s)")
+
+# %% [markdown]
 # The claim is the change, so the change is what must survive the judge's error (the base model's own
 # rates, judged and corrected, are in `metrics.json` as `corrected_base`). Judged and corrected
 # per benchmark, for this profile's judge and the rules: the same judge read both models, so one draw of
@@ -522,8 +558,8 @@ if before is not None:
 # The same in a picture (`charts.safety_before_after`): each benchmark before and after with exact
 # 95% intervals. Beside it, for scale, the paper's gain from the Instruct model to its STAR-1 model
 # for the smallest family it trained (Qwen2.5-1.5B, Table 1). The paper's models are 10 times
-# larger, trained on 1,000 rows for 5 epochs; the miniature is 135M parameters on a few rows for one
-# epoch, so the sizes of the changes are not comparable, only their direction. The figure's heading
+# larger, trained on 1,000 rows for 5 epochs; the miniature's model is 135M parameters, trained on a few
+# rows for one epoch, so the sizes of the changes are not comparable, only their direction. The figure's heading
 # says which judge and how well it agrees with people.
 
 # %%
@@ -534,7 +570,7 @@ if before is not None:
                   f"specificity {jv['specificity']:.2f}); "
                   "judged rates, corrected ones in the table above")
     rows_trained = cfg.training.release_rows or ""
-    title = f"SmolLM2-135M-Instruct before and after {rows_trained} STAR-1 rows"
+    title = f"{cfg.training.base_model} before and after {rows_trained} STAR-1 rows"
     fig = charts.safety_before_after(paired, "Qwen2.5-1.5B", title, judge_note)
     viz.save_figure(fig, ctx.figures_dir() / "06_before_after")
     plt.show()
@@ -563,11 +599,11 @@ if family is None:
     print(f"{model_name} has no row in the paper; showing {compare_family} "
           "(the full profile's base model) for orientation.")
 print("Paper source:", paper.CITATION)
-trained_on = f"{cfg.name}: 135M on {cfg.training.release_rows} rows"
+trained_on = f"{cfg.name}: {cfg.training.base_model} on {cfg.training.release_rows} rows"
 label = "demo" if ctx.tiny_student else (trained_on if cfg.training.release_rows else "this run")
 table = safety.comparison_table(metrics, compare_family, label=label)
 if before is not None:
-    base_label = f"{cfg.name}: base 135M"
+    base_label = f"{cfg.name}: {cfg.training.base_model}, untrained"
     base_table = safety.comparison_table(before["metrics"], compare_family, label=base_label)
     table = pd.concat([base_table.iloc[:1], table])
 table.round(1)

@@ -76,6 +76,7 @@ from star1_utils.evaluate import generation, reasoning
 from star1_utils.report import charts, paper, viz
 from star1_utils.evaluate import reasoning_benchmarks as rb
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
+from star1_utils.run.config import role_parameters
 from star1_utils.run.notebook import start
 from star1_utils.evaluate.reasoning_benchmarks import humaneval, mmlu_pro, records
 
@@ -83,11 +84,8 @@ from star1_utils.evaluate.reasoning_benchmarks import humaneval, mmlu_pro, recor
 # Derived values: the resolved profile, the run folder and this stage's folder.
 
 # %%
-ctx = start("07", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides,
-            student_base_url=student_base_url, student_model=student_model,
-            student_api_key_env=student_api_key_env, student_concurrency=student_concurrency,
-            grader_base_url=grader_base_url, grader_model=grader_model,
-            grader_api_key_env=grader_api_key_env, grader_concurrency=grader_concurrency)
+roles = role_parameters(globals(), "student", "grader")  # student_base_url, ... (parameters)
+ctx = start("07", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides, **roles)
 cfg = ctx.cfg
 re_cfg = cfg.reasoning_eval
 n_per_benchmark = re_cfg.max_examples

@@ -88,7 +88,7 @@ from star1_utils.evaluate import safety_benchmarks as bench
 from star1_utils.report import figures, viz
 from star1_utils.run import layout, runner
 from star1_utils.run.artifacts import read_jsonl, write_json, write_jsonl
-from star1_utils.run.config import ROLE_FIELDS, load_profile
+from star1_utils.run.config import load_profile, role_parameters
 from star1_utils.run.notebook import start
 
 # %% [markdown]
@@ -97,8 +97,7 @@ from star1_utils.run.notebook import start
 
 # %%
 t_start = time.time()
-role_kw = {f"{role}_{field}": globals()[f"{role}_{field}"]  # e.g. rewriter_base_url
-           for role in benign_data.NOTEBOOK_ROLES for field in ROLE_FIELDS}
+role_kw = role_parameters(globals(), *benign_data.NOTEBOOK_ROLES)  # e.g. rewriter_base_url
 ctx = start("08", profile=profile, run_dir=run_dir, limit=limit, overrides=overrides, **role_kw)
 cfg = ctx.cfg
 oc = cfg.overrefusal
@@ -251,6 +250,20 @@ for r in traces[:1]:  # one example: the look-alike and the start of its answer
 # that is all STAR-benign-915 is. A trace that hedges ("I can't help with anything dangerous. That
 # said, ...") is exactly the over-cautious behaviour the filter must remove. Self-distilled rows have
 # no reasoning to rate: they must score 5 on the two criteria that read the answer.
+#
+# The reference's filter (`overrefusal_ablation/scorer/scorer.py:177-186`), to edit and run; the
+# next cells score this run's rows and prove `benign_data.all_five` equal to it:
+
+# %%
+def keep_all_five(rows: list[dict], criteria: tuple[str, ...] | None = None) -> list[dict]:
+    """The rows whose scores are all 5 (on ``criteria`` only, when given), in order, tagged
+    with the release's source."""
+    kept = []
+    for row in rows:
+        scores = row["score"] if criteria is None else {c: row["score"].get(c) for c in criteria}
+        if all(score == 5 for score in scores.values()):
+            kept.append({**row, "source": "4o_rewrite"})
+    return kept
 
 # %%
 scored, out_sc = benign_data.score(cfg, traces, ctx.cache_path)
@@ -266,6 +279,12 @@ kept_ids = {r["id"] for r in kept}
 dropped = [r for r in scored if r["id"] not in kept_ids][:2]
 for r in dropped:
     print("dropped:", r["question"], r["score"])
+
+# %%
+# the reference's mode tests every value the scorer wrote, whatever its keys (scorer.py:179-186)
+by_criteria = None if not cfg.selection.lenient_scores else benign_data.filter_criteria(cfg)
+assert keep_all_five(scored, by_criteria) == kept, "the loop and benign_data.all_five differ"
+print(f"the loop above keeps the same {len(kept)} rows as benign_data.all_five")
 
 # %% [markdown]
 # How often each criterion gave each score. A reference-mode score is whatever dict the scorer
@@ -498,7 +517,7 @@ if shift is not None:
                                model=mix_curve.BASE_POINT))
 for d in details[1:]:
     d["vs_first_point"] = xstest.refusal_shift(point_rows[points[0]], point_rows[d["n_benign"]])
-mix_curve.write_curve_csv(ctx.stage.path("mix_curve.csv"), curve)
+mix_curve.write_curve_csv(ctx.stage.path("benign_mix_curve.csv"), curve)
 write_json(ctx.stage.path("benign_mix_points.json"), mix_curve.points_record(cfg, details))
 display(pd.DataFrame(curve).set_index("n_benign"))
 
@@ -566,7 +585,7 @@ display(pd.DataFrame(changes))
 
 # %%
 names = ("benign_rewrites.jsonl", "benign_scored.jsonl", "star1_benign_filtered.jsonl",
-         "xstest.jsonl", "xstest_metrics.json", "xstest_corrected.json", "mix_curve.csv",
+         "xstest.jsonl", "xstest_metrics.json", "xstest_corrected.json", "benign_mix_curve.csv",
          "benign_mix_points.json")
 outputs = [ctx.stage.path(name) for name in names]
 if shift is not None:
@@ -585,7 +604,7 @@ for p in outputs + list(figure_paths):
 # and every point trained on the harmful rows plus its benign amount.
 
 # %%
-curve_df = pd.read_csv(ctx.stage.path("mix_curve.csv"))
+curve_df = pd.read_csv(ctx.stage.path("benign_mix_curve.csv"))
 assert list(curve_df.columns) == list(mix_curve.CURVE_COLUMNS)
 trained_points = curve_df[curve_df["model"] == "trained"]
 assert trained_points["n_benign"].astype(int).tolist() == points
@@ -626,7 +645,7 @@ print(f"notebook 08 took {time.time() - t_start:.0f} s")
 # - XSTest measures over-refusal on 250 safe prompts: the share of full or partial refusals (100 minus
 #   full compliance; which of these the paper's Figure 4 plots is not known). The unsafe contrast prompts
 #   show whether a model that complies more also refuses less where it should.
-# - The benign-mix curve (`08_overrefusal/mix_curve.csv`, `figures/fig4_benign_mix_curve.*`,
+# - The benign-mix curve (`08_overrefusal/benign_mix_curve.csv`, `figures/fig4_benign_mix_curve.*`,
 #   details per point in `benign_mix_points.json`) puts over-refusal, safety and reasoning side by
 #   side for each benign amount, with intervals, and the base model as the reference. Read its ends
 #   together: the benign rows are for over-refusal, and the harmful prompts show what they cost;

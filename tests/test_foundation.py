@@ -451,3 +451,12 @@ def test_demo_run_overview(demo_run):
     assert "torch" in env["versions"]
     m = artifacts.read_manifest(demo_run / "00_overview")
     assert m["status"] == "complete"
+
+
+def test_role_parameters_read_a_notebooks_namespace():
+    ns = {f"scorer_{f}": v for f, v in zip(config.ROLE_FIELDS, ("http://x/v1", "m", "KEY", 3))}
+    assert config.role_parameters(ns, "scorer") == ns
+    cfg = config.load_profile("demo", **config.role_parameters(ns, "scorer"))
+    assert (cfg.roles.scorer.base_url, cfg.roles.scorer.concurrency) == ("http://x/v1", 3)
+    with pytest.raises(NameError, match="judge_base_url"):
+        config.role_parameters(ns, "scorer", "judge")

@@ -33,6 +33,17 @@ ROLES: tuple[str, ...] = get_args(RoleName)
 ROLE_FIELDS = ("base_url", "model", "api_key_env", "concurrency")
 
 
+def role_parameters(namespace: dict[str, Any], *roles: str) -> dict[str, Any]:
+    """The ``<role>_<field>`` notebook parameters of ``roles`` (each of :data:`ROLE_FIELDS`), read
+    from a notebook's namespace (``globals()``) for :func:`load_profile` and ``start``: the one way a
+    notebook passes its role parameters on (08 passes the same to its sub runs)."""
+    names = [f"{r}_{f}" for r in roles for f in ROLE_FIELDS]
+    missing = [n for n in names if n not in namespace]
+    if missing:
+        raise NameError(f"the parameters cell defines no {', '.join(missing)}: run it first")
+    return {n: namespace[n] for n in names}
+
+
 # The values each fixed-choice setting accepts: exactly those its consumer handles.
 Corpus = Literal["demo", "paper"]  # collection.py: load_corpus
 PaperTestSet = Literal["StrongREJECT", "JBBBehaviours", "SGBench", "wildjailbreak", "XSTest"]  # PAPER_TEST_SETS
@@ -429,6 +440,12 @@ class Profile(_Section):
         if name not in ROLES:
             raise KeyError(f"unknown LLM role {name!r}; roles are {', '.join(ROLES)}")
         return getattr(self.roles, name)
+
+    def take(self, items: Any) -> list:
+        """The items a stage processes: the first ``limit`` (profile or notebook parameter), or all
+        of them when ``limit`` is 0. This is the only meaning of ``limit`` (notebooks: ``ctx.take``)."""
+        items = list(items)
+        return items[: self.limit] if self.limit else items
 
     def section_sha256(self, *sections: str) -> str:
         """Hash of the global settings plus the named sections: a stage's configuration identity.

@@ -38,8 +38,8 @@ class NotebookContext:
 
     def take(self, items: list) -> list:
         """The items a stage processes: the first ``limit`` (profile or notebook parameter), or all
-        of them when ``limit`` is 0. This is the only meaning of ``limit``."""
-        return list(items[: self.cfg.limit]) if self.cfg.limit else list(items)
+        of them when ``limit`` is 0 (:meth:`star1_utils.run.config.Profile.take`)."""
+        return self.cfg.take(items)
 
     def students(self, section: Any) -> list[dict]:
         """The models an evaluation notebook generates with: the trained student, then the untrained

@@ -98,7 +98,7 @@ def training_rows(cfg: Any, run_dir: str | Path) -> tuple[list[dict], Path]:
     else:
         path = layout.training_data_path(run_dir, cfg)
         rows = load_rows(path)
-    return (rows[: cfg.limit] if cfg.limit else rows), path
+    return cfg.take(rows), path
 
 
 def load_rows(path: str | Path) -> list[dict]:
@@ -429,8 +429,7 @@ def prepare_job(cfg: Any, run_dir: str | Path, *, data_path: str | Path | None =
     data_path = Path(data_path) if data_path else layout.training_data_path(run_dir, cfg)
     if rows is None:
         rows = load_rows(data_path)
-    if cfg.limit:
-        rows = list(rows)[: cfg.limit]
+    rows = cfg.take(rows)
     rows_path = folder / "train_rows.jsonl"
 
     write_jsonl(rows_path, [{"id": r.get("id", str(n)), "question": r["question"], "response": r["response"]}
@@ -562,8 +561,10 @@ def check_processes(num_gpus: int) -> str:
     return f"{num_gpus} CPU process(es), no GPU here (DeepSpeed over gloo: a check of the launch, not a speed)"
 
 
-def train_with_accelerate(job_path: str | Path, *, echo: Callable[[str], None] = print) -> dict:
-    """Run :func:`launch_command` here, echoing the processes' progress, and return the summary.
+def train_with_accelerate(job_path: str | Path, cmd: list[str] | None = None, *,
+                          echo: Callable[[str], None] = print) -> dict:
+    """Run ``cmd`` (default :func:`launch_command`: pass the one already shown, so what runs is what
+    was printed) here, echoing the processes' progress, and return the summary.
 
     A re-run after an interruption resumes from the last checkpoint (``training.save_steps``), as
     :func:`train` does in each process. Raises with the exit status when a process fails.
@@ -572,7 +573,7 @@ def train_with_accelerate(job_path: str | Path, *, echo: Callable[[str], None] =
     echo("accelerate launch: " + check_processes(int(job["training"]["num_gpus"])))
     # the libraries' deprecation notices come once per ZeRO-3 gather: thousands of lines on a CPU
     env = {"PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning", "TOKENIZERS_PARALLELISM": "false"}
-    return _run_training(launch_command(job_path), job_path, env, echo)
+    return _run_training(cmd or launch_command(job_path), job_path, env, echo)
 
 
 def _worth_showing(line: str) -> bool:
