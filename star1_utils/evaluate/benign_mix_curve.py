@@ -160,7 +160,7 @@ def points_record(cfg, details: list[dict]) -> dict:
     """``benign_mix_points.json``: the refusal judge, the models the benign rows came from
     (rewriter and teacher: stand-ins or the paper's), and one :func:`point_detail` per point."""
     return {"judge": cfg.role("refusal_judge").model,
-            "benign_data.benign_source": benign_data.benign_source(cfg), "points": details}
+            "benign_source": benign_data.benign_source(cfg), "points": details}
 
 
 def versus_first(details: list[dict], first_n: int) -> list[dict]:
