@@ -460,3 +460,19 @@ def test_role_parameters_read_a_notebooks_namespace():
     assert (cfg.roles.scorer.base_url, cfg.roles.scorer.concurrency) == ("http://x/v1", 3)
     with pytest.raises(NameError, match="judge_base_url"):
         config.role_parameters(ns, "scorer", "judge")
+
+
+def test_the_mirror_beside_the_checkout_is_found_without_the_variable(monkeypatch, tmp_path):
+    """Every entry point finds the mirror the way the Makefile does: ``STAR1_DATA_MIRROR`` when set,
+    else a ``shared/`` folder beside the checkout that holds the mirror's files."""
+    checkout = tmp_path / "repo"
+    checkout.mkdir()
+    monkeypatch.delenv("STAR1_DATA_MIRROR", raising=False)
+    monkeypatch.setattr(resources, "project_root", lambda: checkout)
+    assert resources.mirror_root() is None  # no shared/ beside it: download
+    (tmp_path / "shared" / "star1").mkdir(parents=True)
+    assert resources.mirror_root() is None  # a shared/ folder without the mirror's files
+    (tmp_path / "shared" / resources.MIRROR_MARKER).write_text("{}")
+    assert resources.mirror_root() == (tmp_path / "shared").resolve()
+    monkeypatch.setenv("STAR1_DATA_MIRROR", str(tmp_path / "elsewhere"))
+    assert resources.mirror_root() == (tmp_path / "elsewhere").resolve()

@@ -126,9 +126,10 @@ def pin_warning(mismatches: list[tuple[str, str | None, str]]) -> str:
             f" {said}; results may differ from the README's (make setup installs the pins)")
 
 
-def check(echo=print, installed: dict[str, str | None] | None = None) -> list[str]:
+def check(echo=print, installed: dict[str, str | None] | None = None) -> None:
     """The first cell of every notebook: one line of the versions that shape results, and one
-    warning line when the installed versions differ from the pins. Returns the lines printed."""
+    warning line when the installed versions differ from the pins. Returns nothing, so a notebook
+    cell that ends with it shows the line once."""
     pinned = pins()
     have = installed_versions(sorted(set(pinned) | set(SHOWN)))
     if installed:
@@ -141,4 +142,3 @@ def check(echo=print, installed: dict[str, str | None] | None = None) -> list[st
         lines.append(warning)
     for line in lines:
         echo(line)
-    return lines

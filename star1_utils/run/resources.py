@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from star1_utils import project_root
+
 MIRROR_ENV = "STAR1_DATA_MIRROR"
 CACHE_ENV = "STAR1_CACHE_DIR"
 
@@ -59,10 +61,19 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+#: A file every data mirror holds: a ``shared/`` folder beside the checkout that has it is the mirror.
+MIRROR_MARKER = "star1/reference_prompts.json"
+
+
 def mirror_root() -> Path | None:
-    """The mirror directory from ``STAR1_DATA_MIRROR``, or ``None`` when unset."""
+    """The data mirror: ``STAR1_DATA_MIRROR`` when set, else a ``shared/`` folder beside the
+    checkout that holds the mirror's files (the rule the Makefile applies), else ``None``
+    (download). The same rule for every entry point: the runner, papermill, JupyterLab, tests."""
     value = os.environ.get(MIRROR_ENV, "").strip()
-    return Path(value).expanduser().resolve() if value else None
+    if value:
+        return Path(value).expanduser().resolve()
+    beside = project_root().parent / "shared"
+    return beside.resolve() if (beside / MIRROR_MARKER).is_file() else None
 
 
 def cache_root() -> Path:
