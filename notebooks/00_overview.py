@@ -143,9 +143,10 @@ pd.DataFrame([
 
 # %%
 block = policies.policies_for(["Self-Harm", "Privacy / Personal Data"])
-join = block.index("\n---\n")
-around_join = block[join - 200: join + 200]
-print(block[:400], "\n[...]\n" + around_join, "\n[...]", f"\n({len(block)} characters in all)")
+first, second = ([line for line in part.splitlines() if line.strip()]  # whole lines only
+                 for part in block.split("\n---\n", 1))
+print(*first[:4], "[...]", *first[-2:], "---", *second[:3], "[...]", sep="\n")
+print(f"({len(block)} characters in all)")
 
 # %% [markdown]
 # ## 4. Profiles

@@ -76,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "judges":
         return _judges(args.per_source)
     if args.command == "student":
-
         written = build_student_edition(args.folder)
         print(f"student edition: {len(written)} notebooks without solutions in {Path(args.folder).resolve()}"
               f"/notebooks (read {Path(args.folder) / 'STUDENT.md'})")
@@ -87,18 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         print(build_env(args.path, gpu=args.gpu))
         return 0
     if args.command == "notebooks":
-
         lines = sync_notebooks(args.folder, check=args.check, from_ipynb=args.from_ipynb)
         print("\n".join(lines) if lines else "notebooks and their text sources agree")
         return 1 if args.check and lines else 0
     if args.command == "smoke":
-
         return smoke_main(args)
     if args.command == "run":
-
         return run_main(args)
     if args.command == "clean-notebooks":
-
         files = []
         for p in args.paths:
             p = Path(p)

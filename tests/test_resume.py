@@ -342,3 +342,24 @@ def test_resume_after_failures_retries_only_them_and_ends_with_none(tmp_path):
 def test_a_bad_profile_path_or_overrides_is_one_line(kwargs, message):
     with pytest.raises(ProfileError, match=message):
         load_profile(**kwargs)
+
+
+def test_a_rerun_says_what_it_changed_and_which_stages_are_stale(tmp_path, capsys):
+    """A stage re-run with other settings says whether its files changed; changed files name the
+    finished stages that read them, which --resume then runs again (issue: 01 at another threshold
+    overwrote its rows and nothing said 02-09 were stale)."""
+    def run_01(config: str, rows: str) -> str:
+        stage = Stage(tmp_path, "01_collection", notebook="01_data_collection", config_sha256=config)
+        (stage.dir / "collected.jsonl").write_text(rows)
+        stage.finish(outputs=[stage.dir / "collected.jsonl"])
+        return capsys.readouterr().out
+
+    assert run_01("t=0.7", '{"id": 1}\n') == ""  # a first run has nothing to compare with
+    down = Stage(tmp_path, "02_classification", notebook="02_category_classification", config_sha256="c")
+    down.finish(inputs=[tmp_path / "01_collection" / "collected.jsonl"])
+    assert run_01("t=0.7", '{"id": 1}\n') == ""  # same settings, same files: nothing to say
+    out = run_01("t=0.5", '{"id": 1}\n')
+    assert "other settings" in out and "byte-identical" in out and "no later stage is stale" in out
+    out = run_01("t=0.3", '{"id": 2}\n')
+    assert "changed 1 output(s) (01_collection/collected.jsonl)" in out and "now stale: 02_classification" in out
+    assert manifest_is_current(down.dir, "c")[1] == "input 01_collection/collected.jsonl changed"

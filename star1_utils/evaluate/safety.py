@@ -57,7 +57,6 @@ def judged_text(response: str, mode: str, row: dict | None = None, source: str =
     ``full`` mode with ``source`` ``"reference"`` the reference's stored text of ``row`` instead."""
     if mode == "full":
         if source == "reference":
-
             return reference_text(row if row is not None else {"response": response})
         return response or ""
     if mode == "final_answer":

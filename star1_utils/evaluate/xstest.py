@@ -64,7 +64,6 @@ def judge_text(response: str, judge_input: str = "answer", row: dict | None = No
     sends (eval.py:151, :174-175: the stored ``response``, which is vLLM's ``text.strip()`` from
     gen.py:105, reasoning included and no opening tag; :func:`generation.reference_text` of ``row``)."""
     if judge_input == "full":
-
         return reference_text(row if row is not None else {"response": response})
     if judge_input != "answer":
         raise ValueError(f"overrefusal.judge_input must be 'answer' or 'full', got {judge_input!r}")

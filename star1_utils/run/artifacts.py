@@ -335,6 +335,31 @@ def check_upstream(run_dir: str | Path, path: str | Path) -> None:
                             f"{m.get('notebook') or stage_dir.name} again (or restore the file)")
 
 
+def change_note(run_dir: str | Path, previous: dict | None, current: dict) -> str:
+    """What a re-run of a stage changed, in one line for the notebook and the runner's log ("" when
+    nothing is worth saying: a first run, or the same settings giving the same files).
+
+    Other settings that leave every output byte-identical say so (no later stage is stale); changed
+    outputs name the stages that read them, which ``--resume`` will now run again (their recorded
+    input no longer matches).
+    """
+    if not previous or previous.get("status") != "complete":
+        return ""
+    before = previous.get("outputs") or {}
+    changed = sorted(rel for rel, digest in current["outputs"].items() if before.get(rel) != digest)
+    other_settings = previous.get("config_sha256") != current.get("config_sha256")
+    stage = current["stage"]
+    if not changed:
+        return (f"{stage}: re-run with other settings, and its outputs are byte-identical to the last run's: "
+                "no later stage is stale") if other_settings else ""
+    readers = sorted(p.parent.name for p in Path(run_dir).glob(f"*/{MANIFEST}")
+                     if p.parent.name != stage and set((read_manifest(p.parent) or {}).get("inputs") or {}) & set(changed))
+    why = "with other settings" if other_settings else "with the same settings"
+    stale = (f"now stale: {', '.join(readers)} (python -m star1_utils run --resume runs them again)"
+             if readers else "no finished stage reads them yet")
+    return f"{stage}: re-run {why} changed {len(changed)} output(s) ({', '.join(changed[:3])}); {stale}"
+
+
 @dataclass
 class Stage:
     """One stage of a run: its folder, its configuration identity, and its manifest.
@@ -370,7 +395,6 @@ class Stage:
         self.run_dir = Path(self.run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.profile is not None:
-
             self.config_reads = track_reads(self.profile)
             previous = read_manifest(self.dir)
             if previous and config_sha256_now(previous, self.profile) == previous.get("config_sha256"):
@@ -444,15 +468,17 @@ class Stage:
             "platform": {"system": platform.system(), "machine": platform.machine(), "argv0": Path(sys.argv[0]).name},
         }
         if self.config_reads is not None:
-
             manifest["config_reads"] = sorted(self.config_reads)
             with untracked():
                 manifest["config_sha256"] = self.profile.section_sha256(*manifest["config_reads"])
         if extra:
             manifest.update(extra)
         path = self.path(MANIFEST)
+        note = change_note(self.run_dir, read_manifest(self.dir), manifest)
         write_json(path, manifest)
         unlock_run_folder(self.run_dir)
+        if note:
+            print(note)
         return path
 
     def record_failures(self, failures: Iterable[dict]) -> Path:

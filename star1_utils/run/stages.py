@@ -21,8 +21,10 @@ class StageSpec:
 
 
 STAGES: tuple[StageSpec, ...] = (
+    # the overview shows which switches the profile sets off the reference: it reads every section
     StageSpec("00", "00_overview", "00_overview",
-              ("training.backend", "safety_eval.backend", "reasoning_eval.backend"), "environment report and the run plan"),
+              ("roles", "collection", "classification", "reasoning", "selection", "training", "safety_eval",
+               "reasoning_eval", "overrefusal"), "environment report and the run plan"),
     StageSpec("01", "01_data_collection", "01_collection", ("collection",),
               "01_collection/collected.jsonl"),
     StageSpec("02", "02_category_classification", "02_classification",
