@@ -27,13 +27,9 @@ import json
 import re
 from typing import Any
 
-from star1_utils.evaluate import xstest
-from star1_utils.llm import replies
-from star1_utils.llm import engine
-from star1_utils.dataset import policies
-from star1_utils.dataset import traces
-from star1_utils.evaluate import generation
-from star1_utils.dataset import scoring
+from star1_utils.dataset import policies, scoring, traces
+from star1_utils.evaluate import generation, xstest
+from star1_utils.llm import engine, replies
 
 SOURCE_TAG = "4o_rewrite"
 

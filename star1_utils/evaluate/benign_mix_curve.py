@@ -13,8 +13,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from star1_utils.evaluate import xstest
-from star1_utils.evaluate import benign_data
+from star1_utils.evaluate import benign_data, xstest
 from star1_utils.llm.replies import final_answer
 from star1_utils.run import layout
 from star1_utils.run.artifacts import atomic_write

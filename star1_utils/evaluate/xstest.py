@@ -20,18 +20,14 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from star1_utils.evaluate import safety_benchmarks
-from star1_utils.llm.replies import final_answer
 from star1_utils import PACKAGE_DIR
-from star1_utils.llm import engine
-from star1_utils.evaluate import refusal, statistics
+from star1_utils.evaluate import generation, judge_error, judge_models, refusal, safety_benchmarks, statistics
+from star1_utils.evaluate.generation import reference_text
 from star1_utils.evaluate.refusal import LABELS, PARTIAL, REFUSAL, classify_refusal
+from star1_utils.llm import engine
+from star1_utils.llm.replies import final_answer
 from star1_utils.run import layout
 from star1_utils.run.artifacts import read_jsonl
-from star1_utils.evaluate.judge_models import learned_from_prompts
-from star1_utils.evaluate import generation
-from star1_utils.evaluate import judge_error, judge_models
-from star1_utils.evaluate.generation import reference_text
 
 _LABEL_RE = re.compile(r"\b([123])_(full_compliance|full_refusal|partial_refusal)\b", re.I)
 
@@ -151,7 +147,7 @@ def xstest_items(cfg) -> list[dict]:
     contrast prompts (``xstest_unsafe_limit``) when ``include_unsafe``; none a learned judge of the
     profile was trained on (:func:`star1_utils.evaluate.judge_models.learned_from_prompts`)."""
 
-    oc, exclude = cfg.overrefusal, learned_from_prompts(cfg)
+    oc, exclude = cfg.overrefusal, judge_models.learned_from_prompts(cfg)
     items = safety_benchmarks.load_xstest("safe", limit=oc.xstest_limit, exclude=exclude)
     if oc.include_unsafe:
         items += safety_benchmarks.load_xstest("unsafe", limit=oc.xstest_unsafe_limit, exclude=exclude)
