@@ -34,10 +34,7 @@ def stage_file(key: str, name: str) -> str:
 
 
 #: The files one stage writes and another stage (or the figures) reads, relative to the run folder.
-COLLECTED = stage_file("01", "collected.jsonl")
 CLASSIFIED = stage_file("02", "classified.jsonl")
-REASONING = stage_file("03", "reasoning.jsonl")
-SCORED = stage_file("04", "scored.jsonl")
 SELECTED = stage_file("04", SELECTION_FILE)
 SAFETY_METRICS, SAFETY_METRICS_BASE = stage_file("06", "metrics.json"), stage_file("06", "metrics_base.json")
 REASONING_METRICS = stage_file("07", "metrics.json")
