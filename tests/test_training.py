@@ -239,12 +239,12 @@ def test_reference_order_trains_its_rows_and_draws_the_cosine_over_the_reference
 
     job = json.loads(Path(trained["job"]).read_text())
     t = config.TrainingConfig(**{**job["training"], "data_order": "reference", "warmup_ratio": 0.0})
-    layout = sft.batch_layout(t, 1)
-    data = sft._training_data(job, t, layout)
-    assert data.order == sft.reference_data_order(len(data.rows), t.epochs, layout, t.seed)
+    batch = sft.batch_layout(t, 1)
+    data = sft._training_data(job, t, batch)
+    assert data.order == sft.reference_data_order(len(data.rows), t.epochs, batch, t.seed)
     T = data.schedule["updates"]
     data.schedule["schedule_updates"] = T + 3
-    args = sft._sft_config({**job, "checkpoint_dir": str(tmp_path)}, t, layout, data.schedule, bf16=False,
+    args = sft._sft_config({**job, "checkpoint_dir": str(tmp_path)}, t, batch, data.schedule, bf16=False,
                            use_cpu=True, under_accelerate=False)
     trainer = sft._make_trainer(job, t, args, data, torch.float32, tmp_path / "log.jsonl", time.time(), 0)
     trainer.create_optimizer_and_scheduler(num_training_steps=T)
@@ -480,8 +480,8 @@ def test_reference_data_order_matches_the_references_dataloader_under_accelerate
     tcfg = config.TrainingConfig(data_order="reference", epochs=epochs, per_device_batch_size=per_device,
                                  effective_batch_size=eff, num_gpus=world, seed=2002)
     want, n_schedule = _reference_updates(n_rows, epochs, per_device, world, accum, 2002)
-    layout = sft.batch_layout(tcfg, world)
-    order = sft.reference_data_order(n_rows, epochs, layout, 2002)
+    batch = sft.batch_layout(tcfg, world)
+    order = sft.reference_data_order(n_rows, epochs, batch, 2002)
     got = [order[u * eff:(u + 1) * eff] for u in range(len(order) // eff)]
     assert got == want and len(want) >= 1
     s = sft.schedule_for(tcfg, n_rows, world)

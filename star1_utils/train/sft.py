@@ -276,12 +276,12 @@ def schedule_for(tcfg: Any, n_rows: int, world_size: int | None = None) -> dict:
     reference's own arithmetic, ``len(dataloader) * epochs // accumulation // processes``
     (``train/sft.py:196``), which can differ from ``T`` by one when rows do not divide evenly.
     """
-    layout = batch_layout(tcfg, world_size)
+    batch = batch_layout(tcfg, world_size)
     eff = tcfg.effective_batch_size
     if tcfg.data_order == "reference":
-        per_epoch = n_rows // (layout["per_device"] * layout["world"]) * layout["per_device"] * layout["world"]
+        per_epoch = n_rows // (batch["per_device"] * batch["world"]) * batch["per_device"] * batch["world"]
         T = per_epoch * tcfg.epochs // eff
-        T_schedule = (n_rows // layout["per_device"]) * tcfg.epochs // layout["grad_accum"] // layout["world"]
+        T_schedule = (n_rows // batch["per_device"]) * tcfg.epochs // batch["grad_accum"] // batch["world"]
     else:
         T = T_schedule = num_updates(n_rows, tcfg.epochs, eff)
     if tcfg.max_steps:
@@ -329,7 +329,7 @@ def _global_draw() -> int:
     return int(torch.empty((), dtype=torch.int64).random_().item())
 
 
-def reference_data_order(n_rows: int, epochs: int, layout: dict, seed: int) -> list[int]:
+def reference_data_order(n_rows: int, epochs: int, batch: dict, seed: int) -> list[int]:
     """``training.data_order: reference``: the rows in the order the reference's loop reads them.
 
     ``train/sft.py:194`` builds ``DataLoader(shuffle=True, drop_last=True, batch_size=per_device)``
@@ -352,7 +352,7 @@ def reference_data_order(n_rows: int, epochs: int, layout: dict, seed: int) -> l
     """
     import torch
 
-    b, w = layout["per_device"], layout["world"]
+    b, w = batch["per_device"], batch["world"]
     per_epoch = n_rows // (b * w) * (b * w)
     saved = torch.random.get_rng_state()
     try:
@@ -366,7 +366,7 @@ def reference_data_order(n_rows: int, epochs: int, layout: dict, seed: int) -> l
             torch.randperm(n_rows, generator=g)  # RandomSampler's trailing randperm(n)[:n % n]
     finally:
         torch.random.set_rng_state(saved)
-    eff = b * w * layout["grad_accum"]
+    eff = b * w * batch["grad_accum"]
     return stream[: len(stream) // eff * eff]
 
 
@@ -686,7 +686,7 @@ class _TrainingData:
     dataset: Any  # datasets.Dataset of input_ids and labels, in ``order``
 
 
-def _training_data(job: dict, t: Any, layout: dict) -> _TrainingData:
+def _training_data(job: dict, t: Any, batch: dict) -> _TrainingData:
     """Tokenise the job's rows and lay the epochs end to end, cut to whole updates (see module docstring)."""
     from datasets import Dataset
     from transformers import AutoTokenizer
@@ -698,16 +698,16 @@ def _training_data(job: dict, t: Any, layout: dict) -> _TrainingData:
         tok.pad_token = tok.eos_token
     fmt = formatter_for(tok, t)
     examples = [fmt.example(r["question"], r["response"]) for r in rows]
-    sched = schedule_for(t, len(rows), layout["world"])
+    sched = schedule_for(t, len(rows), batch["world"])
     if sched["updates"] < 1:
         raise ValueError(f"{len(rows)} rows x {t.epochs} epochs give no full batch of {t.effective_batch_size}")
     if t.data_order == "reference":
-        per_epoch = len(rows) // (layout["per_device"] * layout["world"]) * layout["per_device"] * layout["world"]
+        per_epoch = len(rows) // (batch["per_device"] * batch["world"]) * batch["per_device"] * batch["world"]
         epochs = max(t.epochs, -(-sched["sequences"] // max(1, per_epoch)))  # max_steps may ask for more
-        order = reference_data_order(len(rows), epochs, layout, t.seed)[: sched["sequences"]]
+        order = reference_data_order(len(rows), epochs, batch, t.seed)[: sched["sequences"]]
         if not order:
-            raise ValueError(f"{len(rows)} rows give no whole round of {layout['per_device']} rows x "
-                             f"{layout['world']} processes (training.data_order reference)")
+            raise ValueError(f"{len(rows)} rows give no whole round of {batch['per_device']} rows x "
+                             f"{batch['world']} processes (training.data_order reference)")
     else:
         order = epoch_stream(len(rows), t.epochs, sched["sequences"], t.seed)
     ds = Dataset.from_list([{"input_ids": examples[i]["input_ids"], "labels": examples[i]["labels"]} for i in order])
@@ -751,7 +751,7 @@ def _count_deepspeed_cpu_processes(args: Any) -> None:
         state.num_processes, state.process_index = dist.get_world_size(), dist.get_rank()
 
 
-def _sft_config(job: dict, t: Any, layout: dict, sched: dict, *, bf16: bool, use_cpu: bool,
+def _sft_config(job: dict, t: Any, batch: dict, sched: dict, *, bf16: bool, use_cpu: bool,
                 under_accelerate: bool):
     """The Trainer's arguments: the reference's recipe, read in order as one epoch of ``T`` updates."""
     from trl import SFTConfig
@@ -759,7 +759,7 @@ def _sft_config(job: dict, t: Any, layout: dict, sched: dict, *, bf16: bool, use
     T = sched["updates"]
     return SFTConfig(
         output_dir=job["checkpoint_dir"], max_steps=T, num_train_epochs=1,
-        per_device_train_batch_size=layout["per_device"], gradient_accumulation_steps=layout["grad_accum"],
+        per_device_train_batch_size=batch["per_device"], gradient_accumulation_steps=batch["grad_accum"],
         learning_rate=t.learning_rate, adam_beta1=t.adam_beta1, adam_beta2=t.adam_beta2, adam_epsilon=1e-8,
         weight_decay=t.weight_decay, lr_scheduler_type=t.lr_scheduler, warmup_steps=sched["warmup"],
         max_grad_norm=t.max_grad_norm, bf16=bf16, seed=t.seed, data_seed=t.seed,
@@ -825,14 +825,14 @@ def _resume_point(job: dict, trainer: Any, log_path: Path) -> str | None:
     return last
 
 
-def _train_summary(t: Any, trainer: Any, result: Any, data: _TrainingData, layout: dict, *,
+def _train_summary(t: Any, trainer: Any, result: Any, data: _TrainingData, batch: dict, *,
                    resumed_from: str | None, model_dir: Path, log_path: Path, t0: float) -> dict:
     """What :func:`train` returns and writes as ``summary.json``: updates, losses, tokens, paths."""
     steps, losses, _ = loss_curve(read_log(log_path)) if log_path.exists() else ([], [], [])
     examples = data.examples
     return {
         "updates": int(trainer.state.global_step), "expected_updates": data.schedule["updates"],
-        "warmup": data.schedule["warmup"], "layout": layout, "rows": len(data.rows),
+        "warmup": data.schedule["warmup"], "layout": batch, "rows": len(data.rows),
         "sequences": len(data.dataset),
         "tokens_trained": int(sum(sum(1 for x in examples[i]["labels"] if x != -100) for i in data.order)),
         "truncated_rows": sum(1 for e in examples if e["n_tokens"] > t.max_length),
@@ -862,13 +862,13 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     t0 = time.time()
     under_accelerate = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true" or "LOCAL_RANK" in os.environ
     world = world_size or int(os.environ.get("WORLD_SIZE", "1"))
-    layout = batch_layout(t, world)
+    batch = batch_layout(t, world)
     if use_cpu is None:
         use_cpu = not torch.cuda.is_available()
 
-    data = _training_data(job, t, layout)
+    data = _training_data(job, t, batch)
     dtype, bf16 = _precision(t, use_cpu, under_accelerate)
-    args = _sft_config(job, t, layout, data.schedule, bf16=bf16, use_cpu=use_cpu, under_accelerate=under_accelerate)
+    args = _sft_config(job, t, batch, data.schedule, bf16=bf16, use_cpu=use_cpu, under_accelerate=under_accelerate)
     _count_deepspeed_cpu_processes(args)
     log_path = Path(job["log_path"])
     trainer = _make_trainer(job, t, args, data, dtype, log_path, t0, print_every)
@@ -878,7 +878,7 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     save_final(trainer, data.tokenizer, model_dir, t)
     summary = {}
     if trainer.is_world_process_zero():
-        summary = _train_summary(t, trainer, result, data, layout, resumed_from=last, model_dir=model_dir,
+        summary = _train_summary(t, trainer, result, data, batch, resumed_from=last, model_dir=model_dir,
                                  log_path=log_path, t0=t0)
         (Path(job["output_dir"]) / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
