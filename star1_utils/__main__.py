@@ -6,17 +6,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from star1_utils.evaluate import judge_models
-from star1_utils.run.teaching import build_student_edition
-from star1_utils.run.hygiene import sync_notebooks
-from star1_utils.run.smoke import main as smoke_main
-from star1_utils.run.runner import main as run_main
-from star1_utils.run.hygiene import check_notebook, clean_notebook, clean_notebook_text
+
+# Each sub-command imports what it runs, when it runs: the command line starts in a fraction of a
+# second (importing every module first takes about 4 s), and git's clean filter
+# (`clean-notebooks --stdin`, once per notebook file) stays quick. The one exception to the rule
+# that imports sit at the top of a module (tests/test_layout.py).
 
 
 def _judges(per_source: int) -> int:
     """``judges``: build (or find in the cache) the offline judges and print what they measured."""
     import json
+
+    from star1_utils.evaluate import judge_models
 
 
     folder = judge_models.build(per_source=per_source)
@@ -78,46 +79,61 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "judges":
         return _judges(args.per_source)
     if args.command == "student":
+        from star1_utils.run.teaching import build_student_edition
+
         written = build_student_edition(args.folder)
         print(f"student edition: {len(written)} notebooks without solutions in {Path(args.folder).resolve()}"
               f"/notebooks (read {Path(args.folder) / 'STUDENT.md'})")
         return 0
     if args.command == "vllm-env":
-        from .evaluate.serving import build_env
+        from star1_utils.evaluate.serving import build_env
 
         print(build_env(args.path, gpu=args.gpu))
         return 0
     if args.command == "notebooks":
+        from star1_utils.run.hygiene import sync_notebooks
+
         lines = sync_notebooks(args.folder, check=args.check, from_ipynb=args.from_ipynb)
         print("\n".join(lines) if lines else "notebooks and their text sources agree")
         return 1 if args.check and lines else 0
     if args.command == "smoke":
+        from star1_utils.run.smoke import main as smoke_main
+
         return smoke_main(args)
     if args.command == "run":
+        from star1_utils.run.runner import main as run_main
+
         return run_main(args)
-    if args.command == "clean-notebooks" and args.stdin:
+    if args.command == "clean-notebooks":
+        return _clean_notebooks(args)
+    return 2
+
+
+def _clean_notebooks(args: argparse.Namespace) -> int:
+    """``clean-notebooks``: strip outputs and metadata in place, check only, or filter stdin (git)."""
+    from star1_utils.run.hygiene import check_notebook, clean_notebook, clean_notebook_text
+
+    if args.stdin:
         text = sys.stdin.buffer.read().decode("utf-8")
         sys.stdout.buffer.write(clean_notebook_text(text).encode("utf-8"))
         return 0
-    if args.command == "clean-notebooks":
-        files = []
-        for p in args.paths:
-            p = Path(p)
-            files.extend(sorted(p.glob("*.ipynb")) if p.is_dir() else [p])
-        bad = 0
-        for f in files:
-            if args.check:
-                for problem in check_notebook(f):
-                    print(problem)
-                    bad += 1
-            elif clean_notebook(f):
-                print(f"cleaned {f}")
-            problems = [] if args.check else check_notebook(f)
-            for problem in problems:
-                print(f"still wrong: {problem}")
+    files = []
+    for p in args.paths:
+        p = Path(p)
+        files.extend(sorted(p.glob("*.ipynb")) if p.is_dir() else [p])
+    bad = 0
+    for f in files:
+        if args.check:
+            for problem in check_notebook(f):
+                print(problem)
                 bad += 1
-        return 1 if bad else 0
-    return 2
+        elif clean_notebook(f):
+            print(f"cleaned {f}")
+        problems = [] if args.check else check_notebook(f)
+        for problem in problems:
+            print(f"still wrong: {problem}")
+            bad += 1
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
