@@ -115,3 +115,23 @@ def test_a_notebook_that_was_only_run_shows_no_diff_in_git(tmp_path):
     nb.cells[0].source += "\nAn edit."
     nbformat.write(nb, path)
     assert "An edit." in _git(root, "diff")  # an edit is still a change
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+def test_the_clean_filter_gives_back_the_committed_notebook(path):
+    """Every committed notebook, run (outputs, counts, kernel and jupytext metadata, a cell's
+    collapsed state), comes back byte for byte from the filter; so does the committed one."""
+    from star1_utils.run.hygiene import clean_notebook_text
+
+    committed = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(committed, as_version=4)
+    nb.metadata.update(jupytext={"notebook_metadata_filter": "-all"},
+                       language_info={"name": "python", "version": "3.11.7", "mimetype": "text/x-python"})
+    for n, cell in enumerate(nb.cells):
+        cell.metadata["collapsed"] = False
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "1\n2"}, execution_count=n)]
+            cell.execution_count = n
+    assert clean_notebook_text(nbformat.writes(nb)) == committed
+    assert clean_notebook_text(committed) == committed
+    assert clean_notebook_text("<<<<<<< HEAD\n{") == "<<<<<<< HEAD\n{"  # not a notebook: left as it is
