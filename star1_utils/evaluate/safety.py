@@ -32,15 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from star1_utils.llm import replies
-from star1_utils.llm import engine
-from star1_utils.evaluate import statistics
-from star1_utils.evaluate.generation import render_prompt
-from star1_utils.run import smollm
-from star1_utils.evaluate import generation
+from star1_utils.evaluate import generation, judge_models, judges, statistics
+from star1_utils.evaluate.generation import reference_text, render_prompt
+from star1_utils.llm import engine, replies
 from star1_utils.report import paper
-from star1_utils.evaluate import judge_models, judges
-from star1_utils.evaluate.generation import reference_text
+from star1_utils.run import smollm
 
 JUDGE_DECODING = {"temperature": 0.0, "max_tokens": 100}
 MODES = ("full", "final_answer")
@@ -106,7 +102,6 @@ def rendered_judge_prompts(cfg: Any, items: list[dict]):
     endpoint, which encodes it with special tokens as ``LLM.generate`` does (one BOS more for a
     template that starts with one). Returns the engine's ``build_messages`` for ``items``."""
     from transformers import AutoTokenizer
-
 
     tok = AutoTokenizer.from_pretrained(smollm.resolve(cfg.safety_eval.judge_tokenizer or cfg.role("judge").model))
     prompts = {it["id"]: render_prompt(tok, judge_messages(it["prompt"], it["text"])) for it in items}

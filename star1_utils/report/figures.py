@@ -33,15 +33,14 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from star1_utils.report import paper, viz
 from star1_utils import project_root
 from star1_utils.dataset.policies import CATEGORIES, SHORT_NAMES
 from star1_utils.dataset.release import STAR1_RELEASE
+from star1_utils.report import paper, viz
 from star1_utils.run import layout
-from star1_utils.run.artifacts import atomic_write
-from star1_utils.run.stages import STAGES
+from star1_utils.run.artifacts import ArtifactError, atomic_write, read_jsonl
 from star1_utils.run.resources import ResourceError, fetch, sha256_file
-from star1_utils.run.artifacts import ArtifactError, read_jsonl
+from star1_utils.run.stages import STAGES
 
 
 SAFETY_COLS = list(paper.SAFETY_COLUMNS)

@@ -25,9 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from star1_utils.run.config import track_reads, untracked
 from star1_utils.run.resources import sha256_file
-from star1_utils.run.config import untracked
-from star1_utils.run.config import track_reads
 
 MANIFEST = "manifest.json"
 FAILURES = "failures.jsonl"

@@ -56,7 +56,6 @@ def python_mismatch(version: tuple[int, int] | None = None) -> str:
     a hosted runtime may offer a newer one, and pip then refuses to install the suite)."""
     import tomllib
 
-
     path = project_root() / "pyproject.toml"
     if not path.is_file():
         return ""

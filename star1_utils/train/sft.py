@@ -47,19 +47,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from star1_utils.llm import replies
 from star1_utils import project_root
-from star1_utils.run import layout
-from star1_utils.run.environment import quiet_model_libraries
-from star1_utils.dataset.release import load_star1_release
+from star1_utils.dataset.release import STAR1_RELEASE, load_star1_release
 from star1_utils.dataset.selection import select_diverse
-from star1_utils.run.artifacts import write_jsonl
-from star1_utils.run.config import TrainingConfig
-from star1_utils.run.artifacts import read_jsonl
-from star1_utils.run.resources import sha256_file
 from star1_utils.evaluate import generation
-from star1_utils.dataset.release import STAR1_RELEASE
-from star1_utils.run.resources import fetch
+from star1_utils.llm import replies
+from star1_utils.run import layout
+from star1_utils.run.artifacts import read_jsonl, write_jsonl
+from star1_utils.run.config import TrainingConfig
+from star1_utils.run.environment import quiet_model_libraries
+from star1_utils.run.resources import fetch, sha256_file
 
 LOG_NAME = "train_log.jsonl"
 JOB_NAME = "job.json"
@@ -91,7 +88,6 @@ def training_rows(cfg: Any, run_dir: str | Path) -> tuple[list[dict], Path]:
     t = cfg.training
     if t.release_rows:
         from transformers import AutoTokenizer
-
 
         tok = AutoTokenizer.from_pretrained(layout.base_model_path(t))
         rows, path = release_subset(tok, t, t.release_rows), Path(fetch(STAR1_RELEASE))
@@ -691,7 +687,6 @@ def _training_data(job: dict, t: Any, batch: dict) -> _TrainingData:
     from datasets import Dataset
     from transformers import AutoTokenizer
 
-
     rows = read_jsonl(job["rows_path"])
     tok = AutoTokenizer.from_pretrained(job["model_path"])
     if tok.pad_token is None:
@@ -855,7 +850,6 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
     quiet_model_libraries()
     import torch
 
-
     job_path = Path(job_path)
     job = json.loads(job_path.read_text(encoding="utf-8"))
     t = TrainingConfig(**job["training"])
@@ -887,7 +881,6 @@ def train(job_path: str | Path, *, use_cpu: bool | None = None, world_size: int 
 def job_fingerprint(job: dict) -> str:
     """What a checkpoint must match to be resumed: the training settings and the rows."""
     import hashlib
-
 
     keep = {k: v for k, v in job["training"].items()
             if k not in ("launch", "save_steps", "logging_steps", "sample_prompts", "sample_max_new_tokens")}

