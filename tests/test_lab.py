@@ -4,6 +4,7 @@ shows no diff in git (the clean filter of .gitattributes)."""
 
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 import shutil
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from star1_utils.run import cell_order, lab
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_data_collection"
@@ -135,3 +138,78 @@ def test_the_clean_filter_gives_back_the_committed_notebook(path):
     assert clean_notebook_text(nbformat.writes(nb)) == committed
     assert clean_notebook_text(committed) == committed
     assert clean_notebook_text("<<<<<<< HEAD\n{") == "<<<<<<< HEAD\n{"  # not a notebook: left as it is
+
+
+# ---------------------------------------------------------------- cells run out of order
+
+def test_definitions_name_the_first_cell_that_sets_each_name():
+    nb = {"cells": [
+        {"cell_type": "markdown", "source": "## 1. Load\ntext"},
+        {"cell_type": "code", "source": "import time\nfrom star1_utils.run import layout as lay\nfolder = 1"},
+        {"cell_type": "code", "source": "%%time\nfor i, (a, b) in enumerate([]):\n    inner = 2\n"
+                                        "def f(x):\n    hidden = x\nwith open('x') as fh:\n    pass"},
+        {"cell_type": "markdown", "source": "## 2. Again"},
+        {"cell_type": "code", "source": "folder = 2\nsquares = [k * k for k in range(3)]\n!ls"},
+    ]}
+    found = cell_order.definitions(nb)
+    assert found["folder"] == cell_order.Definition(1, "1. Load", "import time")
+    assert {"time", "lay", "i", "a", "b", "inner", "f", "fh", "squares"} <= set(found)
+    assert "hidden" not in found and "x" not in found and "k" not in found
+    assert found["squares"].section == "2. Again" and found["squares"].cell == 3
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("0*.ipynb")), ids=lambda p: p.stem)
+def test_every_name_a_cell_reads_from_an_earlier_cell_gets_a_hint(path):
+    """Each notebook's cells read names set by earlier cells; run out of order, each such name's
+    error says which earlier cell sets it."""
+    nb = json.loads(path.read_text())
+    found = cell_order.definitions(nb)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    checked = 0
+    for number, cell in enumerate(code, start=1):
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in found:
+                if found[node.id].cell < number:
+                    checked += 1
+                    text = cell_order.hint(node.id, path)
+                    assert text and f"code cell {found[node.id].cell} of {path.name}" in text
+    assert checked > 5
+
+
+def test_a_cell_run_out_of_order_in_the_suites_kernel_names_the_cell_to_run_first(monkeypatch):
+    """The kernel `make setup` installs loads the helper: no cell of the notebook needs to run first."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import start_new_kernel
+
+    spec = KernelSpecManager().get_kernel_spec(lab.KERNEL_NAME)
+    assert f"--ext={cell_order.EXTENSION}" in spec.argv, "run `make setup` (python -m star1_utils lab-setup)"
+    notebook = ROOT / "notebooks" / "05_training.ipynb"
+    monkeypatch.setenv("JPY_SESSION_NAME", str(notebook))  # what a Jupyter server sets for its kernels
+    km, kc = start_new_kernel(kernel_name=lab.KERNEL_NAME)
+    errors = []
+    try:
+        for code in ("print(trained_before)", "print(no_cell_sets_this)"):
+            kc.execute_interactive(code, timeout=60, output_hook=lambda m: errors.append(m["content"])
+                                   if m["msg_type"] == "error" else None)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert len(errors) == 2 and {e["ename"] for e in errors} == {"NameError"}
+    where = cell_order.definitions(json.loads(notebook.read_text()))["trained_before"]
+    assert f"code cell {where.cell} of 05_training.ipynb" in errors[0]["evalue"]
+    assert "Run All Above" in errors[0]["evalue"]
+    assert errors[1]["evalue"] == "name 'no_cell_sets_this' is not defined"  # not about cell order
+
+
+def test_lab_setup_turns_off_the_news_prompt_and_keeps_other_settings(tmp_path):
+    path = tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    assert lab.write_lab_settings(tmp_path) == path
+    settings = json.loads(path.read_text())
+    assert settings["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false", "checkForUpdates": False}
+    assert settings["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}

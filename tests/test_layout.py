@@ -99,7 +99,8 @@ def test_contributing_map_matches_the_tree():
 #: The package's floors, lowest first: a module imports only from its own floor or lower ones.
 #: The ground floor is the run's configuration and layout; the top floor runs everything.
 GROUND = {"star1_utils", *(f"star1_utils.run.{m}" for m in
-                           ("config", "stages", "resources", "environment", "artifacts", "smollm", "layout"))}
+                           ("config", "stages", "resources", "environment", "artifacts", "smollm", "layout",
+                            "progress"))}
 FLOORS = {"llm": 1, "dataset": 2, "report": 3, "evaluate": 4, "train": 5, "demo": 6, "run": 7, "__main__": 7}
 
 

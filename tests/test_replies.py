@@ -140,7 +140,7 @@ def test_take_is_the_only_meaning_of_limit(tmp_path):
 
 def test_switches_come_from_settings_not_the_profile_name(tmp_path):
     demo = _ctx(tmp_path)
-    assert demo.tiny_student and demo.is_stand_in("teacher") and not demo.cfg.progress_bars
+    assert demo.tiny_student and demo.is_stand_in("teacher") and demo.cfg.progress_bars
     mini = _ctx(tmp_path, profile="mini")
     assert not mini.tiny_student and mini.cfg.progress_bars
     assert mini.is_stand_in("teacher")  # the miniature's 08 uses the demo's stand-in teacher

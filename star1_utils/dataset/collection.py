@@ -27,7 +27,7 @@ import numpy as np
 
 from star1_utils import PACKAGE_DIR
 from star1_utils.dataset import dedup
-from star1_utils.run import environment
+from star1_utils.run import progress as progress_bar
 from star1_utils.run.resources import Resource, ResourceError, fetch, offline
 
 DEMO_DIR = PACKAGE_DIR / "data" / "demo_corpus"
@@ -620,7 +620,7 @@ def embed(texts: list[str], model_name: str, cache_dir: Path | None = None, batc
         e = np.load(path)
         return (dedup.normalize_rows(e) if unit else e), True
     model = load_embedding_model(model_name)
-    e = model.encode(texts, batch_size=batch_size, show_progress_bar=environment.progress_wanted(progress),
+    e = model.encode(texts, batch_size=batch_size, show_progress_bar=progress_bar.wanted(progress),
                      convert_to_numpy=True)
     e = np.asarray(e, dtype=np.float32)
     if path is not None:

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -60,6 +59,7 @@ from star1_utils.evaluate import serving
 from star1_utils.llm import engine, replies
 from star1_utils.llm.replies import reopen_think
 from star1_utils.run import environment, layout
+from star1_utils.run import progress as progress_bar
 from star1_utils.run.resources import cache_root
 
 BACKENDS = ("openai", "vllm", "vllm_serve", "transformers")
@@ -257,8 +257,6 @@ class _LocalBatch:
 
     def __init__(self, runner: Any, items: list[dict], decoding: dict, cache_path: str | Path | None,
                  desc: str, progress: bool):
-        from tqdm import tqdm
-
         self.runner = runner
         self.ids = [it["id"] for it in items]
         if len(set(map(str, self.ids))) != len(self.ids):
@@ -283,8 +281,7 @@ class _LocalBatch:
                       "seconds": 0.0, "failed": 0}
         self.results: dict = {}
         self.failures: dict = {}
-        self.bar = tqdm(total=len(items), desc=desc, unit="item", file=sys.stderr, mininterval=1.0,
-                        disable=not environment.progress_wanted(progress), dynamic_ncols=True)
+        self.bar = progress_bar.bar(len(items), desc, "item", progress=progress)
 
     def accept(self, k: str, text: str, finish: str, u: dict, cached: bool) -> None:
         """Give every item of group ``k`` the answer."""

@@ -37,7 +37,6 @@ import json
 import os
 import random
 import sqlite3
-import sys
 import threading
 import time
 import warnings
@@ -47,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from star1_utils.llm.replies import normalise, reopen_think, split_think
-from star1_utils.run import environment
+from star1_utils.run import progress as progress_bar
 from star1_utils.run.config import RoleConfig
 
 INPROCESS = "inprocess"
@@ -440,8 +439,6 @@ class _Batch:
                  parse: Callable[[str], Any] | None, decoding: dict, cache_path: str | Path | None,
                  desc: str, retry_on_length: bool, *, backoff_base: float, transient_attempts: int,
                  progress: bool, endpoint: str = "chat"):
-        from tqdm import tqdm
-
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; choose one of {', '.join(ENDPOINTS)}")
         self.rc, self.parse, self.retry_on_length, self.endpoint = rc, parse, retry_on_length, endpoint
@@ -471,9 +468,7 @@ class _Batch:
                 k = cache_key(rc.model, request, {**key_params, "draw": draws[k]})
             self.groups.setdefault(k, []).append(it["id"])
             self.messages_by_key[k] = msgs
-        self.bar = tqdm(total=len(items), desc=desc or rc.model, unit="item", file=sys.stderr,
-                        mininterval=1.0, disable=not environment.progress_wanted(progress),
-                        dynamic_ncols=True)
+        self.bar = progress_bar.bar(len(items), desc or rc.model, "item", progress=progress)
 
     def accept(self, k: str, text: str, finish: str, u: dict, parsed: Any, cached: bool) -> None:
         """Give every item of group ``k`` the answer."""

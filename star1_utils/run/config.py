@@ -421,7 +421,7 @@ class Profile(_Section):
     hardware: str = ""  # expected hardware and runtime, shown by the notebooks
     limit: int = Field(default=0, ge=0)  # 0 = no limit; otherwise stages process at most this many items
     seed: int = 0
-    progress_bars: bool = True  # tqdm bars in executed notebooks (saved notebooks keep every frame)
+    progress_bars: bool = True  # progress of long steps: widgets in JupyterLab, plain lines elsewhere (run/progress.py)
     roles: Roles = Field(default_factory=Roles)
     collection: CollectionConfig = Field(default_factory=CollectionConfig)
     classification: ClassificationConfig = Field(default_factory=ClassificationConfig)

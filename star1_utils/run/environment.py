@@ -35,12 +35,6 @@ def report() -> dict:
     return info
 
 
-def progress_wanted(progress: bool) -> bool:
-    """``progress`` unless the environment says ``STAR1_PROGRESS=0`` (set by the demo profile: in a
-    saved notebook every frame of a bar is kept, and the demo's bars finish in a second anyway)."""
-    return bool(progress) and os.environ.get("STAR1_PROGRESS", "1") != "0"
-
-
 def quiet_model_libraries() -> None:
     """Keep notebook outputs readable: no "Loading weights" / "Writing model shards" bars, and on a
     machine without CUDA no DeepSpeed warning that it "was unable to detect" a GPU (it picks the CPU

@@ -12,7 +12,22 @@ from pathlib import Path
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python"}
 ALLOWED_NB_METADATA = {"kernelspec", "language_info"}
-ALLOWED_CELL_METADATA = {"tags"}
+ALLOWED_CELL_METADATA = {"tags", "jupyter"}
+#: The tag of an exercise's solution cells (run/teaching.py reads the exercises).
+SOLUTION_TAG = "solution"
+#: How JupyterLab shows a solution cell of the teacher's edition: folded, code and output, under
+#: its "predict first" exercise until the learner clicks it open (the student edition has none).
+SOLUTION_FOLDED = {"source_hidden": True, "outputs_hidden": True}
+
+
+def committed_cell_metadata(metadata: dict | None) -> dict:
+    """A cell's metadata as committed: its tags, and the folding of a solution cell (whatever the
+    learner's JupyterLab left open or folded)."""
+    tags = (metadata or {}).get("tags")
+    out = {"tags": tags} if tags else {}
+    if SOLUTION_TAG in (tags or []):
+        out["jupyter"] = dict(SOLUTION_FOLDED)
+    return out
 
 
 def check_notebook(path: str | Path) -> list[str]:
@@ -40,6 +55,9 @@ def check_notebook(path: str | Path) -> list[str]:
         extra = set(cell.metadata) - ALLOWED_CELL_METADATA
         if extra:
             problems.append(f"{name}: cell {i} metadata has {sorted(extra)}")
+        elif cell.metadata != committed_cell_metadata(cell.metadata):
+            problems.append(f"{name}: cell {i} metadata is {dict(cell.metadata)}, expected "
+                            f"{committed_cell_metadata(cell.metadata)} (solutions folded, nothing else)")
     if tagged != 1:
         problems.append(f"{name}: {tagged} cells tagged 'parameters', expected exactly 1")
     return problems
@@ -61,7 +79,7 @@ def clean_notebook_text(text: str) -> str:
         return text
     nb["metadata"] = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
     for cell in nb["cells"]:
-        cell["metadata"] = {k: v for k, v in (cell.get("metadata") or {}).items() if k in ALLOWED_CELL_METADATA}
+        cell["metadata"] = committed_cell_metadata(cell.get("metadata"))
         if isinstance(cell.get("source"), str):
             cell["source"] = cell["source"].splitlines(True)
         if cell.get("cell_type") == "code":
@@ -123,7 +141,8 @@ def _stable_ids(stem: str, cells: list, old_cells: list) -> None:
 def notebook_from_source(source: str | Path, previous: str | Path | None = None):
     """The clean ``.ipynb`` (an nbformat notebook) that the text ``source`` describes.
 
-    Metadata is the suite's fixed kernelspec; cells keep only their tags; cell ids come from
+    Metadata is the suite's fixed kernelspec; cells keep only their tags (solutions folded,
+    :func:`committed_cell_metadata`); cell ids come from
     ``previous`` (the committed ``.ipynb``) where a cell is unchanged.
     """
     import jupytext
@@ -134,7 +153,7 @@ def notebook_from_source(source: str | Path, previous: str | Path | None = None)
     nb.nbformat, nb.nbformat_minor = 4, 5
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
     for cell in nb.cells:
-        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ALLOWED_CELL_METADATA}
+        cell.metadata = committed_cell_metadata(cell.metadata)
         cell.pop("id", None)
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None

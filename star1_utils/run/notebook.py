@@ -16,7 +16,7 @@ from typing import Any
 from star1_utils import project_root
 import star1_utils.demo  # noqa: F401 - registers the stand-in app, the endpoint of base_url inprocess
 from star1_utils.llm import engine
-from star1_utils.run import layout
+from star1_utils.run import layout, progress
 from star1_utils.run.artifacts import LOCK_TOKEN_ENV, Stage, lock_run_folder
 from star1_utils.run.config import Profile, load_profile, profile_sha256
 from star1_utils.run.stages import StageSpec, spec_for
@@ -124,12 +124,12 @@ def start(
         end_with_runner()
     lock_run_folder(rd, f"notebook {spec.notebook}")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # Without ipywidgets, tqdm.auto warns in every notebook that imports transformers; the text
-    # progress bars it falls back to are what we want in executed notebooks anyway.
+    # Without ipywidgets (the `lab` extra), tqdm.auto warns in every notebook that imports
+    # transformers; the suite's own steps write plain progress lines then (run/progress.py).
     warnings.filterwarnings("ignore", message="IProgress not found")
     if not cfg.progress_bars:
-        # saved notebooks keep every frame of a progress bar (STAR1_PROGRESS=1 shows them anyway)
-        os.environ.setdefault("STAR1_PROGRESS", "0")
+        # the profile turns progress off (STAR1_PROGRESS=lines or widget shows it anyway)
+        os.environ.setdefault(progress.PROGRESS_ENV, "off")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TQDM_DISABLE", "1")
     # pandas cuts table cells at 50 characters by default: too short for instructions and policies

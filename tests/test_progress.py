@@ -1,0 +1,54 @@
+"""Progress of long steps: plain lines outside JupyterLab (papermill logs, terminals), a widget in it."""
+
+import io
+from types import SimpleNamespace
+
+import pytest
+
+from star1_utils.run import progress
+from star1_utils.train import sft
+
+
+@pytest.mark.parametrize("env, expected", [("0", "off"), ("off", "off"), ("lines", "lines"), ("", "lines")])
+def test_mode_follows_the_setting_and_is_lines_outside_a_kernel(monkeypatch, env, expected):
+    monkeypatch.setenv(progress.PROGRESS_ENV, env)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/somewhere/01_data_collection.ipynb")  # not in a kernel here
+    assert progress.mode() == expected
+    assert progress.wanted(True) is (expected != "off")
+    assert progress.wanted(False) is False
+
+
+def test_plain_lines_say_start_and_end_and_never_redraw():
+    out = io.StringIO()
+    with progress.LineBar(total=244, desc="scoring", unit="items", file=out) as bar:
+        for _ in range(244):
+            bar.update(1)
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue()
+    # within one 30-second window: the start and the end only, not 244 frames
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("scoring: 0/244 items (0%)")
+    assert lines[-1].startswith("scoring: 244/244 items (100%)")
+
+
+def test_a_step_turned_off_writes_nothing(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setenv(progress.PROGRESS_ENV, "off")
+    with progress.bar(10, "judging", file=out) as bar:
+        bar.update(10)
+    with progress.bar(10, "judging", file=out, progress=True) as bar:
+        bar.update(10)
+    monkeypatch.setenv(progress.PROGRESS_ENV, "lines")
+    with progress.bar(10, "judging", file=out, progress=False) as bar:
+        bar.update(10)
+    assert out.getvalue() == ""
+
+
+def test_training_lines_are_the_ones_the_widget_reads(tmp_path, capsys):
+    """The processes' ``update N/T`` lines drive the notebook's widget (sft._run_training)."""
+    callback = sft._log_callback(tmp_path / "log.jsonl", t0=0.0, print_every=5, total=39)
+    state = SimpleNamespace(is_world_process_zero=True, global_step=10, epoch=1.0)
+    callback.on_log(None, state, None, logs={"loss": 1.25, "learning_rate": 1e-5})
+    line = capsys.readouterr().out.strip()
+    match = sft.UPDATE_LINE.match(line)
+    assert match and (int(match[1]), int(match[2])) == (10, 39), line
