@@ -188,7 +188,10 @@ from star1_utils.run import deviations
 off = deviations.off_reference(cfg)  # the result-changing switches this profile sets otherwise
 print(f"profile {cfg.name!r} departs from the reference on {len(off)} switch(es):",
       ", ".join(off) or "none")
-pd.DataFrame(deviations.table())
+# long texts wrap inside the panel; the columns without a width share what is left
+widths = {"stage": "5%", "setting": "11%", "ours": "16%", "changes results": "9%",
+          "demo": "8%", "mini": "8%", "full": "8%"}
+viz.wrapped_table(pd.DataFrame(deviations.table()), widths)
 
 # %% [markdown]
 # ## 6. Running headlessly
