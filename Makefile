@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export STAR1_DATA_MIRROR ?= $(if $(wildcard ../shared/star1/reference_prompts.json),$(abspath ../shared),)
 
-.PHONY: setup demo mini smoke judges test lint notebooks lab vllm clean-notebooks clean student
+.PHONY: setup demo mini smoke judges test lint notebooks lab browser vllm clean-notebooks clean student
 
 # The stamp is newer than pyproject.toml once the install succeeded, so a second `make demo`
 # reuses the venv and installs nothing.
@@ -63,6 +63,16 @@ LAB_ARGS ?=
 lab: setup
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --config="$(CURDIR)/jupyter_server_config.json" \
 		--LabApp.default_url=/lab/tree/notebooks $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
+
+# The browser test (tests/test_browser.py: JupyterLab driven by Chromium): Debian's chromium (apt, as
+# root or through sudo) and playwright, which drives it (no browser download: it uses that chromium).
+browser: setup
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+			echo "make browser: install Debian's chromium (apt-get install chromium) as root"; exit 1; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,lab,browser]"
+	@chromium --version
 
 # Each notebook's source is notebooks/NN_name.py (jupytext py:percent); this writes the .ipynb
 # from it, keeping unchanged cells' ids. FROM=ipynb goes the other way, after editing a .ipynb in a
