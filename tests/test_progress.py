@@ -1,6 +1,8 @@
 """Progress of long steps: plain lines outside JupyterLab (papermill logs, terminals), a widget in it."""
 
 import io
+import json
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -52,3 +54,22 @@ def test_training_lines_are_the_ones_the_widget_reads(tmp_path, capsys):
     line = capsys.readouterr().out.strip()
     match = sft.UPDATE_LINE.match(line)
     assert match and (int(match[1]), int(match[2])) == (10, 39), line
+
+
+def test_training_in_processes_moves_the_widget_with_their_update_lines(tmp_path, monkeypatch):
+    """``sft._run_training`` reads the processes' ``update N/T`` lines into the widget JupyterLab shows."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text('{"updates": 10}')
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"output_dir": str(out), "checkpoint_dir": str(tmp_path / "ckpt")}))
+    bars = []
+    monkeypatch.setattr(progress, "mode", lambda: "widget")
+    monkeypatch.setattr(progress, "bar", lambda total, desc, unit: bars.append(
+        progress.LineBar(total=total, desc=desc, unit=unit, file=io.StringIO())) or bars[-1])
+    lines = "update    5/10  loss 1.0  lr 1e-05  1.0 s", "chatter", "update   10/10  loss 0.9  lr 0  2.0 s"
+    cmd = [sys.executable, "-c", "; ".join(f"print({line!r})" for line in lines)]
+    shown = []
+    assert sft._run_training(cmd, job, {}, shown.append) == {"updates": 10}
+    assert shown == list(lines)
+    assert len(bars) == 1 and (bars[0].n, bars[0].total) == (10, 10) and bars[0].disable  # closed

@@ -52,7 +52,7 @@ from star1_utils.dataset.release import STAR1_RELEASE, load_star1_release
 from star1_utils.dataset.selection import select_diverse
 from star1_utils.evaluate import generation
 from star1_utils.llm import replies
-from star1_utils.run import layout
+from star1_utils.run import layout, progress
 from star1_utils.run.artifacts import read_jsonl, write_jsonl
 from star1_utils.run.config import TrainingConfig
 from star1_utils.run.environment import quiet_model_libraries
@@ -527,7 +527,22 @@ def _run_training(cmd: list[str], job_path: str | Path, env: dict, echo: Callabl
     """Run a training launch, echoing the processes' progress lines, and return the job's summary;
     a failed launch raises with its exit status (a re-run resumes from the last checkpoint)."""
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
-    rc = run_streaming(cmd, echo=lambda line: echo(line) if _worth_showing(line) else None, env=env)
+    bar = progress.bar(None, "training", "update") if progress.mode() == "widget" else None
+
+    def show(line: str) -> None:
+        update = UPDATE_LINE.match(line.strip())
+        if bar is not None and update:  # the processes' "update N/T" lines drive the widget
+            if bar.total != int(update[2]):
+                bar.reset(total=int(update[2]))
+            bar.update(int(update[1]) - bar.n)
+        if _worth_showing(line):
+            echo(line)
+
+    try:
+        rc = run_streaming(cmd, echo=show, env=env)
+    finally:
+        if bar is not None:
+            bar.close()
     if rc != 0:
         raise RuntimeError(f"training failed (exit status {rc}); the log above says why, and a re-run resumes "
                            f"from the last checkpoint in {job['checkpoint_dir']}")
@@ -629,6 +644,33 @@ def _trainer_class():
             return (loss, outputs) if return_outputs else loss
 
     return Star1Trainer
+
+
+#: The progress line the training processes print every ``print_every`` updates (``_log_callback``).
+UPDATE_LINE = re.compile(r"^update\s+(\d+)/(\d+)\b")
+
+
+def _update_bar_callback(total: int):
+    """A widget counting the updates, for training in this process in JupyterLab (run/progress.py);
+    the ``print_every`` lines are the plain form, in papermill's log and a terminal."""
+    from transformers import TrainerCallback
+
+    class UpdateBar(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.bar = progress.bar(total, "training", "update", initial=state.global_step)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+
+    return UpdateBar()
 
 
 def _log_callback(log_path: Path, t0: float, print_every: int = 0, total: int = 0):
@@ -785,6 +827,8 @@ def _make_trainer(job: dict, t: Any, args: Any, data: _TrainingData, dtype: Any,
     trainer = Trainer(model=model, args=args, train_dataset=data.dataset, processing_class=data.tokenizer,
                       peft_config=peft_config,
                       callbacks=[_log_callback(log_path, t0, print_every, data.schedule["updates"])])
+    if progress.mode() == "widget":
+        trainer.add_callback(_update_bar_callback(data.schedule["updates"]))
     if print_every:
         from transformers.trainer_callback import PrinterCallback
 
