@@ -27,10 +27,22 @@ def test_plain_lines_say_start_and_end_and_never_redraw():
             bar.update(1)
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue()
-    # within one 30-second window: the start and the end only, not 244 frames
-    assert len(lines) == 2, lines
-    assert lines[0].startswith("scoring: 0/244 items (0%)")
-    assert lines[-1].startswith("scoring: 244/244 items (100%)")
+    # a step shorter than a second: its last line only, not 244 frames
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("scoring: 244/244 items (100%)")
+
+
+def test_a_long_step_writes_a_line_every_interval(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("tqdm.std.time", lambda: clock[0])  # tqdm's clock
+    out = io.StringIO()
+    with progress.LineBar(total=100, desc="judging", unit="items", file=out) as bar:
+        for _ in range(100):
+            clock[0] += 1.0  # one item a second: 100 s in all
+            bar.update(1)
+    lines = out.getvalue().splitlines()
+    assert [line.split(" items")[0] for line in lines] == ["judging: 30/100", "judging: 60/100", "judging: 90/100",
+                                                          "judging: 100/100"], lines
 
 
 def test_a_step_turned_off_writes_nothing(monkeypatch):

@@ -281,7 +281,7 @@ class _LocalBatch:
                       "seconds": 0.0, "failed": 0}
         self.results: dict = {}
         self.failures: dict = {}
-        self.bar = progress_bar.bar(len(items), desc, "item", progress=progress)
+        self.bar = progress_bar.bar(len(items), desc, "items", progress=progress)
 
     def accept(self, k: str, text: str, finish: str, u: dict, cached: bool) -> None:
         """Give every item of group ``k`` the answer."""

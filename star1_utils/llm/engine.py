@@ -468,7 +468,7 @@ class _Batch:
                 k = cache_key(rc.model, request, {**key_params, "draw": draws[k]})
             self.groups.setdefault(k, []).append(it["id"])
             self.messages_by_key[k] = msgs
-        self.bar = progress_bar.bar(len(items), desc or rc.model, "item", progress=progress)
+        self.bar = progress_bar.bar(len(items), desc or rc.model, "items", progress=progress)
 
     def accept(self, k: str, text: str, finish: str, u: dict, parsed: Any, cached: bool) -> None:
         """Give every item of group ``k`` the answer."""

@@ -7,8 +7,8 @@ suite asks :func:`bar` for its progress, which picks one of three forms:
 - ``widget``: a tqdm widget (ipywidgets) that redraws in place, in a notebook a person is looking
   at. A Jupyter server names the notebook of every kernel it starts (``JPY_SESSION_NAME``);
   papermill and nbclient do not, which is how the two are told apart;
-- ``lines``: one plain line when the step starts, one at most every :data:`LINE_INTERVAL_S`
-  seconds, one when it ends: readable in papermill's ``--log-output``, in a terminal, in CI logs,
+- ``lines``: one plain line at most every :data:`LINE_INTERVAL_S` seconds while a step runs and
+  one when it ends: readable in papermill's ``--log-output``, in a terminal, in CI logs,
   and short in a saved notebook (a text bar would keep every frame);
 - ``off``: nothing.
 
@@ -28,7 +28,9 @@ from tqdm import tqdm
 PROGRESS_ENV = "STAR1_PROGRESS"
 #: Seconds between two plain lines of one step (the first and the last line are always written).
 LINE_INTERVAL_S = 30.0
-#: What a plain line says: ``scoring: 120/244 items (49%) 00:41<00:43, 2.9 items/s``.
+#: A step that ends sooner writes only its last line (no "0/244" line for a one-second step).
+LINE_DELAY_S = 1.0
+#: What a plain line says: ``scoring: 120/244 items (49%) 00:41<00:43, 2.90items/s``.
 LINE_FORMAT = "{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f}%) {elapsed}<{remaining}, {rate_fmt}"
 
 
@@ -68,10 +70,11 @@ def wanted(progress: bool = True) -> bool:
 
 
 class LineBar(tqdm):
-    """A tqdm bar written as whole lines (start, every :data:`LINE_INTERVAL_S`, end), never ``\\r``."""
+    """A tqdm bar written as whole lines (every :data:`LINE_INTERVAL_S` seconds and at the end), never ``\\r``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._last_line = None
+        kwargs.setdefault("delay", LINE_DELAY_S)
         kwargs.setdefault("mininterval", LINE_INTERVAL_S)
         kwargs.setdefault("maxinterval", LINE_INTERVAL_S)
         kwargs.setdefault("bar_format", LINE_FORMAT)
@@ -95,7 +98,7 @@ class LineBar(tqdm):
         super().close()
 
 
-def bar(total: int | None, desc: str, unit: str = "item", *, progress: bool = True, initial: int = 0,
+def bar(total: int | None, desc: str, unit: str = "items", *, progress: bool = True, initial: int = 0,
         file: Any = None) -> tqdm:
     """A progress bar for one long step in the form :func:`mode` picks (disabled when off or
     ``progress`` is False); use it as tqdm (``update``, ``close``, a ``with`` block)."""

@@ -527,7 +527,7 @@ def _run_training(cmd: list[str], job_path: str | Path, env: dict, echo: Callabl
     """Run a training launch, echoing the processes' progress lines, and return the job's summary;
     a failed launch raises with its exit status (a re-run resumes from the last checkpoint)."""
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
-    bar = progress.bar(None, "training", "update") if progress.mode() == "widget" else None
+    bar = progress.bar(None, "training", "updates") if progress.mode() == "widget" else None
 
     def show(line: str) -> None:
         update = UPDATE_LINE.match(line.strip())
@@ -660,7 +660,7 @@ def _update_bar_callback(total: int):
 
         def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
-                self.bar = progress.bar(total, "training", "update", initial=state.global_step)
+                self.bar = progress.bar(total, "training", "updates", initial=state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.bar is not None:
