@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,31 @@ def demo_run(tmp_path_factory) -> Path:
     if failed:
         pytest.fail("\n".join(lines), pytrace=False)
     return run_dir
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port nothing listens on, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """Makes ``tmp_path/project``: the named files and folders of the project root, and the named
+    notebooks (``.ipynb`` and ``.py``), for a server started over a copy, never the checkout."""
+
+    def make(files: tuple[str, ...], notebooks: tuple[str, ...], folders: tuple[str, ...] = ()) -> Path:
+        root = tmp_path / "project"
+        (root / "notebooks").mkdir(parents=True)
+        for name in files:
+            shutil.copy(ROOT / name, root / name)
+        for name in folders:
+            shutil.copytree(ROOT / name, root / name)
+        for stem in notebooks:
+            for suffix in (".ipynb", ".py"):
+                shutil.copy(ROOT / "notebooks" / f"{stem}{suffix}", root / "notebooks" / f"{stem}{suffix}")
+        return root
+
+    return make

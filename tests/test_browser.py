@@ -88,34 +88,13 @@ def _skip_or_fail(reason: str):
     pytest.skip(f"{reason}: run `make browser` (Debian's chromium and the browser extra)")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _project_copy(tmp_path: Path) -> Path:
-    """A project root for the server and the kernels (``STAR1_ROOT``): configs, profiles, two notebooks."""
-    root = tmp_path / "project"
-    (root / "notebooks").mkdir(parents=True)
-    for name in ("jupytext.toml", "jupyter_server_config.json", "pyproject.toml"):
-        shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "profiles", root / "profiles")
-    for stem in (FIRST, NOTEBOOK):
-        for suffix in (".ipynb", ".py"):
-            shutil.copy(ROOT / "notebooks" / f"{stem}{suffix}", root / "notebooks" / f"{stem}{suffix}")
-    return root
-
-
 def _kernel_states(port: int, token: str) -> list[str]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernels?token={token}", timeout=10) as r:
         return [k["execution_state"] for k in json.loads(r.read())]
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, project_copy, free_port):
     """JupyterLab started as `make lab` starts it, on a free port, over a copy of the project."""
     chromium = _chromium()
     if chromium is None:
@@ -124,7 +103,10 @@ def lab(tmp_path):
         import playwright.sync_api  # noqa: F401
     except ImportError:
         _skip_or_fail("playwright is not installed")
-    root, port, token = _project_copy(tmp_path), _free_port(), "star1-browser-test"
+    # a copy of the project for the server and the kernels (STAR1_ROOT): configs, profiles, two notebooks
+    root = project_copy(("jupytext.toml", "jupyter_server_config.json", "pyproject.toml"), (FIRST, NOTEBOOK),
+                        folders=("profiles",))
+    port, token = free_port, "star1-browser-test"
     mirror = mirror_root()
     env = {**os.environ, "STAR1_ROOT": str(root), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
            **({"STAR1_DATA_MIRROR": str(mirror)} if mirror else {})}

@@ -8,7 +8,6 @@ import ast
 import difflib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,29 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_data_collection"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _project_copy(tmp_path: Path) -> Path:
-    """The files the server's root holds that matter here: the configs and one notebook pair."""
-    root = tmp_path / "project"
-    (root / "notebooks").mkdir(parents=True)
-    for name in ("jupytext.toml", "jupyter_server_config.json", ".gitattributes"):
-        shutil.copy(ROOT / name, root / name)
-    for suffix in (".ipynb", ".py"):
-        shutil.copy(ROOT / "notebooks" / f"{NOTEBOOK}{suffix}", root / "notebooks" / f"{NOTEBOOK}{suffix}")
-    return root
+#: What the server's root holds that matters here: the configs and one notebook pair.
+LAB_FILES = ("jupytext.toml", "jupyter_server_config.json", ".gitattributes")
 
 
 @pytest.fixture
-def lab_server(tmp_path):
+def lab_server(tmp_path, project_copy, free_port):
     """A Jupyter server configured as `make lab` configures it (root, config file, jupytext)."""
     pytest.importorskip("jupyter_server", reason="the lab extra is not installed (make setup installs it)")
     pytest.importorskip("jupytext")
-    root, port, token = _project_copy(tmp_path), _free_port(), "star1-test"
+    root, port, token = project_copy(LAB_FILES, (NOTEBOOK,)), free_port, "star1-test"
     cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", f"--ServerApp.token={token}",
            f"--ServerApp.root_dir={root}", f"--config={root / 'jupyter_server_config.json'}", "--allow-root"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -93,10 +79,10 @@ def _git(root: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
 
 
-def test_a_notebook_that_was_only_run_shows_no_diff_in_git(tmp_path):
+def test_a_notebook_that_was_only_run_shows_no_diff_in_git(project_copy):
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
-    root = _project_copy(tmp_path)
+    root = project_copy(LAB_FILES, (NOTEBOOK,))
     _git(root, "init", "-q")
     _git(root, "config", "user.email", "t@example.org")
     _git(root, "config", "user.name", "t")
