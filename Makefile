@@ -70,7 +70,7 @@ browser: setup
 	@command -v chromium >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
 			echo "make browser: install Debian's chromium (apt-get install chromium) as root"; exit 1; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,lab,browser]"
 	@chromium --version
 

@@ -113,8 +113,9 @@ def lab(tmp_path, project_copy, free_port):
     env.pop(  # the server names each kernel's notebook itself; the suite picks the progress form
         "STAR1_PROGRESS", None)
     # notebook 01's stage, which 02 reads, run headlessly (the README's `run` command)
-    subprocess.run([sys.executable, "-m", "star1_utils", "run", "--profile", "demo", "--notebooks", "01"],
-                   env=env, cwd=root, check=True, capture_output=True, timeout=600)
+    first = subprocess.run([sys.executable, "-m", "star1_utils", "run", "--profile", "demo", "--notebooks", "01"],
+                           env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, f"notebook 01 failed headlessly:\n{first.stdout[-3000:]}\n{first.stderr[-3000:]}"
     cmd = [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", f"--port={port}",
            f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
            f"--config={root / 'jupyter_server_config.json'}", "--LabApp.default_url=/lab/tree/notebooks",

@@ -135,13 +135,28 @@ def test_definitions_name_the_first_cell_that_sets_each_name():
         {"cell_type": "code", "source": "%%time\nfor i, (a, b) in enumerate([]):\n    inner = 2\n"
                                         "def f(x):\n    hidden = x\nwith open('x') as fh:\n    pass"},
         {"cell_type": "markdown", "source": "## 2. Again"},
-        {"cell_type": "code", "source": "folder = 2\nsquares = [k * k for k in range(3)]\n!ls"},
+        {"cell_type": "code", "source": "folder = 2\nsquares = [k * k for k in range(3)]\n!ls\nlisted = !ls\n"
+                                        "%matplotlib inline"},
     ]}
     found = cell_order.definitions(nb)
     assert found["folder"] == cell_order.Definition(1, "1. Load", "import time")
     assert {"time", "lay", "i", "a", "b", "inner", "f", "fh", "squares"} <= set(found)
     assert "hidden" not in found and "x" not in found and "k" not in found
     assert found["squares"].section == "2. Again" and found["squares"].cell == 3
+    assert "listed" in found
+
+
+def test_no_hint_when_the_name_is_set_by_the_failing_cell_or_a_later_one(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "id": "a", "source": "x = 1"},
+                    {"cell_type": "code", "id": "b", "source": "print(y)\ny = x"},
+                    {"cell_type": "code", "id": "c", "source": "z = y"}]}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    assert "code cell 1 of nb.ipynb" in cell_order.hint("x", path, running_cell_id="b")
+    assert cell_order.hint("y", path, running_cell_id="b") is None  # this cell sets it, after using it
+    assert cell_order.hint("z", path, running_cell_id="a") is None  # a later cell sets it
+    assert "code cell 2" in cell_order.hint("y", path, running_cell_id="c")
+    assert "code cell 2" in cell_order.hint("y", path)  # a client that sends no cell id
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("0*.ipynb")), ids=lambda p: p.stem)
@@ -178,17 +193,20 @@ def test_a_cell_run_out_of_order_in_the_suites_kernel_names_the_cell_to_run_firs
     km, kc = start_new_kernel(kernel_name=lab.KERNEL_NAME)
     errors = []
     try:
-        for code in ("print(trained_before)", "print(no_cell_sets_this)"):
+        library = ("import types; lib = types.ModuleType('lib'); exec(compile('def f():\\n    return trained_before',"
+                   " '/somewhere/lib.py', 'exec'), lib.__dict__); lib.f()")
+        for code in ("print(trained_before)", "print(no_cell_sets_this)", library):
             kc.execute_interactive(code, timeout=60, output_hook=lambda m: errors.append(m["content"])
                                    if m["msg_type"] == "error" else None)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    assert len(errors) == 2 and {e["ename"] for e in errors} == {"NameError"}
+    assert len(errors) == 3 and {e["ename"] for e in errors} == {"NameError"}
     where = cell_order.definitions(json.loads(notebook.read_text()))["trained_before"]
     assert f"code cell {where.cell} of 05_training.ipynb" in errors[0]["evalue"]
     assert "Run All Above" in errors[0]["evalue"]
     assert errors[1]["evalue"] == "name 'no_cell_sets_this' is not defined"  # not about cell order
+    assert errors[2]["evalue"] == "name 'trained_before' is not defined"  # raised in a library, not the cell
 
 
 def test_lab_setup_turns_off_the_news_prompt_and_keeps_other_settings(tmp_path):

@@ -11,7 +11,8 @@ from star1_utils.run import progress
 from star1_utils.train import sft
 
 
-@pytest.mark.parametrize("env, expected", [("0", "off"), ("off", "off"), ("lines", "lines"), ("", "lines")])
+@pytest.mark.parametrize("env, expected", [("0", "off"), ("off", "off"), ("lines", "lines"), ("", "lines"),
+                                            ("widget", "lines")])  # a widget needs a kernel
 def test_mode_follows_the_setting_and_is_lines_outside_a_kernel(monkeypatch, env, expected):
     monkeypatch.setenv(progress.PROGRESS_ENV, env)
     monkeypatch.setenv("JPY_SESSION_NAME", "/somewhere/01_data_collection.ipynb")  # not in a kernel here
@@ -30,6 +31,14 @@ def test_plain_lines_say_start_and_end_and_never_redraw():
     # a step shorter than a second: its last line only, not 244 frames
     assert len(lines) == 1, lines
     assert lines[0].startswith("scoring: 244/244 items (100%)")
+
+
+def test_plain_lines_keep_the_failed_count():
+    out = io.StringIO()
+    with progress.LineBar(total=3, desc="judging", unit="items", file=out) as bar:
+        bar.update(3)
+        bar.set_postfix(failed=2, refresh=False)
+    assert out.getvalue().strip().endswith("failed=2"), out.getvalue()
 
 
 def test_a_long_step_writes_a_line_every_interval(monkeypatch):

@@ -32,6 +32,7 @@ class Definition:
     cell: int
     section: str
     first_line: str
+    cell_id: str = ""
 
 
 def _bound_names(tree: ast.AST) -> set[str]:
@@ -66,21 +67,35 @@ def definitions(notebook: dict) -> dict[str, Definition]:
         if cell.get("cell_type") != "code":
             continue
         number += 1
-        # IPython's own syntax (%magic, !shell) is not Python: leave those lines out
-        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
         try:
-            tree = ast.parse(code)
+            tree = ast.parse(_as_python(source))
         except SyntaxError:
             continue
         first = next((line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
         for name in _bound_names(tree):
-            found.setdefault(name, Definition(number, section, first.strip()))
+            found.setdefault(name, Definition(number, section, first.strip(), cell.get("id", "")))
     return found
 
 
-def hint(name: str, notebook_path: str | Path) -> str | None:
+def _as_python(source: str) -> str:
+    """A cell as Python: IPython's own syntax (``%magic``, ``!shell``, ``x = !ls``) turned into the
+    calls IPython runs, or, without IPython, those lines left out. A cell magic's line (``%%time``)
+    is dropped: the cells of this suite that carry one hold Python below it."""
+    if source.lstrip().startswith("%%"):
+        source = source.lstrip().partition("\n")[2]
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # pragma: no cover - the kernel always has IPython
+        return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return TransformerManager().transform_cell(source)
+
+
+def hint(name: str, notebook_path: str | Path, running_cell_id: str = "") -> str | None:
     """What to run first when ``name`` is not defined in the notebook at ``notebook_path``, or
-    None when no cell of that notebook sets it (then the error is not about cell order)."""
+    None when no earlier cell of that notebook sets it (then the error is not about cell order).
+
+    ``running_cell_id`` is the failing cell's id (JupyterLab sends it with each request): a name
+    that only this cell or a later one sets gets no "run the cells above" advice."""
     try:
         notebook = json.loads(Path(notebook_path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -88,6 +103,10 @@ def hint(name: str, notebook_path: str | Path) -> str | None:
     where = definitions(notebook).get(name)
     if where is None:
         return None
+    if running_cell_id:
+        code_ids = [c.get("id") for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
+        if running_cell_id in code_ids and code_ids.index(running_cell_id) + 1 <= where.cell:
+            return None  # set by this cell itself or further down: not a question of order
     section = f', under "{where.section}"' if where.section else ""
     return (f"'{name}' is set by code cell {where.cell} of {Path(notebook_path).name}{section}, which starts "
             f"`{where.first_line[:80]}`. Run the cells above this one first (Run > Run All Above Selected "
@@ -95,9 +114,24 @@ def hint(name: str, notebook_path: str | Path) -> str | None:
 
 
 def _session_notebook() -> str | None:
-    """The notebook the Jupyter server started this kernel for (``JPY_SESSION_NAME``)."""
+    """The notebook the Jupyter server started this kernel for (``JPY_SESSION_NAME``: absolute from
+    JupyterLab; relative to the server's root from other clients, found from the kernel's folder)."""
     path = os.environ.get("JPY_SESSION_NAME")
-    return path if path and path.endswith(".ipynb") else None
+    if not path or not path.endswith(".ipynb"):
+        return None
+    if Path(path).is_absolute():
+        return path
+    here = Path.cwd() / Path(path).name  # the kernel runs in the notebook's folder
+    return str(here) if here.is_file() else None
+
+
+def _in_a_cell(tb) -> bool:
+    """Whether the error was raised by the cell's own code (its innermost frame is a cell), not by a
+    library the cell called: a NameError inside a library is a bug there, not a cell run too early."""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename
+    return "ipykernel_" in filename or filename.startswith("<ipython-input")
 
 
 def _explain(shell, etype, value, tb, tb_offset=None) -> None:
@@ -105,7 +139,9 @@ def _explain(shell, etype, value, tb, tb_offset=None) -> None:
     (IPython shows nothing itself when a custom handler runs: the handler shows the traceback)."""
     notebook = _session_notebook()
     name = getattr(value, "name", None)
-    text = hint(name, notebook) if notebook and name else None
+    request = shell.get_parent() if hasattr(shell, "get_parent") else {}
+    running = ((request or {}).get("metadata") or {}).get("cellId", "")  # JupyterLab sends the cell's id
+    text = hint(name, notebook, running) if notebook and name and tb is not None and _in_a_cell(tb) else None
     if text and not getattr(value, "_star1_hint", False):
         value.args = (f"{value.args[0] if value.args else ''}\n{text}",) + tuple(value.args[1:])
         value._star1_hint = True

@@ -31,7 +31,7 @@ LINE_INTERVAL_S = 30.0
 #: A step that ends sooner writes only its last line (no "0/244" line for a one-second step).
 LINE_DELAY_S = 1.0
 #: What a plain line says: ``scoring: 120/244 items (49%) 00:41<00:43, 2.90items/s``.
-LINE_FORMAT = "{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f}%) {elapsed}<{remaining}, {rate_fmt}"
+LINE_FORMAT = "{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f}%) {elapsed}<{remaining}, {rate_fmt}{postfix}"
 
 
 def _in_kernel() -> bool:
@@ -56,8 +56,8 @@ def mode() -> str:
     chosen = os.environ.get(PROGRESS_ENV, "").strip().lower()
     if chosen in ("0", "off", "false", "no"):
         return "off"
-    if chosen in ("lines", "widget"):
-        return "lines" if chosen == "widget" and not _has_widgets() else chosen
+    if chosen in ("lines", "widget"):  # a widget needs a kernel (a notebook) and ipywidgets
+        return "widget" if chosen == "widget" and _in_kernel() and _has_widgets() else "lines"
     # a Jupyter server sets JPY_SESSION_NAME for the kernels it starts; papermill does not
     if os.environ.get("JPY_SESSION_NAME") and _in_kernel() and _has_widgets():
         return "widget"

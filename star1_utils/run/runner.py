@@ -188,6 +188,9 @@ def _run_locked(cfg, profile, rd: Path, specs: list[StageSpec], taken: dict[str,
         t0 = time.time()
         try:
             own = {k: v for k, v in nb_params.items() if k in taken[spec.key]}  # no "unknown parameter" noise
+            # a kernel papermill starts shows no widgets and is no JupyterLab notebook, even when this
+            # runner runs inside one (notebook 08's sub runs): it writes plain progress lines
+            session = os.environ.pop("JPY_SESSION_NAME", None)
             with atomic_path(dst) as tmp:  # a full disk leaves no invalid executed notebook
                 try:
                     pm.execute_notebook(
@@ -200,6 +203,9 @@ def _run_locked(cfg, profile, rd: Path, specs: list[StageSpec], taken: dict[str,
                     failure = exc
                 else:
                     failure = None
+                finally:
+                    if session is not None:
+                        os.environ["JPY_SESSION_NAME"] = session
             if failure is not None:
                 raise failure
         except Exception as exc:  # papermill raises PapermillExecutionError with cell details

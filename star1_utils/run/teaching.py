@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 from star1_utils import project_root
 from star1_utils.run.hygiene import SOLUTION_TAG
+
 DISCUSSION = "(discussion)"
 HEADING = re.compile(r"^### Exercise (\d\d)\.(\d+): (.+)$")
 HINT = re.compile(r"^\*Hint:\*\s*(.+)$")
