@@ -1,10 +1,13 @@
 """A learner's session in a real browser: JupyterLab as `make lab` starts it, driven by Chromium.
 
 The test runs notebook 01 headlessly (its stage feeds 02), then, in JupyterLab, opens notebook 02,
-adds a cell under its title, runs every cell through the Run menu, and saves. It checks what a learner would see
-and what the files say afterwards:
+follows its glossary link, runs one cell before the cells it needs, adds a cell under its title,
+runs every cell through the Run menu, and saves. It checks what a learner would see and what the
+files say afterwards:
 
-- every code cell ran, and no output is an error;
+- the glossary opens in JupyterLab (the link resolves);
+- the cell run out of order says which cell sets the name it lacks (run/cell_order.py);
+- every code cell ran, after Run All, and no output is an error;
 - a progress widget rendered while the classifier labelled the instructions (run/progress.py);
 - the solution cells are folded (hygiene.SOLUTION_FOLDED);
 - saving wrote the paired text source (jupytext): the added cell is in the ``.py``.
@@ -70,6 +73,33 @@ LOADED = """() => {
   return !!(panel && panel.content && panel.content.model && panel.content.widgets.length > 0
             && panel.sessionContext.kernelDisplayStatus === 'idle');
 }"""
+#: The code cell a learner runs first, before the cells that set its names.
+OUT_OF_ORDER = "outcome = classification.classify("
+#: Makes the first cell whose source starts with the argument the active cell, in command mode and
+#: with the keyboard's focus (a click would do the same on a cell in view); returns its index.
+SELECT_CELL = """(start) => {
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  const index = notebook.widgets.findIndex(w => w.model.sharedModel.getSource().startsWith(start));
+  notebook.activeCellIndex = index;
+  notebook.mode = 'command';
+  notebook.scrollToItem(index);
+  notebook.node.focus();
+  return index;
+}"""
+#: Whether cell ``index`` of the open notebook shows an error output; and that error's message.
+HAS_ERROR = """(index) => {
+  const outputs = window.jupyterapp.shell.currentWidget.content.widgets[index].model.outputs;
+  for (let i = 0; i < outputs.length; i++) if (outputs.get(i).type === 'error') return true;
+  return false;
+}"""
+ERROR_TEXT = """(index) => {
+  const outputs = window.jupyterapp.shell.currentWidget.content.widgets[index].model.outputs;
+  for (let i = 0; i < outputs.length; i++) {
+    const out = outputs.get(i).toJSON();
+    if (out.output_type === 'error') return out.ename + ': ' + out.evalue;
+  }
+  return '';
+}"""
 #: How many cells of the open notebook JupyterLab shows with their code folded.
 FOLDED = "() => window.jupyterapp.shell.currentWidget.content.widgets.filter(w => w.inputHidden).length"
 
@@ -105,7 +135,7 @@ def lab(tmp_path, project_copy, free_port):
         _skip_or_fail("playwright is not installed")
     # a copy of the project for the server and the kernels (STAR1_ROOT): configs, profiles, two notebooks
     root = project_copy(("jupytext.toml", "jupyter_server_config.json", "pyproject.toml"), (FIRST, NOTEBOOK),
-                        folders=("profiles",))
+                        folders=("profiles", "docs"))
     port, token = free_port, "star1-browser-test"
     mirror = mirror_root()
     env = {**os.environ, "STAR1_ROOT": str(root), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -160,6 +190,17 @@ def test_a_learner_runs_a_notebook_in_jupyterlab_sees_progress_and_saving_update
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
             page.wait_for_function(LOADED, timeout=120_000)
             folded = page.evaluate(FOLDED)
+            # the glossary link opens the glossary in JupyterLab (no 404: the server's root is the project)
+            page.locator(".jp-RenderedMarkdown a", has_text="the glossary").first.click()
+            page.locator(".lm-TabBar-tab", has_text="GLOSSARY.md").first.wait_for(timeout=60_000)
+            page.locator(".lm-TabBar-tab", has_text=NOTEBOOK[:12]).first.click()
+            page.wait_for_function(LOADED, timeout=60_000)
+            # a cell run before the cells it needs: its error names the cell to run first
+            index = page.evaluate(SELECT_CELL, OUT_OF_ORDER)
+            page.keyboard.press("Shift+Enter")
+            page.wait_for_function(HAS_ERROR, arg=index, timeout=120_000)
+            page.get_by_text("Run All Above Selected Cell").first.wait_for(timeout=30_000)
+            hint = page.evaluate(ERROR_TEXT, index)
             # a learner's edit: a new code cell under the first, typed in the editor
             page.locator(".jp-Notebook .jp-Cell").first.click()
             page.keyboard.press("Escape")
@@ -197,6 +238,7 @@ def test_a_learner_runs_a_notebook_in_jupyterlab_sees_progress_and_saving_update
     assert solutions and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in solutions)
     assert folded == len(solutions), f"{folded} folded cells shown, {len(solutions)} solutions"
     assert any(NOTE in "".join(c["source"]) for c in code)
+    assert "is set by code cell" in hint and f"of {NOTEBOOK}.ipynb" in hint, hint
 
 
 def _wait_for(check, *, timeout: float, what: str) -> None:
