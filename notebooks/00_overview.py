@@ -63,7 +63,9 @@ environment.check()
 # Derived values: the resolved profile, the run folder and this notebook's stage folder.
 
 # %%
+import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import display
 
 from star1_utils.run import environment
 from star1_utils.report import paper, viz
@@ -105,8 +107,10 @@ table1.round(1)
 
 # %%
 fig = viz.pipeline_diagram()
-pd.DataFrame([{"notebook": s.notebook, "stage folder": s.stage_dir, "produces": s.produces}
-              for s in STAGES])
+display(fig)  # the diagram first, then what each stage writes
+plt.close(fig)
+viz.wrapped_table(pd.DataFrame([{"notebook": s.notebook, "stage folder": s.stage_dir, "produces": s.produces}
+                                for s in STAGES]))
 
 # %% [markdown]
 # ## 3. The 8 safety categories and their policies
