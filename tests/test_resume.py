@@ -9,7 +9,7 @@ import json
 import pytest
 
 from star1_utils.run import runner
-from star1_utils.run.artifacts import Stage, manifest_is_current
+from star1_utils.run.artifacts import Stage, manifest_is_current, read_manifest
 from star1_utils.run.config import ProfileError, load_profile
 from star1_utils.run.stages import spec_for
 
@@ -363,3 +363,4 @@ def test_a_rerun_says_what_it_changed_and_which_stages_are_stale(tmp_path, capsy
     out = run_01("t=0.3", '{"id": 2}\n')
     assert "changed 1 output(s) (01_collection/collected.jsonl)" in out and "now stale: 02_classification" in out
     assert manifest_is_current(down.dir, "c")[1] == "input 01_collection/collected.jsonl changed"
+    assert read_manifest(tmp_path / "01_collection")["change_note"] == out.strip()  # the runner's log repeats it

@@ -474,6 +474,8 @@ class Stage:
             manifest.update(extra)
         path = self.path(MANIFEST)
         note = change_note(self.run_dir, read_manifest(self.dir), manifest)
+        if note:
+            manifest["change_note"] = note  # the runner's log repeats it (runner.run)
         write_json(path, manifest)
         unlock_run_folder(self.run_dir)
         if note:

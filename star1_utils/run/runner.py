@@ -226,6 +226,11 @@ def _run_locked(cfg, profile, rd: Path, specs: list[StageSpec], taken: dict[str,
         res.status = f"ok, {failed} failed" if failed else "ok"
         echo(f"  {spec.notebook:<30} ok     {res.seconds:6.1f} s"
              + (f"  ({failed} failed item(s) in {spec.stage_dir}/{FAILURES}: --resume retries them)" if failed else ""))
+        manifest_path = rd / spec.stage_dir / MANIFEST
+        if manifest_path.is_file() and manifest_path.stat().st_mtime >= t0:  # written by this run
+            note = (read_manifest(rd / spec.stage_dir) or {}).get("change_note")
+            if note:
+                echo(f"        {note}")
     echo(summary_table(results))
     return results
 
