@@ -109,8 +109,9 @@ table1.round(1)
 fig = viz.pipeline_diagram()
 display(fig)  # the diagram first, then what each stage writes
 plt.close(fig)
-viz.wrapped_table(pd.DataFrame([{"notebook": s.notebook, "stage folder": s.stage_dir, "produces": s.produces}
-                                for s in STAGES]))
+stages = pd.DataFrame([{"notebook": s.notebook, "stage folder": s.stage_dir, "produces": s.produces}
+                       for s in STAGES])
+viz.wrapped_table(stages)
 
 # %% [markdown]
 # ## 3. The 8 safety categories and their policies
