@@ -351,7 +351,7 @@ if not trained_before and tcfg.backend == "inprocess":
 # %%
 if not trained_before and tcfg.backend == "accelerate":
     job_path = sft.prepare_job(cfg, ctx.run_dir, data_path=data_path, rows=rows)
-    cmd = sft.launch_command(job_path)
+    cmd = sft.launch_command(job_path, print_every=5)  # a line (and the widget) every 5th update
     print("launch command (run it on the training node, from the project root):\n")
     print(sft.shell_command(cmd))
     if tcfg.launch == "subprocess":  # a re-run resumes from the last checkpoint

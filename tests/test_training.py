@@ -355,6 +355,7 @@ def test_accelerate_config_and_launch_command(star1, tmp_path):
     cmd = sft.launch_command(job)
     assert cmd[1] == "launch" and cmd[cmd.index("--num_processes") + 1] == "4"
     assert cmd[-4:] == ["-m", "star1_utils.train.run_sft", "--config", str(job.resolve())]
+    assert sft.launch_command(job, print_every=5)[-6:] == cmd[-4:] + ["--print-every", "5"]
     written = yaml.safe_load((job.parent / "accelerate.yaml").read_text())
     # with a deepspeed_config_file, accelerate refuses these keys in the YAML
     assert "mixed_precision" not in written and "zero_stage" not in written["deepspeed_config"]

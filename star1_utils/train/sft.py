@@ -484,8 +484,11 @@ def write_launch_files(job_path: str | Path, *, use_cpu: bool = False) -> tuple[
     return acc_path, ds_path
 
 
-def launch_command(job_path: str | Path, *, use_cpu: bool = False, main_process_port: int | None = None) -> list[str]:
-    """``accelerate launch --config_file ... -m star1_utils.train.run_sft --config job.json``."""
+def launch_command(job_path: str | Path, *, use_cpu: bool = False, main_process_port: int | None = None,
+                   print_every: int = 0) -> list[str]:
+    """``accelerate launch --config_file ... -m star1_utils.train.run_sft --config job.json``; with
+    ``print_every`` > 0, one short ``update N/T`` line every that many updates (notebook 05's widget
+    counts them)."""
     job_path = Path(job_path)
     job = json.loads(job_path.read_text(encoding="utf-8"))
     acc_path, _ = write_launch_files(job_path, use_cpu=use_cpu)
@@ -495,7 +498,8 @@ def launch_command(job_path: str | Path, *, use_cpu: bool = False, main_process_
            "--num_processes", str(n), "--num_machines", "1", "--machine_rank", "0"]
     if main_process_port:
         cmd += ["--main_process_port", str(main_process_port)]
-    return cmd + ["-m", "star1_utils.train.run_sft", "--config", str(job_path.resolve())]
+    cmd += ["-m", "star1_utils.train.run_sft", "--config", str(job_path.resolve())]
+    return cmd + (["--print-every", str(print_every)] if print_every else [])
 
 
 def cpu_launch_command(job_path: str | Path, processes: int, *, print_every: int = 0) -> list[str]:
