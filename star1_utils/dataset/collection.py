@@ -623,7 +623,7 @@ def embed(texts: list[str], model_name: str, cache_dir: Path | None = None, batc
     # sentence-transformers draws its own tqdm bar: a widget in JupyterLab, but a text bar that
     # redraws with \r elsewhere, which a saved notebook would keep frame by frame
     e = model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
-                     show_progress_bar=progress_bar.wanted(progress) and progress_bar.mode() == "widget")
+                     show_progress_bar=bool(progress) and progress_bar.mode() == "widget")
     e = np.asarray(e, dtype=np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

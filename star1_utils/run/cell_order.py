@@ -32,7 +32,6 @@ class Definition:
     cell: int
     section: str
     first_line: str
-    cell_id: str = ""
 
 
 def _bound_names(tree: ast.AST) -> set[str]:
@@ -73,7 +72,7 @@ def definitions(notebook: dict) -> dict[str, Definition]:
             continue
         first = next((line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
         for name in _bound_names(tree):
-            found.setdefault(name, Definition(number, section, first.strip(), cell.get("id", "")))
+            found.setdefault(name, Definition(number, section, first.strip()))
     return found
 
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 #: Where the choice is made by hand: ``widget``, ``lines``, ``off`` (``0`` too); unset: by place.
 PROGRESS_ENV = "STAR1_PROGRESS"
-#: Seconds between two plain lines of one step (the first and the last line are always written).
+#: Seconds between two plain lines of one step (the last line is always written).
 LINE_INTERVAL_S = 30.0
 #: A step that ends sooner writes only its last line (no "0/244" line for a one-second step).
 LINE_DELAY_S = 1.0
@@ -56,12 +56,10 @@ def mode() -> str:
     chosen = os.environ.get(PROGRESS_ENV, "").strip().lower()
     if chosen in ("0", "off", "false", "no"):
         return "off"
-    if chosen in ("lines", "widget"):  # a widget needs a kernel (a notebook) and ipywidgets
-        return "widget" if chosen == "widget" and _in_kernel() and _has_widgets() else "lines"
-    # a Jupyter server sets JPY_SESSION_NAME for the kernels it starts; papermill does not
-    if os.environ.get("JPY_SESSION_NAME") and _in_kernel() and _has_widgets():
-        return "widget"
-    return "lines"
+    # asked for by hand, or unset where a Jupyter server started the kernel (it sets
+    # JPY_SESSION_NAME; papermill does not); a widget needs a kernel (a notebook) and ipywidgets
+    asked = chosen == "widget" or (chosen != "lines" and bool(os.environ.get("JPY_SESSION_NAME")))
+    return "widget" if asked and _in_kernel() and _has_widgets() else "lines"
 
 
 def wanted(progress: bool = True) -> bool:

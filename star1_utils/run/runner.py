@@ -226,11 +226,9 @@ def _run_locked(cfg, profile, rd: Path, specs: list[StageSpec], taken: dict[str,
         res.status = f"ok, {failed} failed" if failed else "ok"
         echo(f"  {spec.notebook:<30} ok     {res.seconds:6.1f} s"
              + (f"  ({failed} failed item(s) in {spec.stage_dir}/{FAILURES}: --resume retries them)" if failed else ""))
-        manifest_path = rd / spec.stage_dir / MANIFEST
-        if manifest_path.is_file() and manifest_path.stat().st_mtime >= t0:  # written by this run
-            note = (read_manifest(rd / spec.stage_dir) or {}).get("change_note")
-            if note:
-                echo(f"        {note}")
+        note = (_manifest_written_since(rd / spec.stage_dir, t0) or {}).get("change_note")
+        if note:
+            echo(f"        {note}")
     echo(summary_table(results))
     return results
 
@@ -256,14 +254,19 @@ def run_sub_run(profile: str, sub_run_dir, keys: str, overrides: dict, limit: in
     return results
 
 
+def _manifest_written_since(stage_dir: Path, since: float) -> dict | None:
+    """The stage's manifest if the notebook run that started at ``since`` wrote it, else None."""
+    path = stage_dir / MANIFEST
+    return read_manifest(stage_dir) if path.is_file() and path.stat().st_mtime >= since else None
+
+
 def mark_failed(stage_dir: Path, since: float, error: str) -> bool:
     """A manifest the failed notebook wrote before a later cell failed (its checks, an exercise)
     is marked ``failed``, so ``--resume`` does not take the stage for done. Returns whether it was."""
-    path = stage_dir / MANIFEST
-    m = read_manifest(stage_dir) if path.is_file() and path.stat().st_mtime >= since else None
+    m = _manifest_written_since(stage_dir, since)
     if not m:
         return False
-    write_json(path, {**m, "status": "failed", "failure": error})
+    write_json(stage_dir / MANIFEST, {**m, "status": "failed", "failure": error})
     return True
 
 

@@ -532,21 +532,22 @@ def _run_training(cmd: list[str], job_path: str | Path, env: dict, echo: Callabl
     a failed launch raises with its exit status (a re-run resumes from the last checkpoint)."""
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     widget = progress.mode() == "widget"
-    bars: list = []  # made at the first "update N/T" line (a launch without print_every writes none)
+    bar = None  # made at the first "update N/T" line (a launch without print_every writes none)
 
     def show(line: str) -> None:
+        nonlocal bar
         update = UPDATE_LINE.match(line.strip())
         if widget and update:  # the processes' "update N/T" lines drive the widget
-            if not bars:
-                bars.append(progress.bar(int(update[2]), "training", "updates"))
-            bars[0].update(int(update[1]) - bars[0].n)
+            if bar is None:
+                bar = progress.bar(int(update[2]), "training", "updates")
+            bar.update(int(update[1]) - bar.n)
         if _worth_showing(line):
             echo(line)
 
     try:
         rc = run_streaming(cmd, echo=show, env=env)
     finally:
-        for bar in bars:
+        if bar is not None:
             bar.close()
     if rc != 0:
         raise RuntimeError(f"training failed (exit status {rc}); the log above says why, and a re-run resumes "
